@@ -1,5 +1,5 @@
 import type { Account, ApiKey, Role, User } from '../model/account.js';
-import type { ConnectionStatus, Device, DeviceInput } from '../model/device.js';
+import type { ConnectionStatus, DEVICE_REPORTED_FIELDS, Device, DeviceInput } from '../model/device.js';
 import type {
   Job,
   JobDetail,
@@ -73,14 +73,27 @@ export interface DeviceCredentials {
 
 // ---- jobs ----
 
+/**
+ * Which devices a new job targets: the union of the listed ids (upper-case), the groups with their
+ * subgroups (normalized paths), the tags, the parsed device query, or every device of the account.
+ */
+export interface DeviceSelection {
+  devices: string[];
+  groups: string[];
+  tags: string[];
+  query: Query | null;
+  all: boolean;
+}
+
 export interface NewJob {
   accountId: number;
   username: string;
   job_type: JobType;
   description: string | null;
+  /** The selector as submitted, kept with the job. */
   targets: TargetSelector;
-  /** The parsed `targets.query`, when there is one. */
-  targetQuery: Query | null;
+  /** The same selector validated and normalized: what the store resolves to devices. */
+  selection: DeviceSelection;
   payload: unknown;
   timeout: number;
   offline_timeout: number;
@@ -125,7 +138,7 @@ export interface StatusReport {
   response?: unknown;
 }
 
-export interface Store {
+export interface Store extends DispatchStore {
   readonly dialect: 'sqlite' | 'postgres';
   close(): Promise<void>;
 
@@ -176,28 +189,60 @@ export interface Store {
   deleteJobs(accountId: number, ids: number[]): Promise<ByIdResult<number>[]>;
   deleteJobsByQuery(accountId: number, query: Query): Promise<ByQueryResult>;
 
-  // dispatch (devices over MQTT)
+}
+
+/** The fields a device reported about itself on `fleetjobs/<id>/state`, already validated. */
+export type DeviceState = Partial<Pick<Device, (typeof DEVICE_REPORTED_FIELDS)[number]>>;
+
+/** A status message of a device about one of its targets. */
+export interface StatusUpdate {
+  device_id: string;
+  job_id: number;
+  report: StatusReport;
+}
+
+/**
+ * What the dispatcher needs: device sessions, target transitions, timeouts. Device ids are the
+ * stored (upper-case) ids. Every target change is one transaction with its job's counts.
+ */
+export interface DispatchStore {
   findDeviceCredentials(id: string): Promise<DeviceCredentials | undefined>;
-  /** Marks every device disconnected (service start with the embedded broker). */
+  /** Marks every connected device disconnected (service start). */
   disconnectAll(now: Millis): Promise<void>;
-  setConnection(deviceId: string, status: ConnectionStatus, now: Millis): Promise<void>;
+  /**
+   * `connected` sets `last_connect`; `disconnected` sets `last_disconnect` only when the device was
+   * connected (a Will after a closed connection changes nothing more). false for an unknown device.
+   */
+  setConnection(deviceId: string, status: ConnectionStatus, now: Millis): Promise<boolean>;
   /** Applies the fields a device may report about itself and sets `last_update`. */
-  updateDeviceState(deviceId: string, state: Record<string, unknown>, now: Millis): Promise<void>;
+  updateDeviceState(deviceId: string, state: DeviceState, now: Millis): Promise<boolean>;
   /** Moves `new` jobs to `in_progress`; returns their ids. */
   startNewJobs(now: Millis): Promise<number[]>;
   /**
-   * Everything to publish to a connected device: its queued targets become in progress (timeout
-   * starts), its in-progress ones are sent again. Limited to `limit` requests per call.
+   * What to publish to a device that announced itself, in job order after `afterJobId`, at most
+   * `limit`: its queued targets of in-progress jobs become in progress (their timeout starts), its
+   * in-progress targets without a pending cancel are sent again.
    */
-  takeRequests(deviceId: string, now: Millis, limit: number): Promise<OutgoingRequest[]>;
-  /** Queued targets of connected devices for the given job, moved to in progress, at most `limit`. */
-  takeJobRequests(jobId: number, now: Millis, limit: number): Promise<OutgoingRequest[]>;
-  /** Cancels still to deliver to a device (in-progress targets of canceled jobs). */
+  takeRequests(deviceId: string, now: Millis, limit: number, afterJobId: number): Promise<OutgoingRequest[]>;
+  /**
+   * Queued targets of connected devices for an in-progress job, in device order after
+   * `afterDeviceId`, moved to in progress, at most `limit`.
+   */
+  takeJobRequests(
+    jobId: number,
+    now: Millis,
+    limit: number,
+    afterDeviceId: string,
+  ): Promise<OutgoingRequest[]>;
+  /** Cancels still to deliver to a device: its in-progress targets with a cancel requested. */
   pendingCancels(deviceId: string): Promise<CancelNotice[]>;
-  /** Idempotent: a report on a terminal target, or from a device that is no target, changes nothing (false). */
-  applyStatus(deviceId: string, jobId: number, report: StatusReport, now: Millis): Promise<boolean>;
-  /** Expires queued targets past `offline_timeout` and in-progress ones past `timeout`; returns how many. */
-  expireTargets(now: Millis): Promise<number>;
+  /**
+   * Applies status messages in order, in one transaction. Idempotent: a report on a terminal
+   * target, or from a device that is no target of the job, changes nothing (false at its index).
+   */
+  applyStatuses(updates: StatusUpdate[], now: Millis): Promise<boolean[]>;
+  /** Expires up to `limit` targets past their deadline into `timed_out`; returns how many. */
+  expireTargets(now: Millis, limit: number): Promise<number>;
   /** The earliest deadline of a pending target, to schedule the next expiry. */
   nextDeadline(): Promise<Millis | null>;
 }

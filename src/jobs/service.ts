@@ -1,0 +1,311 @@
+import { EventEmitter } from 'node:events';
+import {
+  DEVICE_ID_PATTERN,
+  type Device,
+  type DeviceInput,
+  HEALTH_STATUSES,
+  normalizeDeviceId,
+  normalizeGroup,
+  RESTRICTED_STATUSES,
+} from '../model/device.js';
+import { AppError, badRequest, notFound } from '../model/error.js';
+import {
+  DEFAULT_OFFLINE_TIMEOUT_SECONDS,
+  DEFAULT_TIMEOUT_SECONDS,
+  JOB_TYPES,
+  type Job,
+  type JobDetail,
+  type JobType,
+  MAX_PAYLOAD_BYTES,
+  type TargetSelector,
+} from '../model/job.js';
+import { parseQuery, type Query } from '../query/index.js';
+import { hashDeviceToken, randomSecret } from '../security/hashing.js';
+import type {
+  ByIdResult,
+  ByQueryResult,
+  CancelNotice,
+  DeviceSelection,
+  NewDevice,
+  Store,
+} from '../store/store.js';
+
+export const MAX_DEVICES_PER_REQUEST = 10_000;
+/** The longest timeout a job may ask for (seconds): deadlines stay well inside safe integers. */
+const MAX_TIMEOUT_SECONDS = 2_147_483_647;
+/** Hashing a device token takes ~60 µs: yield between chunks so a batch never blocks others long. */
+const TOKEN_HASH_CHUNK = 250;
+
+/** What the rest of the service (the dispatcher) hears about changes made through the API. */
+export interface JobServiceEvents {
+  'job-created': [job: JobDetail];
+  /** In-progress targets whose devices must be told to cancel. */
+  'jobs-canceled': [notices: CancelNotice[]];
+  'device-removed': [deviceId: string];
+  /** The device's token changed: a session opened with the old one must end. */
+  'device-token-changed': [deviceId: string];
+}
+
+export type DeviceCreateInput = DeviceInput & { id: string; device_token?: string };
+
+export interface JobCreateInput {
+  job_type: JobType;
+  description?: string | null;
+  targets: TargetSelector;
+  payload?: unknown;
+  timeout?: number;
+  offline_timeout?: number;
+}
+
+const SELECTOR_KEYS = ['devices', 'groups', 'tags', 'query', 'all'] as const;
+
+/**
+ * The rules of jobs and devices that do not depend on the transport: what may be created, what a
+ * cancel or delete does, and which events the dispatcher hears. Shapes and types of request bodies
+ * are checked by the API before they get here; the meaning of values is checked here.
+ */
+export class JobService extends EventEmitter<JobServiceEvents> {
+  constructor(
+    readonly store: Store,
+    private readonly now: () => number = Date.now,
+  ) {
+    super();
+  }
+
+  // ---- devices ----
+
+  async createDevices(
+    accountId: number,
+    inputs: DeviceCreateInput[],
+  ): Promise<(Device & { device_token: string })[]> {
+    if (inputs.length === 0) throw badRequest('No device given');
+    if (inputs.length > MAX_DEVICES_PER_REQUEST) {
+      throw badRequest(
+        `At most ${MAX_DEVICES_PER_REQUEST} devices may be created in one request, not ${inputs.length}`,
+      );
+    }
+    const prepared = inputs.map((input, index) => {
+      const where = inputs.length > 1 ? ` (device ${index + 1})` : '';
+      const id = checkDeviceId(input.id, where);
+      const { device_token: given, id: _id, ...fields } = input;
+      const token = given === undefined ? randomSecret() : checkToken(given, where);
+      return { id, token, fields: normalizeDeviceInput(fields, where) };
+    });
+    const seen = new Set<string>();
+    for (const { id } of prepared) {
+      if (seen.has(id)) throw new AppError(409, `Device ${id} is given more than once`);
+      seen.add(id);
+    }
+    const devices: NewDevice[] = [];
+    for (let start = 0; start < prepared.length; start += TOKEN_HASH_CHUNK) {
+      if (start > 0) await yieldToEventLoop();
+      for (const { id, token, fields } of prepared.slice(start, start + TOKEN_HASH_CHUNK)) {
+        devices.push({ ...fields, id, token_hash: hashDeviceToken(token) });
+      }
+    }
+    const created = await this.store.createDevices(accountId, devices);
+    return created.map((device, index) => ({ ...device, device_token: prepared[index]?.token ?? '' }));
+  }
+
+  async updateDevice(accountId: number, id: string, patch: DeviceInput): Promise<Device> {
+    const device = await this.store.updateDevice(
+      accountId,
+      normalizeDeviceId(id),
+      normalizeDeviceInput(patch, ''),
+    );
+    if (!device) throw deviceNotFound(id);
+    return device;
+  }
+
+  async deleteDevice(accountId: number, id: string): Promise<void> {
+    const deviceId = normalizeDeviceId(id);
+    if (!(await this.store.deleteDevice(accountId, deviceId, this.now()))) throw deviceNotFound(id);
+    this.emit('device-removed', deviceId);
+  }
+
+  async replaceDeviceToken(
+    accountId: number,
+    id: string,
+    token?: string,
+  ): Promise<{ id: string; device_token: string }> {
+    const deviceId = normalizeDeviceId(id);
+    const deviceToken = token === undefined ? randomSecret() : checkToken(token, '');
+    if (!(await this.store.setDeviceToken(accountId, deviceId, hashDeviceToken(deviceToken)))) {
+      throw deviceNotFound(id);
+    }
+    this.emit('device-token-changed', deviceId);
+    return { id: deviceId, device_token: deviceToken };
+  }
+
+  // ---- jobs ----
+
+  async createJob(accountId: number, username: string, input: JobCreateInput): Promise<JobDetail> {
+    if (!(JOB_TYPES as readonly string[]).includes(input.job_type)) {
+      throw badRequest(`job_type must be one of ${JOB_TYPES.join(', ')}, not '${String(input.job_type)}'`);
+    }
+    const selection = checkSelector(input.targets);
+    const payload = input.payload === undefined ? null : input.payload;
+    const payloadBytes = Buffer.byteLength(JSON.stringify(payload) ?? 'null');
+    if (payloadBytes > MAX_PAYLOAD_BYTES) {
+      throw badRequest(
+        `payload is ${payloadBytes} bytes of JSON, more than the ${MAX_PAYLOAD_BYTES} allowed`,
+      );
+    }
+    const job = await this.store.createJob({
+      accountId,
+      username,
+      job_type: input.job_type,
+      description: input.description ?? null,
+      targets: submittedSelector(input.targets),
+      selection,
+      payload,
+      timeout: checkSeconds(input.timeout, DEFAULT_TIMEOUT_SECONDS, 'timeout'),
+      offline_timeout: checkSeconds(
+        input.offline_timeout,
+        DEFAULT_OFFLINE_TIMEOUT_SECONDS,
+        'offline_timeout',
+      ),
+      now: this.now(),
+    });
+    this.emit('job-created', job);
+    return job;
+  }
+
+  async cancelJobs(accountId: number, ids: number[], force: boolean): Promise<ByIdResult<Job>[]> {
+    const { results, notices } = await this.store.cancelJobs(accountId, ids, force, this.now());
+    this.announceCancels(notices);
+    return results;
+  }
+
+  async cancelJobsByQuery(accountId: number, query: Query, force: boolean): Promise<ByQueryResult> {
+    const { count, skipped, notices } = await this.store.cancelJobsByQuery(
+      accountId,
+      query,
+      force,
+      this.now(),
+    );
+    this.announceCancels(notices);
+    return { count, skipped };
+  }
+
+  deleteJobs(accountId: number, ids: number[]): Promise<ByIdResult<number>[]> {
+    return this.store.deleteJobs(accountId, ids);
+  }
+
+  deleteJobsByQuery(accountId: number, query: Query): Promise<ByQueryResult> {
+    return this.store.deleteJobsByQuery(accountId, query);
+  }
+
+  private announceCancels(notices: CancelNotice[]): void {
+    if (notices.length > 0) this.emit('jobs-canceled', notices);
+  }
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+const deviceNotFound = (id: string) => notFound(`Device ${id} not found`);
+
+function checkDeviceId(id: string, where: string): string {
+  if (!DEVICE_ID_PATTERN.test(id)) {
+    throw badRequest(
+      `Invalid device id '${id}'${where}: expected four groups of 8 hex digits, e.g. 00000000-00000000-0004F3FF-FF0123AB`,
+    );
+  }
+  return normalizeDeviceId(id);
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]{16,128}$/;
+
+function checkToken(token: string, where: string): string {
+  if (!PRINTABLE_ASCII.test(token)) {
+    throw badRequest(`device_token${where} must be 16 to 128 printable ASCII characters`);
+  }
+  return token;
+}
+
+/** Semantic checks and normal forms of the fields a client writes (shapes are the API's job). */
+function normalizeDeviceInput(input: DeviceInput, where: string): DeviceInput {
+  const output: DeviceInput = { ...input };
+  if (input.group !== undefined) output.group = normalizeGroup(input.group);
+  if (input.tags !== undefined) {
+    if (input.tags.some((tag) => tag === '')) throw badRequest(`tags${where} must not contain an empty tag`);
+    output.tags = [...new Set(input.tags)];
+  }
+  if (input.vendor_id !== undefined && input.vendor_id !== null && !Number.isSafeInteger(input.vendor_id)) {
+    throw badRequest(`vendor_id${where} must be an integer`);
+  }
+  for (const field of ['signal_percent', 'signal_percent2'] as const) {
+    const value = input[field];
+    if (value !== undefined && value !== null && !(value >= 0 && value <= 100)) {
+      throw badRequest(`${field}${where} must be between 0 and 100, not ${value}`);
+    }
+  }
+  if (input.health_status !== undefined && !HEALTH_STATUSES.includes(input.health_status)) {
+    throw badRequest(`health_status${where} must be one of ${HEALTH_STATUSES.join(', ')}`);
+  }
+  if (input.restricted_status !== undefined && !RESTRICTED_STATUSES.includes(input.restricted_status)) {
+    throw badRequest(`restricted_status${where} must be one of ${RESTRICTED_STATUSES.join(', ')}`);
+  }
+  return output;
+}
+
+function checkSeconds(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0 || value > MAX_TIMEOUT_SECONDS) {
+    throw badRequest(`${name} must be a positive whole number of seconds, not ${value}`);
+  }
+  return value;
+}
+
+function checkStrings(value: unknown, name: string): string[] {
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) {
+    throw badRequest(`targets.${name} must be an array of strings`);
+  }
+  return value as string[];
+}
+
+/** Validates `targets` and puts it in the form the store resolves: ids upper-case, groups as paths. */
+function checkSelector(selector: TargetSelector): DeviceSelection {
+  if (typeof selector !== 'object' || selector === null || Array.isArray(selector)) {
+    throw badRequest('targets must be an object');
+  }
+  if (!SELECTOR_KEYS.some((key) => selector[key] !== undefined)) {
+    throw badRequest(`targets must name at least one of ${SELECTOR_KEYS.join(', ')}`);
+  }
+  const devices = selector.devices === undefined ? [] : checkStrings(selector.devices, 'devices');
+  const groups = selector.groups === undefined ? [] : checkStrings(selector.groups, 'groups');
+  const tags = selector.tags === undefined ? [] : checkStrings(selector.tags, 'tags');
+  if (selector.all !== undefined && typeof selector.all !== 'boolean')
+    throw badRequest('targets.all must be true or false');
+  let query: Query | null = null;
+  if (selector.query !== undefined) {
+    if (typeof selector.query !== 'string') throw badRequest('targets.query must be a string');
+    if (selector.query.trim() === '')
+      throw badRequest('targets.query is empty (to target every device, say "all": true)');
+    query = parseQuery(selector.query, 'devices');
+  }
+  const unknownId = devices.find((id) => !DEVICE_ID_PATTERN.test(id));
+  if (unknownId !== undefined) throw badRequest(`Unknown device id '${unknownId}' in targets.devices`);
+  const groupPaths = groups.map((group) => {
+    const path = normalizeGroup(group);
+    if (path === '') throw badRequest(`targets.groups: '${group}' is not a group`);
+    return path;
+  });
+  if (tags.includes('')) throw badRequest('targets.tags must not contain an empty tag');
+  return {
+    devices: [...new Set(devices.map(normalizeDeviceId))],
+    groups: [...new Set(groupPaths)],
+    tags: [...new Set(tags)],
+    query,
+    all: selector.all === true,
+  };
+}
+
+/** The selector as submitted (only its known keys), kept with the job and shown by GET. */
+function submittedSelector(selector: TargetSelector): TargetSelector {
+  const submitted: TargetSelector = {};
+  for (const key of SELECTOR_KEYS) {
+    if (selector[key] !== undefined) Object.assign(submitted, { [key]: selector[key] });
+  }
+  return submitted;
+}

@@ -1,0 +1,267 @@
+/**
+ * Query filters over the store's tables, shared by the SQLite and PostgreSQL stores: which column
+ * holds each query field, and for job queries which plan finds the matching jobs fastest.
+ *
+ * Tables and aliases: `devices AS d` (`group_path`, and one row per tag in `device_tags`),
+ * `jobs AS j`, `job_targets AS t` (`device_pk` NULL once its device is deleted).
+ */
+import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
+import type { FieldRef, QueryNode } from '../../query/ast.js';
+import {
+  and,
+  compileQuery,
+  type Dialect,
+  type FieldColumn,
+  type FieldColumns,
+  holdsWhenMissing,
+  or,
+  type Predicate,
+  usesScope,
+} from '../../query/sql.js';
+
+export type { Dialect } from '../../query/sql.js';
+
+/**
+ * A device condition that matches fewer devices than this is answered by a semi-join from the
+ * matching devices through their targets to the jobs; a more common one by probing the targets of
+ * each job in page order (EXISTS), which finds a page of jobs quickly when many jobs match.
+ */
+export const SEMI_JOIN_MAX_DEVICES = 1000;
+
+interface ColumnSpec {
+  column: string;
+  nullable: boolean;
+  integer: boolean;
+}
+
+const spec = (column: string, nullable: boolean, integer: boolean): ColumnSpec => ({
+  column,
+  nullable,
+  integer,
+});
+
+const DEVICE_COLUMNS: ReadonlyMap<string, ColumnSpec> = new Map([
+  ['id', spec('id', false, false)],
+  ['customer_id', spec('customer_id', false, true)],
+  ['vendor_id', spec('vendor_id', true, true)],
+  ...[
+    'name',
+    'type',
+    'firmware_version',
+    'serial_number',
+    'mac',
+    'ip',
+    'public_ip',
+    'description',
+    'notes',
+    'contact',
+    'location',
+    'carrier',
+    'carrier2',
+    'network',
+    'network2',
+  ].map((name): [string, ColumnSpec] => [name, spec(name, true, false)]),
+  ['group', spec('group_path', false, false)],
+  ...['connection_status', 'health_status', 'restricted_status'].map((name): [string, ColumnSpec] => [
+    name,
+    spec(name, false, false),
+  ]),
+  ...[
+    'signal_percent',
+    'signal_percent2',
+    'signal_quality',
+    'signal_quality2',
+    'signal_strength',
+    'signal_strength2',
+  ].map((name): [string, ColumnSpec] => [name, spec(name, true, false)]),
+  ...['last_connect', 'last_disconnect', 'last_update'].map((name): [string, ColumnSpec] => [
+    name,
+    spec(name, true, true),
+  ]),
+]);
+
+const JOB_COLUMNS: ReadonlyMap<string, ColumnSpec> = new Map([
+  ['id', spec('id', false, true)],
+  ['customer_id', spec('customer_id', false, true)],
+  ['username', spec('username', false, false)],
+  ['job_type', spec('job_type', false, false)],
+  ['job_status', spec('job_status', false, false)],
+  ['description', spec('description', true, false)],
+  ['job_submit_time', spec('job_submit_time', false, true)],
+  ['job_completion_time', spec('job_completion_time', true, true)],
+  ['target_count', spec('target_count', false, true)],
+  ['progress_success', spec('progress_success', false, true)],
+  ['progress_failures', spec('progress_failures', false, true)],
+  ['progress_canceled', spec('progress_canceled', false, true)],
+  ['progress_pending', spec('progress_pending', false, true)],
+]);
+
+const TARGET_COLUMNS: ReadonlyMap<string, ColumnSpec> = new Map([
+  ['status', spec('status', false, false)],
+  ['device_id', spec('device_id', false, false)],
+  ['progress', spec('progress', false, true)],
+  ['message', spec('message', true, false)],
+  ['queued_time', spec('queued_time', false, true)],
+  ['start_time', spec('start_time', true, true)],
+  ['end_time', spec('end_time', true, true)],
+]);
+
+type ColumnMap = ReadonlyMap<string, FieldColumn>;
+
+/**
+ * The columns of `table` under `alias`; `optionalRow`: the row comes from a LEFT JOIN, so every
+ * column may be NULL.
+ */
+function columnMap(specs: ReadonlyMap<string, ColumnSpec>, alias: string, optionalRow: boolean): ColumnMap {
+  const map = new Map<string, FieldColumn>();
+  for (const [name, { column, nullable, integer }] of specs) {
+    const reference = sql.ref(`${alias}.${column}`);
+    map.set(
+      name,
+      name === 'group'
+        ? { type: 'group', column: reference, nullable: optionalRow }
+        : { type: 'scalar', column: reference, nullable: nullable || optionalRow, integer },
+    );
+  }
+  return map;
+}
+
+/** Tags of the device `d`: any-match through `device_tags`, whose `lower(tag)` index serves it. */
+function deviceTags(optionalRow: boolean): FieldColumn {
+  return {
+    type: 'tags',
+    anyTag: (match) => {
+      if (match === null)
+        return sql<SqlBool>`EXISTS (SELECT 1 FROM device_tags dt WHERE dt.device_pk = d.pk)`;
+      const tagged = sql<SqlBool>`d.pk IN (SELECT dt.device_pk FROM device_tags dt WHERE ${match(sql`lower(dt.tag)`)})`;
+      // `NULL IN (…)` is NULL, not FALSE: a deleted device has no tags.
+      return optionalRow ? sql<SqlBool>`(d.pk IS NOT NULL AND ${tagged})` : tagged;
+    },
+  };
+}
+
+function deviceColumnMap(optionalRow: boolean): ColumnMap {
+  const map = new Map(columnMap(DEVICE_COLUMNS, 'd', optionalRow));
+  map.set('tags', deviceTags(optionalRow));
+  return map;
+}
+
+const lookup =
+  (maps: Partial<Record<FieldRef['scope'], ColumnMap>>): FieldColumns =>
+  (field) => {
+    const column = maps[field.scope]?.get(field.name);
+    if (column === undefined) throw new Error(`No column for the ${field.scope} field ${field.name}`);
+    return column;
+  };
+
+const DEVICE = deviceColumnMap(false);
+/** The device of a target, LEFT JOINed: missing (all NULL) when the device was deleted. */
+const TARGET_DEVICE = deviceColumnMap(true);
+const JOB = columnMap(JOB_COLUMNS, 'j', false);
+const TARGET = columnMap(TARGET_COLUMNS, 't', false);
+
+const DEVICE_FIELDS = lookup({ device: DEVICE });
+const TARGET_FIELDS = lookup({ target: TARGET, device: TARGET_DEVICE });
+const JOB_FIELDS = lookup({ job: JOB });
+const JOB_TARGET_FIELDS = lookup({ job: JOB, device: TARGET_DEVICE });
+
+/** Predicate over `devices AS d`. */
+export function deviceWhere(query: QueryNode, dialect: Dialect, now: number): RawBuilder<SqlBool> {
+  return compileQuery(query, DEVICE_FIELDS, { dialect, now });
+}
+
+/** Predicate over `job_targets AS t LEFT JOIN devices AS d ON d.pk = t.device_pk`. */
+export function targetWhere(query: QueryNode, dialect: Dialect, now: number): RawBuilder<SqlBool> {
+  return compileQuery(query, TARGET_FIELDS, { dialect, now });
+}
+
+const conjunction = (operands: QueryNode[]): QueryNode =>
+  operands.length === 1
+    ? (operands[0] as QueryNode)
+    : { type: 'and', operands, offset: operands[0]?.offset ?? 0 };
+
+const disjunction = (operands: QueryNode[]): QueryNode =>
+  operands.length === 1
+    ? (operands[0] as QueryNode)
+    : { type: 'or', operands, offset: operands[0]?.offset ?? 0 };
+
+/** Plans one job query: job conditions stay on `jobs`, device conditions become target lookups. */
+class JobQueryPlanner {
+  constructor(
+    // biome-ignore lint/suspicious/noExplicitAny: any store's database (the count needs no table types)
+    private readonly db: Kysely<any>,
+    private readonly dialect: Dialect,
+    private readonly accountId: number,
+    private readonly now: number,
+  ) {}
+
+  /** "Some target of the job, with its device and the job, satisfies `node`." */
+  async plan(node: QueryNode): Promise<Predicate> {
+    if (!usesScope(node, 'device')) return this.compile(node, JOB_FIELDS);
+    if (node.type === 'and') {
+      // Conjuncts about the job alone hold for every target or for none.
+      const jobOnly = node.operands.filter((operand) => !usesScope(operand, 'device'));
+      const rest = node.operands.filter((operand) => usesScope(operand, 'device'));
+      return and(
+        [
+          ...jobOnly.map((operand) => this.compile(operand, JOB_FIELDS)),
+          await this.someTarget(conjunction(rest)),
+        ],
+        this.dialect,
+      );
+    }
+    if (node.type === 'or') {
+      // Some target satisfies one of the operands: each operand on its own; the device-only ones together.
+      const withJob = node.operands.filter((operand) => usesScope(operand, 'job'));
+      const deviceOnly = node.operands.filter((operand) => !usesScope(operand, 'job'));
+      const parts = await Promise.all(withJob.map((operand) => this.plan(operand)));
+      if (deviceOnly.length > 0) parts.push(await this.someTarget(disjunction(deviceOnly)));
+      return or(parts, this.dialect);
+    }
+    return this.someTarget(node);
+  }
+
+  private compile(node: QueryNode, fields: FieldColumns): Predicate {
+    return compileQuery(node, fields, { dialect: this.dialect, now: this.now });
+  }
+
+  private async someTarget(node: QueryNode): Promise<Predicate> {
+    if (usesScope(node, 'job') || holdsWhenMissing(node)) {
+      // The targets of deleted devices may match too: probe every target with its optional device.
+      return sql<SqlBool>`EXISTS (SELECT 1 FROM job_targets t LEFT JOIN devices d ON d.pk = t.device_pk
+        WHERE t.job_id = j.id AND ${this.compile(node, JOB_TARGET_FIELDS)})`;
+    }
+    const devices = this.compile(node, DEVICE_FIELDS);
+    if ((await this.countDevices(devices, SEMI_JOIN_MAX_DEVICES)) < SEMI_JOIN_MAX_DEVICES) {
+      return sql<SqlBool>`j.id IN (SELECT t.job_id FROM devices d JOIN job_targets t ON t.device_pk = d.pk
+        WHERE d.customer_id = ${this.accountId} AND ${devices})`;
+    }
+    return sql<SqlBool>`EXISTS (SELECT 1 FROM job_targets t JOIN devices d ON d.pk = t.device_pk
+      WHERE t.job_id = j.id AND ${devices})`;
+  }
+
+  /** How many of the account's devices satisfy `devices`, counting at most `limit`. */
+  private async countDevices(devices: Predicate, limit: number): Promise<number> {
+    const { rows } = await sql<{ n: number | string | bigint }>`SELECT count(*) AS n FROM
+      (SELECT 1 FROM devices d WHERE d.customer_id = ${this.accountId} AND ${devices} LIMIT ${limit}) AS m`.execute(
+      this.db,
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+}
+
+/**
+ * Predicate over `jobs AS j` (the caller adds `j.customer_id = ?`): a job matches when one of its
+ * targets, with its device and the job, satisfies the query. May ask `db` how many devices match
+ * a device condition, to choose between a semi-join and per-job probes.
+ */
+export async function jobWhere(
+  // biome-ignore lint/suspicious/noExplicitAny: any store's database (the count needs no table types)
+  db: Kysely<any>,
+  query: QueryNode,
+  dialect: Dialect,
+  accountId: number,
+  now: number,
+): Promise<RawBuilder<SqlBool>> {
+  return new JobQueryPlanner(db, dialect, accountId, now).plan(query);
+}

@@ -1,0 +1,86 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  Migrator,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+} from 'kysely';
+import { migrations } from './migrations/index.js';
+import type { Database } from './schema.js';
+
+const BUSY_TIMEOUT_MS = 5_000;
+
+/**
+ * Transactions take the write lock when they begin (BEGIN IMMEDIATE): a transaction that reads and
+ * then writes cannot fail half-way with SQLITE_BUSY when another process (the CLI) writes too; it
+ * waits up to busy_timeout for the lock instead.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}
+
+function openConnection(path: string, readonly: boolean): BetterSqlite3.Database {
+  const connection = new BetterSqlite3(path, { readonly, fileMustExist: readonly });
+  connection.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  connection.pragma('foreign_keys = ON');
+  if (!readonly) {
+    connection.pragma('journal_mode = WAL');
+    connection.pragma('synchronous = NORMAL');
+  }
+  return connection;
+}
+
+/**
+ * Opens (creating it and its folder if missing) the SQLite database at `path` with WAL, foreign
+ * keys, a busy timeout and synchronous=NORMAL, and applies every pending migration.
+ */
+export async function openSqliteDatabase(path: string): Promise<Kysely<Database>> {
+  mkdirSync(dirname(path), { recursive: true });
+  const connection = openConnection(path, false);
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: connection }) });
+  try {
+    const { error, results } = await new Migrator({
+      db,
+      provider: { getMigrations: async () => migrations },
+    }).migrateToLatest();
+    if (error) {
+      const failed = results?.find((result) => result.status === 'Error')?.migrationName;
+      throw new Error(
+        `Migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return db;
+}
+
+/**
+ * A read-only connection to the same file, for long reads (exports) that must not wait for or
+ * hold up the writer: under WAL a reader sees a consistent snapshot per statement.
+ */
+export function openSqliteReader(path: string): BetterSqlite3.Database {
+  return openConnection(path, true);
+}

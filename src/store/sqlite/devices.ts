@@ -1,0 +1,191 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { type Insertable, type Kysely, sql, type Updateable } from 'kysely';
+import { DEVICE_FIELDS, DEVICE_SERVICE_FIELDS, type Device, type DeviceInput } from '../../model/device.js';
+import { conflict } from '../../model/error.js';
+import type { Millis } from '../../model/job.js';
+import type { Query } from '../../query/index.js';
+import { deviceWhere } from '../sql/filters.js';
+import { DEVICE_NOT_NULL, DEVICE_SORT_COLUMNS, resolveSort } from '../sql/keyset.js';
+import type { ListRequest, NewDevice, StreamRequest } from '../store.js';
+import { inIds, jsonIds, recountJobs } from './counts.js';
+import { page, streamPages } from './pages.js';
+import { DEVICE_COLUMNS, deviceFromRow } from './rows.js';
+import type { Database, DevicesTable } from './schema.js';
+
+type Db = Kysely<Database>;
+
+/** The fields a client may write: never the id, the account or what the service sets. */
+const WRITABLE_FIELDS: ReadonlySet<string> = new Set(
+  DEVICE_FIELDS.filter(
+    (field) => field !== 'id' && !(DEVICE_SERVICE_FIELDS as readonly string[]).includes(field),
+  ),
+);
+
+/** The columns a client's fields write (`group` is stored as `group_path`, tags as JSON). */
+function deviceColumns(input: DeviceInput): Updateable<DevicesTable> {
+  const { group, tags, ...rest } = input;
+  const columns: Updateable<DevicesTable> = Object.fromEntries(
+    Object.entries(rest).filter(([field, value]) => value !== undefined && WRITABLE_FIELDS.has(field)),
+  );
+  if (group !== undefined) columns.group_path = group;
+  if (tags !== undefined) columns.tags = JSON.stringify(tags);
+  return columns;
+}
+
+/** The columns a new device row writes. */
+const NEW_DEVICE_COLUMNS = [...DEVICE_COLUMNS, 'token_hash'] as const;
+
+/** Every column of a new device row, defaults included. */
+function newDeviceRow(accountId: number, device: NewDevice): Insertable<DevicesTable> {
+  const { id, token_hash, ...input } = device;
+  const row: Record<string, unknown> = Object.fromEntries(NEW_DEVICE_COLUMNS.map((column) => [column, null]));
+  return {
+    ...row,
+    id,
+    customer_id: accountId,
+    token_hash,
+    group_path: '',
+    tags: '[]',
+    connection_status: 'disconnected',
+    health_status: 'unknown',
+    restricted_status: 'unrestricted',
+    ...deviceColumns(input),
+  };
+}
+
+/** Mirrors the tags of the given devices into device_tags (for indexed tag lookups). */
+async function writeTags(db: Db, devicePks: number[]): Promise<void> {
+  await sql`insert or ignore into device_tags (device_pk, tag)
+    select d.pk, tag.value from devices d, json_each(d.tags) tag
+    where d.pk in ${jsonIds(devicePks)}`.execute(db);
+}
+
+export async function createDevices(db: Db, accountId: number, devices: NewDevice[]): Promise<Device[]> {
+  if (devices.length === 0) return [];
+  const ids = devices.map((device) => device.id);
+  return db.transaction().execute(async (trx) => {
+    const existing = await trx.selectFrom('devices').select('id').where(inIds('id', ids)).executeTakeFirst();
+    if (existing) throw conflict(`Device ${existing.id} already exists`);
+    // One statement for the whole batch: the rows travel as one JSON parameter.
+    const rows = devices.map((device) => newDeviceRow(accountId, device));
+    const columns = NEW_DEVICE_COLUMNS.map((column) => sql.ref(column));
+    const values = NEW_DEVICE_COLUMNS.map((column) => sql`row.value ->> ${`$.${column}`}`);
+    const { rows: inserted } = await sql<{ pk: number }>`insert into devices (${sql.join(columns)})
+      select ${sql.join(values)} from json_each(${JSON.stringify(rows)}) row
+      returning pk`.execute(trx);
+    const pks = inserted.map((row) => row.pk);
+    await writeTags(trx, pks);
+    const created = await trx.selectFrom('devices').select(DEVICE_COLUMNS).where(inIds('pk', pks)).execute();
+    const byId = new Map(created.map((row) => [row.id, deviceFromRow(row)]));
+    return ids.map((id) => byId.get(id) as Device);
+  });
+}
+
+export async function getDevice(db: Db, accountId: number, id: string): Promise<Device | undefined> {
+  const row = await db
+    .selectFrom('devices')
+    .select(DEVICE_COLUMNS)
+    .where('customer_id', '=', accountId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row && deviceFromRow(row);
+}
+
+export async function updateDevice(
+  db: Db,
+  accountId: number,
+  id: string,
+  patch: DeviceInput,
+): Promise<Device | undefined> {
+  const columns = deviceColumns(patch);
+  if (Object.keys(columns).length === 0) return getDevice(db, accountId, id);
+  return db.transaction().execute(async (trx) => {
+    const updated = await trx
+      .updateTable('devices')
+      .set(columns)
+      .where('customer_id', '=', accountId)
+      .where('id', '=', id)
+      .returning('pk')
+      .executeTakeFirst();
+    if (!updated) return undefined;
+    if (patch.tags !== undefined) {
+      await trx.deleteFrom('device_tags').where('device_pk', '=', updated.pk).execute();
+      await writeTags(trx, [updated.pk]);
+    }
+    return getDevice(trx, accountId, id);
+  });
+}
+
+/**
+ * Removes the device. Its pending targets fail with `device deleted`; every target of it keeps its
+ * `device_id` but loses its link to the device (ON DELETE SET NULL), so a device registered again
+ * under the same id is not the same device. The affected jobs are recounted and settle.
+ */
+export async function deleteDevice(db: Db, accountId: number, id: string, now: Millis): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const device = await trx
+      .selectFrom('devices')
+      .select('pk')
+      .where('customer_id', '=', accountId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!device) return false;
+    const failed = await trx
+      .updateTable('job_targets')
+      .set({ status: 'failed', message: 'device deleted', end_time: now, deadline: null, device_pk: null })
+      .where('device_pk', '=', device.pk)
+      .where('status', 'in', ['queued', 'in_progress'])
+      .returning('job_id')
+      .execute();
+    await trx.deleteFrom('devices').where('pk', '=', device.pk).execute();
+    await recountJobs(
+      trx,
+      failed.map((row) => row.job_id),
+      now,
+    );
+    return true;
+  });
+}
+
+export async function setDeviceToken(
+  db: Db,
+  accountId: number,
+  id: string,
+  tokenHash: string,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('devices')
+    .set({ token_hash: tokenHash })
+    .where('customer_id', '=', accountId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+function devicesQuery(db: Db, accountId: number, query: Query | null, now: Millis) {
+  const base = db
+    .selectFrom('devices as d')
+    .select(DEVICE_COLUMNS.map((column) => `d.${column}` as const))
+    .where('d.customer_id', '=', accountId);
+  return query === null ? base : base.where(deviceWhere(query, 'sqlite', now));
+}
+
+export async function listDevices(db: Db, request: ListRequest): Promise<Device[]> {
+  const sort = resolveSort(request.order, DEVICE_SORT_COLUMNS, 'id', 'd', DEVICE_NOT_NULL);
+  const query = devicesQuery(db, request.accountId, request.query, Date.now());
+  return (await page(query, sort, request.after, request.limit).execute()).map(deviceFromRow);
+}
+
+export function streamDevices(
+  db: Db,
+  reader: BetterSqlite3.Database,
+  request: StreamRequest,
+): AsyncGenerator<Device[]> {
+  const sort = resolveSort(request.order, DEVICE_SORT_COLUMNS, 'id', 'd', DEVICE_NOT_NULL);
+  return streamPages(
+    reader,
+    devicesQuery(db, request.accountId, request.query, Date.now()),
+    sort,
+    deviceFromRow,
+  );
+}

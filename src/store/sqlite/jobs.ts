@@ -1,0 +1,365 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
+import { foldAscii } from '../../model/device.js';
+import { badRequest } from '../../model/error.js';
+import {
+  isFinishedJob,
+  type Job,
+  type JobDetail,
+  type JobStatus,
+  type JobTarget,
+  type Millis,
+} from '../../model/job.js';
+import type { Query } from '../../query/index.js';
+import { deviceWhere, jobWhere, targetWhere } from '../sql/filters.js';
+import {
+  JOB_NOT_NULL,
+  JOB_SORT_COLUMNS,
+  resolveSort,
+  TARGET_NOT_NULL,
+  TARGET_SORT_COLUMNS,
+} from '../sql/keyset.js';
+import type {
+  ByIdResult,
+  ByQueryResult,
+  CancelNotice,
+  CancelResult,
+  DeviceSelection,
+  ListRequest,
+  NewJob,
+  StreamRequest,
+} from '../store.js';
+import { inIds, jsonIds, recountJobs } from './counts.js';
+import { page, streamPages } from './pages.js';
+import {
+  JOB_COLUMNS,
+  JOB_DETAIL_COLUMNS,
+  jobDetailFromRow,
+  jobFromRow,
+  TARGET_COLUMNS,
+  targetFromRow,
+} from './rows.js';
+import type { Database } from './schema.js';
+
+type Db = Kysely<Database>;
+
+const DIALECT = 'sqlite';
+const UNKNOWN_IDS_SHOWN = 10;
+
+// ---- creation ----
+
+/**
+ * The devices (`devices d`) a selection names: the union of its ids, its groups with their
+ * subgroups, its tags and its query. Groups and tags compare case-insensitively, as in queries.
+ */
+function selectionWhere(selection: DeviceSelection, now: Millis): RawBuilder<SqlBool> {
+  if (selection.all) return sql<SqlBool>`1`;
+  const parts: RawBuilder<SqlBool>[] = [];
+  if (selection.devices.length > 0) parts.push(sql`d.id in ${jsonIds(selection.devices)}`);
+  for (const group of selection.groups) {
+    const path = foldAscii(group);
+    // `/a` itself, or a path in ['/a/', '/a0'): exactly the paths below `/a/` ('0' follows '/').
+    parts.push(
+      sql`(lower(d.group_path) = ${path} or (lower(d.group_path) >= ${`${path}/`} and lower(d.group_path) < ${`${path}0`}))`,
+    );
+  }
+  if (selection.tags.length > 0) {
+    parts.push(
+      sql`d.pk in (select device_pk from device_tags where lower(tag) in ${jsonIds(selection.tags.map(foldAscii))})`,
+    );
+  }
+  if (selection.query !== null) parts.push(deviceWhere(selection.query, DIALECT, now));
+  return parts.length === 0 ? sql<SqlBool>`0` : sql<SqlBool>`(${sql.join(parts, sql` or `)})`;
+}
+
+async function checkDevicesKnown(db: Db, accountId: number, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const { rows } = await sql<{ id: string }>`select value as id from json_each(${JSON.stringify(ids)})
+    where not exists (select 1 from devices d where d.id = value and d.customer_id = ${accountId})
+    limit ${UNKNOWN_IDS_SHOWN + 1}`.execute(db);
+  const [first, ...more] = rows.map((row) => `'${row.id}'`);
+  if (first === undefined) return;
+  if (more.length === 0) throw badRequest(`Unknown device id ${first} in targets.devices`);
+  const shown = [first, ...more].slice(0, UNKNOWN_IDS_SHOWN).join(', ');
+  throw badRequest(
+    `Unknown device ids in targets.devices: ${shown}${more.length >= UNKNOWN_IDS_SHOWN ? ', …' : ''}`,
+  );
+}
+
+/** Inserts the job and one queued target per selected device, in one INSERT … SELECT. */
+export async function createJob(db: Db, job: NewJob): Promise<JobDetail> {
+  const where = selectionWhere(job.selection, job.now);
+  return db.transaction().execute(async (trx) => {
+    await checkDevicesKnown(trx, job.accountId, job.selection.devices);
+    const { id } = await trx
+      .insertInto('jobs')
+      .values({
+        customer_id: job.accountId,
+        username: job.username,
+        job_type: job.job_type,
+        job_status: 'new',
+        description: job.description,
+        job_submit_time: job.now,
+        job_completion_time: null,
+        target_count: 0,
+        payload: job.payload === null ? null : JSON.stringify(job.payload),
+        timeout: job.timeout,
+        offline_timeout: job.offline_timeout,
+        targets: JSON.stringify(job.targets),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    // In key order, so the rows append to job_targets' b-tree instead of scattering over it.
+    const inserted = await sql`insert into job_targets (job_id, device_id, device_pk, queued_time, deadline)
+      select ${id}, d.id, d.pk, ${job.now}, ${job.now + job.offline_timeout * 1000}
+      from devices d where d.customer_id = ${job.accountId} and ${where}
+      order by d.id`.execute(trx);
+    const count = Number(inserted.numAffectedRows ?? 0n);
+    if (count === 0) throw badRequest('The job has no target: no device of this account matches targets');
+    await trx
+      .updateTable('jobs')
+      .set({ target_count: count, progress_pending: count })
+      .where('id', '=', id)
+      .execute();
+    return (await getJob(trx, job.accountId, id)) as JobDetail;
+  });
+}
+
+// ---- reading ----
+
+export async function getJob(db: Db, accountId: number, id: number): Promise<JobDetail | undefined> {
+  const row = await db
+    .selectFrom('jobs')
+    .select(JOB_DETAIL_COLUMNS)
+    .where('customer_id', '=', accountId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row && jobDetailFromRow(row);
+}
+
+async function jobsQuery(db: Db, accountId: number, query: Query | null, now: Millis) {
+  const base = db
+    .selectFrom('jobs as j')
+    .select(JOB_COLUMNS.map((column) => `j.${column}` as const))
+    .where('j.customer_id', '=', accountId);
+  return query === null ? base : base.where(await jobWhere(db, query, DIALECT, accountId, now));
+}
+
+export async function listJobs(db: Db, request: ListRequest): Promise<Job[]> {
+  const sort = resolveSort(request.order, JOB_SORT_COLUMNS, 'id', 'j', JOB_NOT_NULL);
+  const query = await jobsQuery(db, request.accountId, request.query, Date.now());
+  return (await page(query, sort, request.after, request.limit).execute()).map(jobFromRow);
+}
+
+export async function* streamJobs(
+  db: Db,
+  reader: BetterSqlite3.Database,
+  request: StreamRequest,
+): AsyncGenerator<Job[]> {
+  const sort = resolveSort(request.order, JOB_SORT_COLUMNS, 'id', 'j', JOB_NOT_NULL);
+  yield* streamPages(
+    reader,
+    await jobsQuery(db, request.accountId, request.query, Date.now()),
+    sort,
+    jobFromRow,
+  );
+}
+
+async function jobExists(db: Db, accountId: number, jobId: number): Promise<boolean> {
+  const row = await db
+    .selectFrom('jobs')
+    .select('id')
+    .where('customer_id', '=', accountId)
+    .where('id', '=', jobId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** The targets of a job of this account, each with its device if it still exists. */
+function targetsQuery(db: Db, accountId: number, jobId: number, query: Query | null, now: Millis) {
+  const base = db
+    .selectFrom('job_targets as t')
+    .innerJoin('jobs as j', 'j.id', 't.job_id')
+    .leftJoin('devices as d', 'd.pk', 't.device_pk')
+    .select(TARGET_COLUMNS.map((column) => `t.${column}` as const))
+    .where('t.job_id', '=', jobId)
+    .where('j.customer_id', '=', accountId);
+  return query === null ? base : base.where(targetWhere(query, DIALECT, now));
+}
+
+export async function listTargets(
+  db: Db,
+  jobId: number,
+  request: ListRequest,
+): Promise<JobTarget[] | undefined> {
+  const sort = resolveSort(request.order, TARGET_SORT_COLUMNS, 'device_id', 't', TARGET_NOT_NULL);
+  if (!(await jobExists(db, request.accountId, jobId))) return undefined;
+  const query = targetsQuery(db, request.accountId, jobId, request.query, Date.now());
+  return (await page(query, sort, request.after, request.limit).execute()).map(targetFromRow);
+}
+
+/** Nothing when the job does not exist in this account. */
+export async function* streamTargets(
+  db: Db,
+  reader: BetterSqlite3.Database,
+  jobId: number,
+  request: StreamRequest,
+): AsyncGenerator<JobTarget[]> {
+  const sort = resolveSort(request.order, TARGET_SORT_COLUMNS, 'device_id', 't', TARGET_NOT_NULL);
+  if (!(await jobExists(db, request.accountId, jobId))) return;
+  yield* streamPages(
+    reader,
+    targetsQuery(db, request.accountId, jobId, request.query, Date.now()),
+    sort,
+    targetFromRow,
+  );
+}
+
+// ---- cancel and delete ----
+
+interface Candidate {
+  id: number;
+  job_status: JobStatus;
+  /** 1 when the job has an in-progress target. */
+  in_progress: number;
+}
+
+/** The account's jobs that `where` selects, with what cancel and delete need to know of them. */
+async function candidates(db: Db, accountId: number, where: RawBuilder<SqlBool>): Promise<Candidate[]> {
+  const { rows } = await sql<Candidate>`select j.id, j.job_status,
+      exists (select 1 from job_targets t where t.job_id = j.id and t.status = 'in_progress') as in_progress
+    from jobs j where j.customer_id = ${accountId} and ${where} order by j.id`.execute(db);
+  return rows;
+}
+
+const byIds = (ids: number[]) => sql<SqlBool>`j.id in ${jsonIds(ids)}`;
+
+/** A cancel changes a job that is not finished, and with `force` a canceled one with in-progress targets. */
+const cancelable = (job: Candidate, force: boolean) =>
+  !isFinishedJob(job.job_status) || (force && job.job_status === 'canceled' && job.in_progress === 1);
+
+/**
+ * Cancels the given cancelable jobs: unfinished ones become `canceled` and their queued targets
+ * too; their in-progress targets get a cancel request (with `force`, they are canceled at once,
+ * also those of jobs canceled before). Returns the devices to tell.
+ */
+async function cancel(db: Db, jobs: Candidate[], force: boolean, now: Millis): Promise<CancelNotice[]> {
+  if (jobs.length === 0) return [];
+  const all = jobs.map((job) => job.id);
+  const unfinished = jobs.filter((job) => !isFinishedJob(job.job_status)).map((job) => job.id);
+  await db
+    .updateTable('job_targets')
+    .set({ status: 'canceled', end_time: now, deadline: null })
+    .where(inIds('job_id', unfinished))
+    .where('status', '=', 'queued')
+    .execute();
+  const told = await db
+    .updateTable('job_targets')
+    .set(
+      force
+        ? { status: 'canceled', end_time: now, deadline: null, cancel_requested: 1 }
+        : { cancel_requested: 1 },
+    )
+    .where(inIds('job_id', force ? all : unfinished))
+    .where('status', '=', 'in_progress')
+    .returning(['job_id', 'device_id'])
+    .execute();
+  await db
+    .updateTable('jobs')
+    .set({ job_status: 'canceled', job_completion_time: now })
+    .where(inIds('id', unfinished))
+    .execute();
+  await recountJobs(db, all, now);
+  return told.map((target) => ({ ...target, force }));
+}
+
+async function jobsByIds(db: Db, accountId: number, ids: number[]): Promise<Map<number, Job>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('jobs')
+    .select(JOB_COLUMNS)
+    .where('customer_id', '=', accountId)
+    .where(inIds('id', ids))
+    .execute();
+  return new Map(rows.map((row) => [row.id, jobFromRow(row)]));
+}
+
+const jobNotFound = (id: number) => ({ id, ok: false as const, status: 404, message: `Job ${id} not found` });
+
+export async function cancelJobs(
+  db: Db,
+  accountId: number,
+  ids: number[],
+  force: boolean,
+  now: Millis,
+): Promise<CancelResult> {
+  const unique = [...new Set(ids)];
+  return db.transaction().execute(async (trx) => {
+    const found = new Map((await candidates(trx, accountId, byIds(unique))).map((job) => [job.id, job]));
+    const changing = [...found.values()].filter((job) => cancelable(job, force));
+    const notices = await cancel(trx, changing, force, now);
+    const after = await jobsByIds(
+      trx,
+      accountId,
+      changing.map((job) => job.id),
+    );
+    const results = unique.map((id): ByIdResult<Job> => {
+      const job = after.get(id);
+      if (job) return { id, ok: true, value: job };
+      const candidate = found.get(id);
+      if (!candidate) return jobNotFound(id);
+      return { id, ok: false, status: 409, message: `Job ${id} is already ${candidate.job_status}` };
+    });
+    return { results, notices };
+  });
+}
+
+export async function cancelJobsByQuery(
+  db: Db,
+  accountId: number,
+  query: Query,
+  force: boolean,
+  now: Millis,
+): Promise<ByQueryResult & { notices: CancelNotice[] }> {
+  const where = await jobWhere(db, query, DIALECT, accountId, now);
+  return db.transaction().execute(async (trx) => {
+    const matching = await candidates(trx, accountId, where);
+    const changing = matching.filter((job) => cancelable(job, force));
+    const notices = await cancel(trx, changing, force, now);
+    return { count: changing.length, skipped: matching.length - changing.length, notices };
+  });
+}
+
+async function deleteByIds(db: Db, ids: number[]): Promise<void> {
+  if (ids.length > 0) await db.deleteFrom('jobs').where(inIds('id', ids)).execute();
+}
+
+export async function deleteJobs(db: Db, accountId: number, ids: number[]): Promise<ByIdResult<number>[]> {
+  const unique = [...new Set(ids)];
+  return db.transaction().execute(async (trx) => {
+    const found = new Map((await candidates(trx, accountId, byIds(unique))).map((job) => [job.id, job]));
+    const results = unique.map((id): ByIdResult<number> => {
+      const job = found.get(id);
+      if (!job) return jobNotFound(id);
+      if (!isFinishedJob(job.job_status)) {
+        return { id, ok: false, status: 409, message: `Job ${id} is ${job.job_status}: cancel it first` };
+      }
+      return { id, ok: true, value: id };
+    });
+    await deleteByIds(
+      trx,
+      results.filter((result) => result.ok).map((result) => result.id),
+    );
+    return results;
+  });
+}
+
+export async function deleteJobsByQuery(db: Db, accountId: number, query: Query): Promise<ByQueryResult> {
+  const where = await jobWhere(db, query, DIALECT, accountId, Date.now());
+  return db.transaction().execute(async (trx) => {
+    const matching = await candidates(trx, accountId, where);
+    const finished = matching.filter((job) => isFinishedJob(job.job_status)).map((job) => job.id);
+    await deleteByIds(trx, finished);
+    return { count: finished.length, skipped: matching.length - finished.length };
+  });
+}

@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import * as initial from './001_initial.js';
+
+/**
+ * Every migration, in order. Names sort in the order they apply; add new ones at the end and never
+ * change one that has shipped.
+ */
+export const migrations: Record<string, Migration> = {
+  '001_initial': initial,
+};

@@ -1,0 +1,131 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * The tables of migrations/001_initial.ts as kysely sees them. Timestamps are INTEGER epoch
+ * milliseconds; JSON values (tags, payload, targets, response) are TEXT.
+ */
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface AccountsTable {
+  id: Generated<number>;
+  name: string;
+  created_at: number;
+}
+
+export interface UsersTable {
+  id: Generated<number>;
+  account_id: number;
+  username: string;
+  password_hash: string;
+  role: string;
+  created_at: number;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  user_id: number;
+  secret_hash: string;
+  created_at: number;
+}
+
+export interface DevicesTable {
+  pk: Generated<number>;
+  id: string;
+  customer_id: number;
+  vendor_id: number | null;
+  name: string | null;
+  type: string | null;
+  firmware_version: string | null;
+  serial_number: string | null;
+  mac: string | null;
+  ip: string | null;
+  public_ip: string | null;
+  description: string | null;
+  notes: string | null;
+  contact: string | null;
+  location: string | null;
+  carrier: string | null;
+  carrier2: string | null;
+  network: string | null;
+  network2: string | null;
+  /** Normalized path (`/a/b`), `''` for no group. */
+  group_path: Generated<string>;
+  /** JSON array of strings; device_tags mirrors it for indexed lookups. */
+  tags: Generated<string>;
+  connection_status: Generated<string>;
+  health_status: Generated<string>;
+  restricted_status: Generated<string>;
+  signal_percent: number | null;
+  signal_percent2: number | null;
+  signal_quality: number | null;
+  signal_quality2: number | null;
+  signal_strength: number | null;
+  signal_strength2: number | null;
+  last_connect: number | null;
+  last_disconnect: number | null;
+  last_update: number | null;
+  token_hash: string;
+}
+
+export interface DeviceTagsTable {
+  device_pk: number;
+  tag: string;
+}
+
+export interface JobsTable {
+  id: Generated<number>;
+  customer_id: number;
+  username: string;
+  job_type: string;
+  job_status: string;
+  description: string | null;
+  job_submit_time: number;
+  job_completion_time: number | null;
+  target_count: number;
+  progress_success: Generated<number>;
+  progress_failures: Generated<number>;
+  progress_canceled: Generated<number>;
+  progress_pending: Generated<number>;
+  /** JSON text; NULL when the job was created without a payload. */
+  payload: string | null;
+  /** Seconds. */
+  timeout: number;
+  /** Seconds. */
+  offline_timeout: number;
+  /** The selector as submitted, JSON text. */
+  targets: string;
+}
+
+export interface JobTargetsTable {
+  job_id: number;
+  device_id: string;
+  /** NULL once the device is deleted. */
+  device_pk: number | null;
+  status: Generated<string>;
+  progress: Generated<number>;
+  message: string | null;
+  /** JSON text. */
+  response: string | null;
+  queued_time: number;
+  start_time: number | null;
+  end_time: number | null;
+  /** When a pending target times out: queued_time + offline_timeout, then start_time + timeout. */
+  deadline: number | null;
+  /** 1 once a cancel was requested for this in-progress target (its device must be told). */
+  cancel_requested: ColumnType<number, number | undefined, number>;
+}
+
+export interface Database {
+  settings: SettingsTable;
+  accounts: AccountsTable;
+  users: UsersTable;
+  api_keys: ApiKeysTable;
+  devices: DevicesTable;
+  device_tags: DeviceTagsTable;
+  jobs: JobsTable;
+  job_targets: JobTargetsTable;
+}

@@ -1,0 +1,1010 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Device, DeviceInput } from '../../src/model/device.js';
+import { AppError } from '../../src/model/error.js';
+import { type Job, type JobField, type JobTarget, progressBucket } from '../../src/model/job.js';
+import { parseQuery } from '../../src/query/index.js';
+import type { DeviceSelection, Keyset, NewJob, Order, Store } from '../../src/store/store.js';
+
+/**
+ * The behaviour every store must have, run against each implementation (SQLite now, PostgreSQL
+ * later). `openStore` gives a fresh, empty store each time.
+ */
+export function storeSuite(name: string, openStore: () => Promise<Store>): void {
+  describe(`${name} store`, () => {
+    let store: Store;
+    let alpha: number;
+    let beta: number;
+    let clock: number;
+    const tick = () => ++clock;
+
+    beforeEach(async () => {
+      store = await openStore();
+      clock = Date.UTC(2026, 10, 28, 17, 40);
+      alpha = (await store.ensureAccount('alpha', tick())).id;
+      beta = (await store.ensureAccount('beta', tick())).id;
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    // ---- helpers ----
+
+    /** Device ids per account and number: `0000000A-00000000-00000000-0000002A`. */
+    const deviceId = (account: number, n: number) =>
+      `${account.toString(16).padStart(8, '0')}-00000000-00000000-${n.toString(16).toUpperCase().padStart(8, '0')}`.toUpperCase();
+
+    const addDevices = (account: number, devices: (DeviceInput & { n: number })[]) =>
+      store.createDevices(
+        account,
+        devices.map(({ n, ...input }) => ({ ...input, id: deviceId(account, n), token_hash: `hash-${n}` })),
+      );
+
+    const newJob = (
+      account: number,
+      selection: Partial<DeviceSelection>,
+      extra: Partial<NewJob> = {},
+    ): NewJob => ({
+      accountId: account,
+      username: 'alice',
+      job_type: 'reboot',
+      description: null,
+      targets: {
+        devices: selection.devices,
+        groups: selection.groups,
+        tags: selection.tags,
+        all: selection.all,
+      },
+      selection: { devices: [], groups: [], tags: [], query: null, all: false, ...selection },
+      payload: null,
+      timeout: 600,
+      offline_timeout: 86_400,
+      now: tick(),
+      ...extra,
+    });
+
+    const deviceQuery = (text: string) => parseQuery(text, 'devices');
+    const jobQuery = (text: string) => {
+      const query = parseQuery(text, 'jobs');
+      if (query === null) throw new Error('empty query');
+      return query;
+    };
+
+    async function collect<T>(stream: AsyncIterable<T[]>): Promise<T[]> {
+      const items: T[] = [];
+      for await (const batch of stream) items.push(...batch);
+      return items;
+    }
+
+    const allTargets = (account: number, jobId: number) =>
+      collect(
+        store.streamTargets(jobId, {
+          accountId: account,
+          query: null,
+          order: { field: 'device_id', direction: 'asc' },
+        }),
+      );
+
+    /** The job's counts agree with a recount of its targets. */
+    async function expectCountsAgree(account: number, jobId: number): Promise<Job> {
+      const job = await store.getJob(account, jobId);
+      if (!job) throw new Error(`job ${jobId} is gone`);
+      const counts = { progress_success: 0, progress_failures: 0, progress_canceled: 0, progress_pending: 0 };
+      const targets = await allTargets(account, jobId);
+      for (const target of targets) counts[progressBucket(target.status)]++;
+      expect({
+        target_count: job.target_count,
+        progress_success: job.progress_success,
+        progress_failures: job.progress_failures,
+        progress_canceled: job.progress_canceled,
+        progress_pending: job.progress_pending,
+      }).toEqual({ target_count: targets.length, ...counts });
+      return job;
+    }
+
+    async function expectAppError(
+      promise: Promise<unknown>,
+      status: number,
+      message?: RegExp,
+    ): Promise<void> {
+      const error = await promise.then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(error).toBeInstanceOf(AppError);
+      expect((error as AppError).status).toBe(status);
+      if (message) expect((error as AppError).message).toMatch(message);
+    }
+
+    const targetIds = async (account: number, jobId: number) =>
+      (await allTargets(account, jobId)).map((target) => target.device_id);
+
+    /** Makes the device's queued targets in progress, as the dispatcher does when it connects. */
+    async function startTargets(id: string): Promise<void> {
+      await store.setConnection(id, 'connected', tick());
+      await store.startNewJobs(tick());
+      await store.takeRequests(id, tick(), 1000, 0);
+    }
+
+    // ---- settings, accounts, users, keys ----
+
+    describe('accounts, users and keys', () => {
+      it('keeps a named secret', async () => {
+        const first = await store.secret('cursor');
+        expect(first.length).toBeGreaterThanOrEqual(32);
+        expect(await store.secret('cursor')).toEqual(first);
+        expect(await store.secret('other')).not.toEqual(first);
+      });
+
+      it('creates an account once', async () => {
+        expect(await store.ensureAccount('alpha', tick())).toEqual({ id: alpha, name: 'alpha' });
+      });
+
+      it('creates, finds, lists and removes users; a taken username is 409', async () => {
+        expect(await store.countUsers()).toBe(0);
+        const now = tick();
+        const alice = await store.createUser({
+          accountId: alpha,
+          username: 'alice',
+          passwordHash: 'h1',
+          role: 'admin',
+          now,
+        });
+        expect(alice).toEqual({
+          id: alice.id,
+          username: 'alice',
+          role: 'admin',
+          account_id: alpha,
+          account_name: 'alpha',
+          created_at: now,
+        });
+        await store.createUser({
+          accountId: beta,
+          username: 'bob',
+          passwordHash: 'h2',
+          role: 'read_only',
+          now: tick(),
+        });
+        await expectAppError(
+          store.createUser({
+            accountId: beta,
+            username: 'alice',
+            passwordHash: 'h3',
+            role: 'user',
+            now: tick(),
+          }),
+          409,
+          /alice/,
+        );
+        expect(await store.findUser('alice')).toEqual({ ...alice, password_hash: 'h1' });
+        expect(await store.findUser('nobody')).toBeUndefined();
+        expect((await store.listUsers()).map((user) => user.username)).toEqual(['alice', 'bob']);
+        expect((await store.listUsers('beta')).map((user) => user.username)).toEqual(['bob']);
+        expect(await store.countUsers()).toBe(2);
+        expect(await store.removeUser('alice')).toBe(true);
+        expect(await store.removeUser('alice')).toBe(false);
+        expect(await store.countUsers()).toBe(1);
+      });
+
+      it('creates, finds, lists and revokes API keys; removing a user revokes its keys', async () => {
+        const alice = await store.createUser({
+          accountId: alpha,
+          username: 'alice',
+          passwordHash: 'h',
+          role: 'user',
+          now: tick(),
+        });
+        const now = tick();
+        expect(await store.createApiKey({ id: 'k1', userId: alice.id, secretHash: 's1', now })).toEqual({
+          id: 'k1',
+          username: 'alice',
+          created_at: now,
+        });
+        await store.createApiKey({ id: 'k2', userId: alice.id, secretHash: 's2', now: tick() });
+        expect(await store.findApiKey('k1')).toEqual({ id: 'k1', secret_hash: 's1', user: alice });
+        expect((await store.listApiKeys('alice')).map((key) => key.id)).toEqual(['k1', 'k2']);
+        expect(await store.revokeApiKey('k1')).toBe(true);
+        expect(await store.revokeApiKey('k1')).toBe(false);
+        expect(await store.findApiKey('k1')).toBeUndefined();
+        await store.removeUser('alice');
+        expect(await store.findApiKey('k2')).toBeUndefined();
+      });
+    });
+
+    // ---- devices ----
+
+    describe('devices', () => {
+      it('creates devices with defaults and reads them back', async () => {
+        const [device] = await addDevices(alpha, [
+          {
+            n: 1,
+            name: 'pump',
+            group: '/NorthWest/Seattle',
+            tags: ['sensor', 'important'],
+            signal_percent: 55,
+          },
+        ]);
+        const expected: Device = {
+          id: deviceId(alpha, 1),
+          customer_id: alpha,
+          vendor_id: null,
+          name: 'pump',
+          type: null,
+          firmware_version: null,
+          serial_number: null,
+          mac: null,
+          ip: null,
+          public_ip: null,
+          description: null,
+          notes: null,
+          contact: null,
+          location: null,
+          carrier: null,
+          carrier2: null,
+          network: null,
+          network2: null,
+          group: '/NorthWest/Seattle',
+          tags: ['sensor', 'important'],
+          connection_status: 'disconnected',
+          health_status: 'unknown',
+          restricted_status: 'unrestricted',
+          signal_percent: 55,
+          signal_percent2: null,
+          signal_quality: null,
+          signal_quality2: null,
+          signal_strength: null,
+          signal_strength2: null,
+          last_connect: null,
+          last_disconnect: null,
+          last_update: null,
+        };
+        expect(device).toEqual(expected);
+        expect(await store.getDevice(alpha, deviceId(alpha, 1))).toEqual(expected);
+        expect(await store.findDeviceCredentials(deviceId(alpha, 1))).toEqual({
+          id: deviceId(alpha, 1),
+          customer_id: alpha,
+          token_hash: 'hash-1',
+        });
+      });
+
+      it('creates a batch in one transaction: an existing id anywhere is 409 and nothing is created', async () => {
+        await addDevices(beta, [{ n: 7 }]);
+        const taken = deviceId(beta, 7);
+        const batch = [1, 2, 3].map((n) => ({ id: deviceId(alpha, n), token_hash: 'h' }));
+        await expectAppError(
+          store.createDevices(alpha, [...batch, { id: taken, token_hash: 'h' }]),
+          409,
+          new RegExp(taken),
+        );
+        const page = await store.listDevices({
+          accountId: alpha,
+          query: null,
+          order: { field: 'id', direction: 'asc' },
+          after: null,
+          limit: 10,
+        });
+        expect(page).toEqual([]);
+        expect((await store.createDevices(alpha, batch)).map((device) => device.id)).toEqual(
+          batch.map((device) => device.id),
+        );
+      });
+
+      it('updates the given fields only, and tags as a whole', async () => {
+        await addDevices(alpha, [{ n: 1, name: 'a', description: 'd', tags: ['x', 'y'] }]);
+        const updated = await store.updateDevice(alpha, deviceId(alpha, 1), {
+          name: 'b',
+          tags: ['z'],
+          group: '/g',
+        });
+        expect(updated).toMatchObject({ name: 'b', description: 'd', tags: ['z'], group: '/g' });
+        expect(await store.getDevice(alpha, deviceId(alpha, 1))).toEqual(updated);
+        expect(await store.updateDevice(alpha, deviceId(alpha, 2), { name: 'c' })).toBeUndefined();
+      });
+
+      it('replaces a token hash', async () => {
+        await addDevices(alpha, [{ n: 1 }]);
+        expect(await store.setDeviceToken(alpha, deviceId(alpha, 1), 'new-hash')).toBe(true);
+        expect((await store.findDeviceCredentials(deviceId(alpha, 1)))?.token_hash).toBe('new-hash');
+        expect(await store.setDeviceToken(alpha, deviceId(alpha, 2), 'x')).toBe(false);
+      });
+
+      for (const direction of ['asc', 'desc'] as const) {
+        it(`lists devices by a field with missing values, ${direction}, with keyset paging, and streams them`, async () => {
+          await addDevices(
+            alpha,
+            Array.from({ length: 30 }, (_, i) => ({ n: i + 1, name: i % 3 === 0 ? null : `n${i % 7}` })),
+          );
+          const order: Order = { field: 'name', direction };
+          const seen: Device[] = [];
+          let after: Keyset | null = null;
+          for (;;) {
+            const page: Device[] = await store.listDevices({
+              accountId: alpha,
+              query: null,
+              order,
+              after,
+              limit: 4,
+            });
+            seen.push(...page);
+            const last = page.at(-1);
+            if (!last || page.length < 4) break;
+            after = { value: last.name, key: last.id };
+          }
+          const sign = direction === 'asc' ? 1 : -1;
+          const expected = [...seen].sort(
+            (a, b) => sign * (compareNullsFirst(a.name, b.name) || compareNullsFirst(a.id, b.id)),
+          );
+          expect(seen.map((device) => device.id)).toEqual(expected.map((device) => device.id));
+          expect(new Set(seen.map((device) => device.id)).size).toBe(30);
+          expect(seen[direction === 'asc' ? 0 : 29]?.name).toBeNull();
+          const streamed = await collect(store.streamDevices({ accountId: alpha, query: null, order }));
+          expect(streamed).toEqual(seen);
+        });
+      }
+
+      it('never lets a client write the id, the account or what the service sets', async () => {
+        await addDevices(alpha, [{ n: 1 }]);
+        const sneaky = {
+          customer_id: beta,
+          id: deviceId(beta, 5),
+          connection_status: 'connected',
+          last_connect: 5,
+          name: 'ok',
+        };
+        const updated = await store.updateDevice(alpha, deviceId(alpha, 1), sneaky as DeviceInput);
+        expect(updated).toMatchObject({
+          id: deviceId(alpha, 1),
+          customer_id: alpha,
+          connection_status: 'disconnected',
+          last_connect: null,
+          name: 'ok',
+        });
+        const [created] = await store.createDevices(alpha, [
+          { ...sneaky, id: deviceId(alpha, 2), token_hash: 'h' } as never,
+        ]);
+        expect(created).toMatchObject({
+          id: deviceId(alpha, 2),
+          customer_id: alpha,
+          connection_status: 'disconnected',
+          last_connect: null,
+        });
+        expect(await store.getDevice(beta, deviceId(beta, 5))).toBeUndefined();
+      });
+
+      it('filters devices by query', async () => {
+        await addDevices(alpha, [
+          { n: 1, group: '/NorthWest' },
+          { n: 2, group: '/NorthWestern' },
+          { n: 3, group: '/NorthWest/Seattle' },
+        ]);
+        const found = await store.listDevices({
+          accountId: alpha,
+          query: deviceQuery("group startsWith '/NorthWest/'"),
+          order: { field: 'id', direction: 'asc' },
+          after: null,
+          limit: 100,
+        });
+        expect(found.map((device) => device.id)).toEqual([deviceId(alpha, 1), deviceId(alpha, 3)]);
+      });
+
+      it('deleting a device fails its pending targets and settles their jobs; history keeps the id', async () => {
+        await addDevices(alpha, [{ n: 1 }, { n: 2 }]);
+        const [one, two] = [deviceId(alpha, 1), deviceId(alpha, 2)];
+        const both = await store.createJob(newJob(alpha, { devices: [one, two] }));
+        const onlyOne = await store.createJob(newJob(alpha, { devices: [one] }));
+        const canceled = await store.createJob(newJob(alpha, { devices: [one] }));
+        await store.cancelJobs(alpha, [canceled.id], false, tick());
+
+        const now = tick();
+        expect(await store.deleteDevice(alpha, one, now)).toBe(true);
+        expect(await store.getDevice(alpha, one)).toBeUndefined();
+        expect(await store.deleteDevice(alpha, one, tick())).toBe(false);
+
+        const [target] = await allTargets(alpha, onlyOne.id);
+        expect(target).toMatchObject({
+          device_id: one,
+          status: 'failed',
+          message: 'device deleted',
+          end_time: now,
+        });
+        expect(await expectCountsAgree(alpha, onlyOne.id)).toMatchObject({
+          job_status: 'failed',
+          job_completion_time: now,
+          progress_failures: 1,
+        });
+        expect(await expectCountsAgree(alpha, both.id)).toMatchObject({
+          job_status: 'new',
+          job_completion_time: null,
+          progress_failures: 1,
+          progress_pending: 1,
+        });
+        // A canceled target is terminal: it keeps its status.
+        expect(await expectCountsAgree(alpha, canceled.id)).toMatchObject({
+          job_status: 'canceled',
+          progress_canceled: 1,
+        });
+
+        // Registered again, the id is a new device: old targets do not refer to it.
+        await addDevices(alpha, [{ n: 1, name: 'reborn' }]);
+        const matching = await store.listTargets(onlyOne.id, {
+          accountId: alpha,
+          query: parseQuery("name = 'reborn'", 'targets'),
+          order: { field: 'device_id', direction: 'asc' },
+          after: null,
+          limit: 10,
+        });
+        expect(matching).toEqual([]);
+
+        await store.deleteDevice(alpha, two, tick());
+        expect(await expectCountsAgree(alpha, both.id)).toMatchObject({
+          job_status: 'failed',
+          progress_failures: 2,
+        });
+      });
+
+      it('a job whose last pending target is deleted completes when another target succeeded', async () => {
+        await addDevices(alpha, [{ n: 1 }, { n: 2 }]);
+        const [one, two] = [deviceId(alpha, 1), deviceId(alpha, 2)];
+        const job = await store.createJob(newJob(alpha, { devices: [one, two] }));
+        await startTargets(one);
+        await store.applyStatuses(
+          [{ device_id: one, job_id: job.id, report: { status: 'successful' } }],
+          tick(),
+        );
+        await store.deleteDevice(alpha, two, tick());
+        expect(await expectCountsAgree(alpha, job.id)).toMatchObject({
+          job_status: 'complete',
+          progress_success: 1,
+          progress_failures: 1,
+        });
+      });
+    });
+
+    // ---- job creation ----
+
+    describe('job creation', () => {
+      beforeEach(async () => {
+        await addDevices(alpha, [
+          { n: 1, group: '/NorthWest', tags: ['sensor'] },
+          { n: 2, group: '/NorthWest/Seattle', tags: ['Sensor', 'important'] },
+          { n: 3, group: '/NorthWestern', tags: ['important'] },
+          { n: 4, group: '/northwest/portland/east' },
+          { n: 5 },
+        ]);
+        await addDevices(beta, [{ n: 1, group: '/NorthWest', tags: ['sensor'] }]);
+      });
+
+      const ids = (...ns: number[]) => ns.map((n) => deviceId(alpha, n));
+
+      it('creates a new job with queued targets and its counts', async () => {
+        const now = tick();
+        const job = await store.createJob(
+          newJob(
+            alpha,
+            { devices: ids(2, 1) },
+            {
+              now,
+              description: 'reboot',
+              payload: { a: [1, 'x'] },
+              timeout: 30,
+              offline_timeout: 60,
+              targets: { devices: ids(2, 1) },
+            },
+          ),
+        );
+        expect(job).toEqual({
+          id: job.id,
+          customer_id: alpha,
+          username: 'alice',
+          job_type: 'reboot',
+          job_status: 'new',
+          description: 'reboot',
+          job_submit_time: now,
+          job_completion_time: null,
+          target_count: 2,
+          progress_success: 0,
+          progress_failures: 0,
+          progress_canceled: 0,
+          progress_pending: 2,
+          payload: { a: [1, 'x'] },
+          timeout: 30,
+          offline_timeout: 60,
+          targets: { devices: ids(2, 1) },
+        });
+        expect(await store.getJob(alpha, job.id)).toEqual(job);
+        const targets = await allTargets(alpha, job.id);
+        expect(targets).toEqual(
+          ids(1, 2).map(
+            (device_id): JobTarget => ({
+              job_id: job.id,
+              device_id,
+              status: 'queued',
+              progress: 0,
+              message: null,
+              response: null,
+              queued_time: now,
+              start_time: null,
+              end_time: null,
+            }),
+          ),
+        );
+        await expectCountsAgree(alpha, job.id);
+      });
+
+      it('selects groups with their subgroups, not their look-alikes, case-insensitively', async () => {
+        const job = await store.createJob(newJob(alpha, { groups: ['/NorthWest'] }));
+        expect(await targetIds(alpha, job.id)).toEqual(ids(1, 2, 4));
+        const seattle = await store.createJob(newJob(alpha, { groups: ['/NorthWest/Seattle'] }));
+        expect(await targetIds(alpha, seattle.id)).toEqual(ids(2));
+      });
+
+      it('selects tags (case-insensitively), a device query, everything, and the union of them', async () => {
+        const tagged = await store.createJob(newJob(alpha, { tags: ['sensor'] }));
+        expect(await targetIds(alpha, tagged.id)).toEqual(ids(1, 2));
+        const queried = await store.createJob(
+          newJob(alpha, { query: deviceQuery("group = empty or group endsWith '/east'") }),
+        );
+        expect(await targetIds(alpha, queried.id)).toEqual(ids(4, 5));
+        const all = await store.createJob(newJob(alpha, { all: true }));
+        expect(await targetIds(alpha, all.id)).toEqual(ids(1, 2, 3, 4, 5));
+        const union = await store.createJob(
+          newJob(alpha, { devices: ids(5), tags: ['important'], groups: ['/NorthWest/Seattle'] }),
+        );
+        expect(await targetIds(alpha, union.id)).toEqual(ids(2, 3, 5));
+        expect((await expectCountsAgree(alpha, union.id)).target_count).toBe(3);
+      });
+
+      it('an unknown device id, or another account’s, is 400 naming it, and nothing is created', async () => {
+        const unknown = deviceId(alpha, 99);
+        await expectAppError(
+          store.createJob(newJob(alpha, { devices: [ids(1)[0] as string, unknown] })),
+          400,
+          new RegExp(unknown),
+        );
+        const foreign = deviceId(beta, 1);
+        await expectAppError(
+          store.createJob(newJob(alpha, { devices: [foreign] })),
+          400,
+          new RegExp(foreign),
+        );
+        expect(
+          await store.listJobs({
+            accountId: alpha,
+            query: null,
+            order: { field: 'id', direction: 'desc' },
+            after: null,
+            limit: 10,
+          }),
+        ).toEqual([]);
+      });
+
+      it('a selection without any device is 400', async () => {
+        await expectAppError(store.createJob(newJob(alpha, { groups: ['/Nowhere'] })), 400);
+        await expectAppError(store.createJob(newJob(alpha, { query: deviceQuery("name = 'none'") })), 400);
+        await expectAppError(store.createJob(newJob(alpha, {})), 400);
+      });
+    });
+
+    // ---- cancel and delete ----
+
+    describe('cancel and delete', () => {
+      let devices: string[];
+      beforeEach(async () => {
+        devices = (await addDevices(alpha, [{ n: 1 }, { n: 2 }, { n: 3 }])).map((device) => device.id);
+      });
+
+      it('cancels a new job: it and its queued targets become canceled', async () => {
+        const job = await store.createJob(newJob(alpha, { devices }));
+        const now = tick();
+        const { results, notices } = await store.cancelJobs(alpha, [job.id], false, now);
+        expect(notices).toEqual([]);
+        expect(results).toEqual([
+          {
+            id: job.id,
+            ok: true,
+            value: expect.objectContaining({
+              job_status: 'canceled',
+              job_completion_time: now,
+              progress_canceled: 3,
+              progress_pending: 0,
+            }),
+          },
+        ]);
+        for (const target of await allTargets(alpha, job.id))
+          expect(target).toMatchObject({ status: 'canceled', end_time: now });
+        await expectCountsAgree(alpha, job.id);
+      });
+
+      it('asks devices with in-progress targets to cancel; force cancels them at once, also later', async () => {
+        const [one, two] = devices as [string, string];
+        const job = await store.createJob(newJob(alpha, { devices }));
+        await startTargets(one);
+        await startTargets(two);
+
+        const { results, notices } = await store.cancelJobs(alpha, [job.id], false, tick());
+        expect(results[0]).toMatchObject({
+          ok: true,
+          value: { job_status: 'canceled', progress_pending: 2, progress_canceled: 1 },
+        });
+        expect(notices).toEqual([
+          { job_id: job.id, device_id: one, force: false },
+          { job_id: job.id, device_id: two, force: false },
+        ]);
+        await expectCountsAgree(alpha, job.id);
+        expect(await store.pendingCancels(one)).toEqual([{ job_id: job.id, device_id: one, force: false }]);
+
+        // A plain cancel of a canceled job changes nothing: 409.
+        const again = await store.cancelJobs(alpha, [job.id], false, tick());
+        expect(again.results).toEqual([
+          { id: job.id, ok: false, status: 409, message: expect.stringMatching(/canceled/) },
+        ]);
+
+        // The device reports first: its result stands.
+        await store.applyStatuses(
+          [{ device_id: one, job_id: job.id, report: { status: 'successful' } }],
+          tick(),
+        );
+        const forced = await store.cancelJobs(alpha, [job.id], true, tick());
+        expect(forced.notices).toEqual([{ job_id: job.id, device_id: two, force: true }]);
+        expect(forced.results[0]).toMatchObject({
+          ok: true,
+          value: { job_status: 'canceled', progress_success: 1, progress_canceled: 2, progress_pending: 0 },
+        });
+        await expectCountsAgree(alpha, job.id);
+
+        // Nothing is in progress any more: force is 409 too.
+        const late = await store.cancelJobs(alpha, [job.id], true, tick());
+        expect(late.results[0]).toMatchObject({ ok: false, status: 409 });
+      });
+
+      it('force on a new job cancels its in-progress targets at once', async () => {
+        const job = await store.createJob(newJob(alpha, { devices }));
+        await startTargets(devices[0] as string);
+        const now = tick();
+        const { results, notices } = await store.cancelJobs(alpha, [job.id], true, now);
+        expect(notices).toEqual([{ job_id: job.id, device_id: devices[0], force: true }]);
+        expect(results[0]).toMatchObject({ ok: true, value: { progress_canceled: 3, progress_pending: 0 } });
+        expect(await store.pendingCancels(devices[0] as string)).toEqual([]);
+        await expectCountsAgree(alpha, job.id);
+      });
+
+      it('a finished job is 409; an unknown or foreign id is 404; several ids answer each', async () => {
+        const finished = await store.createJob(newJob(alpha, { devices: [devices[0] as string] }));
+        await startTargets(devices[0] as string);
+        await store.applyStatuses(
+          [{ device_id: devices[0] as string, job_id: finished.id, report: { status: 'failed' } }],
+          tick(),
+        );
+        expect(await store.getJob(alpha, finished.id)).toMatchObject({ job_status: 'failed' });
+        const open = await store.createJob(newJob(alpha, { devices }));
+        await addDevices(beta, [{ n: 1 }]);
+        const foreign = await store.createJob(newJob(beta, { all: true }));
+
+        const { results } = await store.cancelJobs(
+          alpha,
+          [finished.id, open.id, foreign.id, 9999, open.id],
+          false,
+          tick(),
+        );
+        expect(results).toEqual([
+          { id: finished.id, ok: false, status: 409, message: expect.stringMatching(/failed/) },
+          { id: open.id, ok: true, value: expect.objectContaining({ id: open.id, job_status: 'canceled' }) },
+          { id: foreign.id, ok: false, status: 404, message: `Job ${foreign.id} not found` },
+          { id: 9999, ok: false, status: 404, message: 'Job 9999 not found' },
+        ]);
+        expect(await store.getJob(beta, foreign.id)).toMatchObject({ job_status: 'new' });
+        expect(await store.getJob(alpha, finished.id)).toMatchObject({ job_status: 'failed' });
+      });
+
+      it('deletes only finished jobs, with their targets', async () => {
+        const open = await store.createJob(newJob(alpha, { devices }));
+        const done = await store.createJob(newJob(alpha, { devices }));
+        await store.cancelJobs(alpha, [done.id], false, tick());
+        const results = await store.deleteJobs(alpha, [open.id, done.id, 12345]);
+        expect(results).toEqual([
+          { id: open.id, ok: false, status: 409, message: expect.stringMatching(/cancel it first/) },
+          { id: done.id, ok: true, value: done.id },
+          { id: 12345, ok: false, status: 404, message: 'Job 12345 not found' },
+        ]);
+        expect(await store.getJob(alpha, done.id)).toBeUndefined();
+        expect(await store.getJob(alpha, open.id)).toBeDefined();
+        expect(await allTargets(alpha, done.id)).toEqual([]);
+        expect(
+          await store.listTargets(done.id, {
+            accountId: alpha,
+            query: null,
+            order: { field: 'device_id', direction: 'asc' },
+            after: null,
+            limit: 10,
+          }),
+        ).toBeUndefined();
+      });
+
+      it('cancels and deletes by query, counting what changed and what was skipped', async () => {
+        const jobs = [];
+        for (let i = 0; i < 4; i++)
+          jobs.push(
+            await store.createJob(newJob(alpha, { devices }, { description: i < 3 ? 'batch' : 'other' })),
+          );
+        await store.cancelJobs(alpha, [jobs[0]?.id as number], false, tick());
+        const canceled = await store.cancelJobsByQuery(
+          alpha,
+          jobQuery("description = 'batch'"),
+          false,
+          tick(),
+        );
+        expect(canceled).toEqual({ count: 2, skipped: 1, notices: [] });
+        for (const job of jobs) await expectCountsAgree(alpha, job.id);
+        expect(await store.deleteJobsByQuery(alpha, jobQuery('id > 0'))).toEqual({ count: 3, skipped: 1 });
+        const left = await store.listJobs({
+          accountId: alpha,
+          query: null,
+          order: { field: 'id', direction: 'desc' },
+          after: null,
+          limit: 10,
+        });
+        expect(left.map((job) => job.id)).toEqual([jobs[3]?.id]);
+      });
+    });
+
+    // ---- tenant isolation ----
+
+    it('two accounts never see or change each other’s objects, by id or by query', async () => {
+      await addDevices(alpha, [{ n: 1, name: 'shared-name' }]);
+      await addDevices(beta, [{ n: 1, name: 'shared-name' }]);
+      const mine = deviceId(alpha, 1);
+      const theirs = deviceId(beta, 1);
+      const alphaJob = await store.createJob(newJob(alpha, { all: true }, { description: 'same' }));
+      const betaJob = await store.createJob(newJob(beta, { all: true }, { description: 'same' }));
+
+      expect(await store.getDevice(beta, mine)).toBeUndefined();
+      expect(await store.updateDevice(beta, mine, { name: 'stolen' })).toBeUndefined();
+      expect(await store.setDeviceToken(beta, mine, 'x')).toBe(false);
+      expect(await store.deleteDevice(beta, mine, tick())).toBe(false);
+      expect(await store.getJob(beta, alphaJob.id)).toBeUndefined();
+      const page = {
+        query: null,
+        order: { field: 'device_id', direction: 'asc' },
+        after: null,
+        limit: 10,
+      } as const;
+      expect(await store.listTargets(alphaJob.id, { ...page, accountId: beta })).toBeUndefined();
+      expect(await collect(store.streamTargets(alphaJob.id, { ...page, accountId: beta }))).toEqual([]);
+      expect((await store.cancelJobs(beta, [alphaJob.id], true, tick())).results[0]).toMatchObject({
+        ok: false,
+        status: 404,
+      });
+      expect((await store.deleteJobs(beta, [alphaJob.id]))[0]).toMatchObject({ ok: false, status: 404 });
+
+      const everything = { order: { field: 'id', direction: 'asc' }, after: null, limit: 100 } as const;
+      const betaDevices = await store.listDevices({
+        ...everything,
+        accountId: beta,
+        query: deviceQuery("name = 'shared-name'"),
+      });
+      expect(betaDevices.map((device) => device.id)).toEqual([theirs]);
+      const betaJobs = await store.listJobs({
+        ...everything,
+        accountId: beta,
+        query: jobQuery("description = 'same' or device.name = 'shared-name'"),
+      });
+      expect(betaJobs.map((job) => job.id)).toEqual([betaJob.id]);
+      expect(
+        await collect(store.streamJobs({ accountId: beta, query: null, order: everything.order })),
+      ).toHaveLength(1);
+      expect(
+        await collect(store.streamDevices({ accountId: beta, query: null, order: everything.order })),
+      ).toHaveLength(1);
+
+      expect(await store.cancelJobsByQuery(beta, jobQuery('id > 0'), false, tick())).toMatchObject({
+        count: 1,
+        skipped: 0,
+      });
+      expect(await store.deleteJobsByQuery(beta, jobQuery('id > 0'))).toEqual({ count: 1, skipped: 0 });
+      expect(await store.getJob(alpha, alphaJob.id)).toMatchObject({
+        job_status: 'new',
+        description: 'same',
+      });
+      expect(await store.getDevice(alpha, mine)).toMatchObject({ name: 'shared-name' });
+      expect((await store.findDeviceCredentials(mine))?.token_hash).toBe('hash-1');
+      await expectCountsAgree(alpha, alphaJob.id);
+    });
+
+    // ---- paging ----
+
+    describe('keyset paging over 2,500 jobs', () => {
+      const JOBS = 2_500;
+      let initial: Job[];
+
+      beforeEach(async () => {
+        await addDevices(alpha, [{ n: 1 }]);
+        const device = deviceId(alpha, 1);
+        initial = [];
+        const base = clock;
+        for (let i = 0; i < JOBS; i++) {
+          // Submit times with many ties; descriptions with NULLs and repeats.
+          const job = await store.createJob(
+            newJob(
+              alpha,
+              { devices: [device] },
+              { now: base + Math.floor(i / 7), description: i % 5 === 0 ? null : `d${(i * 37) % 101}` },
+            ),
+          );
+          initial.push(job);
+        }
+        // Half the jobs are canceled, at times with ties: job_completion_time is NULL for the rest.
+        for (let i = 0; i < JOBS; i += 2) {
+          await store.cancelJobs(alpha, [initial[i]?.id as number], false, base + 10_000 + (i % 13));
+        }
+        clock = base + 20_000;
+      });
+
+      const fields: [JobField, 'asc' | 'desc'][] = [
+        ['id', 'desc'],
+        ['job_completion_time', 'asc'],
+        ['job_completion_time', 'desc'],
+        ['job_submit_time', 'asc'],
+        ['description', 'desc'],
+        ['job_status', 'asc'],
+      ];
+
+      for (const [field, direction] of fields) {
+        it(`orderby ${field} ${direction}: sees every job that existed throughout exactly once`, async () => {
+          const order: Order = { field, direction };
+          const deleted = new Set<number>();
+          const seen: Job[] = [];
+          let after: Keyset | null = null;
+          let round = 0;
+          const finished = () => initial.filter((job, i) => i % 2 === 0 && !deleted.has(job.id));
+          for (;;) {
+            const page: Job[] = await store.listJobs({
+              accountId: alpha,
+              query: null,
+              order,
+              after,
+              limit: 100,
+            });
+            seen.push(...page);
+            const last = page.at(-1);
+            if (!last || page.length < 100) break;
+            after = { value: last[field], key: last.id };
+            // Between pages: new jobs arrive and finished ones (seen or not) are deleted.
+            round++;
+            for (let i = 0; i < 3; i++) {
+              await store.createJob(
+                newJob(
+                  alpha,
+                  { all: true },
+                  { now: clock - round * 50 + i * 1000, description: i === 0 ? null : `n${round}` },
+                ),
+              );
+            }
+            const candidates = finished();
+            const victims = [
+              candidates[(round * 17) % candidates.length],
+              candidates[(round * 31 + 5) % candidates.length],
+            ];
+            for (const victim of victims) {
+              if (victim && !deleted.has(victim.id)) {
+                deleted.add(victim.id);
+                await store.deleteJobs(alpha, [victim.id]);
+              }
+            }
+          }
+          const counts = new Map<number, number>();
+          for (const job of seen) counts.set(job.id, (counts.get(job.id) ?? 0) + 1);
+          expect([...counts.values()].every((count) => count === 1)).toBe(true);
+          const missing = initial.filter((job) => !deleted.has(job.id) && !counts.has(job.id));
+          expect(missing).toEqual([]);
+          expect(deleted.size).toBeGreaterThan(20);
+          // What was seen is in the requested order.
+          const sign = direction === 'asc' ? 1 : -1;
+          for (let i = 1; i < seen.length; i++) {
+            const [a, b] = [seen[i - 1] as Job, seen[i] as Job];
+            const cmp = sign * (compareNullsFirst(a[field], b[field]) || compareNullsFirst(a.id, b.id));
+            expect(cmp).toBeLessThan(0);
+          }
+        });
+      }
+
+      it('streams every job in order, and other writes proceed between batches', async () => {
+        const order: Order = { field: 'job_submit_time', direction: 'asc' };
+        const stream = store.streamJobs({ accountId: alpha, query: null, order })[Symbol.asyncIterator]();
+        const first = await stream.next();
+        expect(first.done).toBe(false);
+        // The export is in flight; a write completes meanwhile.
+        const extra = await store.createJob(newJob(alpha, { all: true }, { now: clock + 1_000_000 }));
+        const streamed: Job[] = [...(first.value as Job[])];
+        for (let next = await stream.next(); !next.done; next = await stream.next())
+          streamed.push(...next.value);
+        const expected = [...initial, extra].sort(
+          (a, b) => a.job_submit_time - b.job_submit_time || a.id - b.id,
+        );
+        expect(streamed.map((job) => job.id)).toEqual(expected.map((job) => job.id));
+        const filtered = await collect(
+          store.streamJobs({ accountId: alpha, query: jobQuery("job_status = 'canceled'"), order }),
+        );
+        expect(filtered).toHaveLength(JOBS / 2);
+      });
+    });
+
+    it('lists and streams targets with a query and orderby', async () => {
+      await addDevices(
+        alpha,
+        Array.from({ length: 12 }, (_, i) => ({ n: i + 1, group: i < 6 ? '/a' : '/b' })),
+      );
+      const job = await store.createJob(newJob(alpha, { all: true }));
+      await startTargets(deviceId(alpha, 3));
+      await startTargets(deviceId(alpha, 9));
+      const request = {
+        accountId: alpha,
+        query: parseQuery("status = 'in_progress' or group = '/a'", 'targets'),
+        after: null,
+        limit: 100,
+      };
+      const listed = await store.listTargets(job.id, {
+        ...request,
+        order: { field: 'status', direction: 'desc' },
+      });
+      expect(listed?.map((target) => target.device_id)).toEqual([
+        ...[6, 5, 4, 2, 1].map((n) => deviceId(alpha, n)),
+        ...[9, 3].map((n) => deviceId(alpha, n)),
+      ]);
+      const streamed = await collect(
+        store.streamTargets(job.id, { ...request, order: { field: 'status', direction: 'desc' } }),
+      );
+      expect(streamed).toEqual(listed);
+      await expectCountsAgree(alpha, job.id);
+    });
+
+    it('rejects an unknown order field with 400', async () => {
+      await expectAppError(
+        store.listJobs({
+          accountId: alpha,
+          query: null,
+          order: { field: 'payload', direction: 'asc' },
+          after: null,
+          limit: 1,
+        }),
+        400,
+      );
+      await expectAppError(
+        store.listDevices({
+          accountId: alpha,
+          query: null,
+          order: { field: 'tags', direction: 'asc' },
+          after: null,
+          limit: 1,
+        }),
+        400,
+      );
+    });
+
+    it('creates a job of 100,000 targets in one call', async () => {
+      for (let start = 0; start < 100_000; start += 10_000) {
+        await store.createDevices(
+          alpha,
+          Array.from({ length: 10_000 }, (_, i) => ({
+            id: deviceId(alpha, start + i),
+            token_hash: 'h',
+            group: '/fleet',
+          })),
+        );
+      }
+      const job = await store.createJob(newJob(alpha, { groups: ['/fleet'] }));
+      expect(job).toMatchObject({ target_count: 100_000, progress_pending: 100_000, job_status: 'new' });
+      const { results } = await store.cancelJobs(alpha, [job.id], false, tick());
+      expect(results[0]).toMatchObject({
+        ok: true,
+        value: { progress_canceled: 100_000, progress_pending: 0 },
+      });
+    }, 120_000);
+  });
+}
+
+/** Ascending order with missing values first; text by code point. */
+function compareNullsFirst(a: string | number | null, b: string | number | null): number {
+  if (a === b) return 0;
+  if (a === null) return -1;
+  if (b === null) return 1;
+  return a < b ? -1 : 1;
+}
