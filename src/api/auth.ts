@@ -1,0 +1,107 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { User } from '../model/account.js';
+import { AppError } from '../model/error.js';
+import { verifyApiSecret, verifyPassword } from '../security/hashing.js';
+import type { Store } from '../store/store.js';
+
+export const AUTH_REALM = 'Basic realm="fleetjobs"';
+const MAX_CACHED = 10_000;
+
+const unauthorized = (message: string) => new AppError(401, message);
+
+const header = (request: FastifyRequest, name: string): string | undefined => {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
+/**
+ * Checks HTTP Basic or API-key credentials. scrypt is slow on purpose, so a password that matched
+ * is remembered, keyed by the stored hash it matched: the user is still looked up on every request,
+ * so a removed user or a changed password stops working at once.
+ */
+export class Authenticator {
+  readonly #verified = new Map<string, true>();
+  readonly #pending = new Map<string, Promise<boolean>>();
+  /** Keeps the cache keys from being a plain hash of the password. */
+  readonly #salt = randomBytes(32);
+
+  constructor(private readonly store: Store) {}
+
+  async authenticate(request: FastifyRequest): Promise<User> {
+    const keyId = header(request, 'x-api-key-id');
+    const keySecret = header(request, 'x-api-key-secret');
+    if (keyId !== undefined || keySecret !== undefined) {
+      if (keyId === undefined || keySecret === undefined) {
+        throw unauthorized('An API key needs both X-API-KEY-ID and X-API-KEY-SECRET');
+      }
+      const key = await this.store.findApiKey(keyId);
+      if (key === undefined || !verifyApiSecret(keySecret, key.secret_hash)) {
+        throw unauthorized('Invalid API key id or secret');
+      }
+      return key.user;
+    }
+    const authorization = header(request, 'authorization');
+    if (authorization === undefined) {
+      throw unauthorized(
+        'Authentication required: HTTP Basic, or the X-API-KEY-ID and X-API-KEY-SECRET headers',
+      );
+    }
+    const [scheme = '', encoded = ''] = authorization.trim().split(/\s+/);
+    if (scheme.toLowerCase() !== 'basic') {
+      throw unauthorized('Unsupported authorization scheme: use HTTP Basic or an API key');
+    }
+    const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) throw unauthorized('Malformed Basic credentials: expected base64 of username:password');
+    const username = decoded.slice(0, colon);
+    const password = decoded.slice(colon + 1);
+    const user = await this.store.findUser(username);
+    if (user === undefined || !(await this.#passwordMatches(password, user.password_hash))) {
+      throw unauthorized('Invalid username or password');
+    }
+    const { password_hash: _hash, ...plain } = user;
+    return plain;
+  }
+
+  async #passwordMatches(password: string, storedHash: string): Promise<boolean> {
+    const cacheKey = createHash('sha256')
+      .update(this.#salt)
+      .update(storedHash)
+      .update('\0')
+      .update(password)
+      .digest('base64');
+    if (this.#verified.has(cacheKey)) return true;
+    let pending = this.#pending.get(cacheKey);
+    if (pending === undefined) {
+      pending = verifyPassword(password, storedHash).finally(() => this.#pending.delete(cacheKey));
+      this.#pending.set(cacheKey, pending);
+    }
+    const matches = await pending;
+    if (matches) {
+      if (this.#verified.size >= MAX_CACHED) {
+        const oldest = this.#verified.keys().next();
+        if (oldest.done !== true) this.#verified.delete(oldest.value);
+      }
+      this.#verified.set(cacheKey, true);
+    }
+    return matches;
+  }
+}
+
+const READ_METHODS = new Set(['GET', 'HEAD']);
+
+/** The onRequest hook of every route under `/ws/`: who is asking, and may they do this? */
+export function authHook(authenticator: Authenticator) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    try {
+      request.user = await authenticator.authenticate(request);
+    } catch (error) {
+      if (error instanceof AppError && error.status === 401) reply.header('WWW-Authenticate', AUTH_REALM);
+      throw error;
+    }
+    if (request.user.role === 'read_only' && !READ_METHODS.has(request.method)) {
+      throw new AppError(403, `User ${request.user.username} is read_only: it may only read (GET)`);
+    }
+  };
+}

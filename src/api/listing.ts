@@ -1,0 +1,137 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { parseQuery, type Query, serializeQuery } from '../query/index.js';
+import type { Keyset, ListRequest, Order, StreamRequest } from '../store/store.js';
+import type { CursorBinding, CursorCodec } from './cursor.js';
+import { csvStream } from './formats/csv.js';
+import { type Page, pageXml } from './formats/xml.js';
+import { parseFields, parseOrder, parseSize, type RawQuery, single } from './params.js';
+import { type ResourceInfo, toJson } from './resources.js';
+
+/** `query` and `orderby` as a list or an export takes them. */
+interface Selection {
+  queryText: string | undefined;
+  query: Query | null;
+  order: Order;
+  orderText: string | undefined;
+}
+
+function parseSelection<T>(resource: ResourceInfo<T>, raw: RawQuery): Selection {
+  const queryText = single(raw, 'query');
+  const orderText = single(raw, 'orderby');
+  return {
+    queryText,
+    query: queryText === undefined ? null : parseQuery(queryText, resource.name),
+    order: parseOrder(orderText, resource.orderFields, resource.defaultOrder),
+    orderText,
+  };
+}
+
+export interface ListScope {
+  accountId: number;
+  /** The job whose targets are listed. */
+  jobId?: number;
+}
+
+/** `Accept: application/xml` (or text/xml) preferred over JSON. */
+export function prefersXml(request: FastifyRequest): boolean {
+  const accept = request.headers.accept;
+  if (accept === undefined) return false;
+  let best = { xml: false, quality: 0 };
+  for (const part of accept.split(',')) {
+    const [type = '', ...parameters] = part.split(';').map((piece) => piece.trim().toLowerCase());
+    const q = parameters.find((parameter) => parameter.startsWith('q='));
+    const quality = q === undefined ? 1 : Number(q.slice(2));
+    const xml = type === 'application/xml' || type === 'text/xml';
+    if ((xml || type === 'application/json') && quality > best.quality) best = { xml, quality };
+  }
+  return best.xml;
+}
+
+/**
+ * One page of a list: parses `query`, `orderby`, `size` and `cursor`, fetches one item more than
+ * the page to know whether more follow, and answers the envelope as JSON or XML.
+ */
+export async function sendPage<T>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  options: {
+    resource: ResourceInfo<T>;
+    cursors: CursorCodec;
+    scope: ListScope;
+    xml: boolean;
+    fetch: (request: ListRequest) => Promise<T[]>;
+  },
+): Promise<FastifyReply> {
+  const { resource, cursors, scope } = options;
+  const raw = request.query as RawQuery;
+  const selection = parseSelection(resource, raw);
+  const size = parseSize(single(raw, 'size'));
+  const binding: CursorBinding = {
+    accountId: scope.accountId,
+    resource: resource.name,
+    jobId: scope.jobId ?? null,
+    query: selection.query === null ? '' : serializeQuery(selection.query),
+    orderField: selection.order.field,
+    direction: selection.order.direction,
+  };
+  const cursorText = single(raw, 'cursor');
+  const after = cursorText === undefined || cursorText === '' ? null : cursors.decode(binding, cursorText);
+  const items = await options.fetch({
+    accountId: scope.accountId,
+    query: selection.query,
+    order: selection.order,
+    after,
+    limit: size + 1,
+  });
+  const list = items.slice(0, size);
+  const page: Page<T> = { size, list };
+  const last = list[list.length - 1];
+  if (items.length > size && last !== undefined) {
+    const position: Keyset = {
+      value: ((last as Record<string, unknown>)[selection.order.field] ?? null) as Keyset['value'],
+      key: resource.key(last),
+    };
+    page.cursor = cursors.encode(binding, position);
+    page.next_uri = nextUri(request, selection, size, page.cursor);
+  }
+  if (options.xml) return reply.type('application/xml; charset=utf-8').send(pageXml(resource, page));
+  return reply.send({
+    count: list.length,
+    size,
+    ...(page.cursor === undefined ? {} : { cursor: page.cursor, next_uri: page.next_uri }),
+    list: list.map((item) => toJson(resource, resource.fields, item as object)),
+  });
+}
+
+function nextUri(request: FastifyRequest, selection: Selection, size: number, cursor: string): string {
+  const path = request.url.split('?')[0] ?? '';
+  const parameters: [string, string][] = [];
+  if (selection.queryText !== undefined && selection.queryText !== '')
+    parameters.push(['query', selection.queryText]);
+  if (selection.orderText !== undefined && selection.orderText.trim() !== '') {
+    parameters.push(['orderby', `${selection.order.field} ${selection.order.direction}`]);
+  }
+  parameters.push(['size', String(size)], ['cursor', cursor]);
+  return `${path}?${parameters.map(([name, value]) => `${name}=${encodeURIComponent(value)}`).join('&')}`;
+}
+
+/** A whole export as CSV: `query`, `orderby` and `fields`, streamed batch by batch from the store. */
+export async function sendCsv<T>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  options: {
+    resource: ResourceInfo<T>;
+    accountId: number;
+    stream: (request: StreamRequest) => AsyncIterable<T[]>;
+  },
+): Promise<FastifyReply> {
+  const raw = request.query as RawQuery;
+  const selection = parseSelection(options.resource, raw);
+  const fields = parseFields(single(raw, 'fields'), options.resource.fields);
+  const body = await csvStream(
+    options.resource,
+    fields,
+    options.stream({ accountId: options.accountId, query: selection.query, order: selection.order }),
+  );
+  return reply.type('text/csv; charset=utf-8').send(body);
+}

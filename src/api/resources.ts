@@ -1,0 +1,77 @@
+import { DEVICE_FIELDS, DEVICE_TIMESTAMP_FIELDS, type Device } from '../model/device.js';
+import { JOB_FIELDS, type Job, type JobDetail, type JobTarget, TARGET_FIELDS } from '../model/job.js';
+import type { Resource as QueryResource } from '../query/index.js';
+import type { Order } from '../store/store.js';
+
+/**
+ * What the routes need to know about each listed resource: its fields in output order, which of
+ * them are timestamps, what it may be ordered by, and its tie-break key for keyset paging.
+ */
+export interface ResourceInfo<T> {
+  readonly name: QueryResource;
+  /** The element name of one item in XML. */
+  readonly element: string;
+  readonly fields: readonly string[];
+  readonly timestampFields: ReadonlySet<string>;
+  readonly orderFields: readonly string[];
+  readonly defaultOrder: Order;
+  readonly key: (item: T) => string | number;
+}
+
+export const JOBS: ResourceInfo<Job> = {
+  name: 'jobs',
+  element: 'job',
+  fields: JOB_FIELDS,
+  timestampFields: new Set(['job_submit_time', 'job_completion_time']),
+  orderFields: JOB_FIELDS,
+  defaultOrder: { field: 'id', direction: 'desc' },
+  key: (job) => job.id,
+};
+
+export const DEVICES: ResourceInfo<Device> = {
+  name: 'devices',
+  element: 'device',
+  fields: DEVICE_FIELDS,
+  timestampFields: new Set(DEVICE_TIMESTAMP_FIELDS),
+  orderFields: DEVICE_FIELDS.filter((field) => field !== 'tags'),
+  defaultOrder: { field: 'id', direction: 'asc' },
+  key: (device) => device.id,
+};
+
+export const TARGETS: ResourceInfo<JobTarget> = {
+  name: 'targets',
+  element: 'target',
+  fields: TARGET_FIELDS,
+  timestampFields: new Set(['queued_time', 'start_time', 'end_time']),
+  orderFields: TARGET_FIELDS.filter((field) => field !== 'response'),
+  defaultOrder: { field: 'device_id', direction: 'asc' },
+  key: (target) => target.device_id,
+};
+
+/** The single-job view adds what the job was created with. */
+export const JOB_DETAIL_FIELDS = [...JOB_FIELDS, 'payload', 'timeout', 'offline_timeout', 'targets'] as const;
+
+export const isoTime = (millis: number | null | undefined): string | null =>
+  millis === null || millis === undefined ? null : new Date(millis).toISOString();
+
+/** One item as JSON: its fields in order, timestamps in ISO 8601, missing values null. */
+export function toJson<T extends object>(
+  resource: Pick<ResourceInfo<T>, 'timestampFields'>,
+  fields: readonly string[],
+  item: T,
+): Record<string, unknown> {
+  const record = item as Record<string, unknown>;
+  const json: Record<string, unknown> = {};
+  for (const field of fields) {
+    const value = record[field];
+    json[field] = resource.timestampFields.has(field) ? isoTime(value as number | null) : (value ?? null);
+  }
+  return json;
+}
+
+export const deviceJson = (device: Device): Record<string, unknown> => toJson(DEVICES, DEVICE_FIELDS, device);
+
+export const jobJson = (job: Job): Record<string, unknown> => toJson(JOBS, JOB_FIELDS, job);
+
+export const jobDetailJson = (job: JobDetail): Record<string, unknown> =>
+  toJson(JOBS, JOB_DETAIL_FIELDS, job);

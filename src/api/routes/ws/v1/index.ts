@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+import { type Authenticator, authHook } from '../../../auth.js';
+import type { ApiContext } from '../../../context.js';
+import { deviceBulkRoutes } from './devices/bulk.js';
+import { deviceRoutes } from './devices/index.js';
+import { deviceInventoryRoutes } from './devices/inventory.js';
+import { jobBulkRoutes } from './jobs/bulk.js';
+import { jobCancelRoutes } from './jobs/cancel.js';
+import { jobRoutes } from './jobs/index.js';
+import { jobInventoryRoutes } from './jobs/inventory.js';
+import { jobTargetRoutes } from './jobs/targets.js';
+
+/** Every `/ws/v1/` route, behind authentication. */
+export function v1Routes(authenticator: Authenticator, context: ApiContext) {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.addHook('onRequest', authHook(authenticator));
+    jobRoutes(app, context);
+    jobInventoryRoutes(app, context);
+    jobBulkRoutes(app, context);
+    jobCancelRoutes(app, context);
+    jobTargetRoutes(app, context);
+    deviceRoutes(app);
+    deviceInventoryRoutes(app, context);
+    deviceBulkRoutes(app, context);
+  };
+}

@@ -1,0 +1,29 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sendByIdResults } from '../../../../by-id.js';
+import { type ApiContext, requestUser } from '../../../../context.js';
+import { refuseBody } from '../../../../errors.js';
+import { parseForce, parseJobIds, type RawQuery, single } from '../../../../params.js';
+import { jobJson } from '../../../../resources.js';
+import { deleteByQuery, requiredJobQuery } from './inventory.js';
+
+/**
+ * `PUT /ws/v1/jobs/cancel/{ids}` and, as the reference writes it, `PUT /ws/v1/jobs/cancel{ids}`
+ * (no slash); `DELETE /ws/v1/jobs/cancel?query=` deletes by query.
+ */
+export function jobCancelRoutes(app: FastifyInstance, context: ApiContext): void {
+  const { jobs } = context;
+  const cancel = async (request: FastifyRequest<{ Params: { ids: string } }>, reply: FastifyReply) => {
+    const raw = request.query as RawQuery;
+    const force = parseForce(single(raw, 'force'));
+    const accountId = requestUser(request).account_id;
+    // `PUT /ws/v1/jobs/cancel?query=…` with no ids: the same as the by-query cancel.
+    if (request.params.ids === '' && single(raw, 'query') !== undefined) {
+      return reply.send(await jobs.cancelJobsByQuery(accountId, requiredJobQuery(request, 'cancel'), force));
+    }
+    const results = await jobs.cancelJobs(accountId, parseJobIds(request.params.ids), force);
+    return sendByIdResults(reply, results, jobJson);
+  };
+  app.put<{ Params: { ids: string } }>('/ws/v1/jobs/cancel/:ids', { preValidation: refuseBody }, cancel);
+  app.put<{ Params: { ids: string } }>('/ws/v1/jobs/cancel:ids', { preValidation: refuseBody }, cancel);
+  app.delete('/ws/v1/jobs/cancel', { preValidation: refuseBody }, deleteByQuery(context));
+}

@@ -1,0 +1,42 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { notFound } from '../../../../../model/error.js';
+import { type ApiContext, requestUser } from '../../../../context.js';
+import { prefersXml, sendCsv, sendPage } from '../../../../listing.js';
+import { parseJobId } from '../../../../params.js';
+import { TARGETS } from '../../../../resources.js';
+
+type TargetsRequest = FastifyRequest<{ Params: { id: string } }>;
+
+const jobNotFound = (id: number) => notFound(`Job ${id} not found`);
+
+/** A job's targets: `GET /ws/v1/jobs/{id}/targets` (JSON or XML) and `…/targets/bulk` (CSV). */
+export function jobTargetRoutes(app: FastifyInstance, { store, cursors }: ApiContext): void {
+  const list = (xml: boolean) => async (request: TargetsRequest, reply: FastifyReply) => {
+    const jobId = parseJobId(request.params.id);
+    const accountId = requestUser(request).account_id;
+    return sendPage(request, reply, {
+      resource: TARGETS,
+      cursors,
+      scope: { accountId, jobId },
+      xml: xml || prefersXml(request),
+      fetch: async (listRequest) => {
+        const targets = await store.listTargets(jobId, listRequest);
+        if (targets === undefined) throw jobNotFound(jobId);
+        return targets;
+      },
+    });
+  };
+  app.get('/ws/v1/jobs/:id/targets', list(false));
+  app.get('/ws/v1/jobs/:id/targets.xml', list(true));
+
+  app.get('/ws/v1/jobs/:id/targets/bulk', async (request: TargetsRequest, reply) => {
+    const jobId = parseJobId(request.params.id);
+    const accountId = requestUser(request).account_id;
+    if ((await store.getJob(accountId, jobId)) === undefined) throw jobNotFound(jobId);
+    return sendCsv(request, reply, {
+      resource: TARGETS,
+      accountId,
+      stream: (streamRequest) => store.streamTargets(jobId, streamRequest),
+    });
+  });
+}

@@ -1,0 +1,76 @@
+import { type Command, Option } from 'commander';
+import { startServer } from '../server.js';
+import { parsePort, storeConfig, storeOptions } from './options.js';
+
+interface ServeOptions {
+  host: string;
+  port: number;
+  db: string;
+  databaseUrl?: string;
+  mqttPort: number;
+  mqttUrl?: string;
+}
+
+const fail = (message: string): never => {
+  process.stderr.write(`fleetjobs: ${message.split('\n')[0]}\n`);
+  process.exit(1);
+};
+
+/**
+ * Starts the server and stops it on SIGTERM/SIGINT: in-flight requests finish, then dispatch and
+ * the store close, and the process exits 0. The signals are caught from the start, so one that
+ * arrives while the server is still starting stops it cleanly once it is up; a second one exits
+ * at once.
+ */
+async function serve(options: ServeOptions): Promise<void> {
+  const starting = startServer({
+    ...storeConfig(options),
+    host: options.host,
+    port: options.port,
+    mqttPort: options.mqttPort,
+    mqttUrl: options.mqttUrl,
+  });
+  let stopping = false;
+  const stop = () => {
+    // A second signal (Ctrl-C again) does not wait any longer.
+    if (stopping) fail('stopped before in-flight requests finished');
+    stopping = true;
+    starting
+      .then((server) => server.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) =>
+          fail(`could not stop cleanly: ${error instanceof Error ? error.message : String(error)}`),
+      );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // A failed start exits at once: nothing half-started may keep the process alive.
+  await starting.catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)));
+}
+
+export function registerServe(program: Command): void {
+  storeOptions(
+    program
+      .command('serve')
+      .description('run the service: the HTTP API and job dispatch over MQTT')
+      .addOption(
+        new Option('--host <host>', 'address to listen on').env('FLEETJOBS_HOST').default('127.0.0.1'),
+      )
+      .addOption(
+        new Option('--port <port>', 'HTTP port').env('FLEETJOBS_PORT').default(8080).argParser(parsePort),
+      ),
+  )
+    .addOption(
+      new Option('--mqtt-port <port>', 'port of the embedded MQTT broker')
+        .env('FLEETJOBS_MQTT_PORT')
+        .default(1883)
+        .argParser(parsePort),
+    )
+    .addOption(
+      new Option('--mqtt-url <url>', 'external MQTT broker to use instead of the embedded one').env(
+        'FLEETJOBS_MQTT_URL',
+      ),
+    )
+    .action(serve);
+}

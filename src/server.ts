@@ -1,0 +1,95 @@
+import type { AddressInfo } from 'node:net';
+import { type Logger, pino } from 'pino';
+import { buildApp } from './api/app.js';
+import { startDispatch } from './dispatch/index.js';
+import { JobService } from './jobs/service.js';
+import { openSqliteStore } from './store/sqlite/index.js';
+import type { Store } from './store/store.js';
+
+export interface StoreConfig {
+  /** The SQLite file (created with its folder if missing). */
+  db: string;
+  /** `postgres://…`: when set, PostgreSQL instead of SQLite. */
+  databaseUrl?: string | undefined;
+}
+
+export interface ServerConfig extends StoreConfig {
+  host: string;
+  port: number;
+  mqttPort: number;
+  mqttUrl?: string | undefined;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  /** `http://host:port` as actually bound (a port of 0 picks a free one). */
+  url: string;
+  mqttPort: number | undefined;
+  /** Stops accepting, finishes in-flight requests, then closes dispatch and the store. */
+  close(): Promise<void>;
+}
+
+export const CREATE_USER_HINT =
+  'No users yet: create one with `npx fleetjobs user add --account ACCOUNT --username NAME` (or `bin/fleetjobs user add …`), then call the API with it';
+
+/** A URL fit for a log: any password in it masked. */
+const withoutPassword = (text: string | undefined): string => {
+  try {
+    const url = new URL(text ?? '');
+    if (url.password !== '') url.password = '***';
+    return url.toString();
+  } catch {
+    return '(invalid URL)';
+  }
+};
+
+/** The store the configuration names. */
+export async function openStore(config: StoreConfig): Promise<Store> {
+  if (config.databaseUrl) {
+    throw new Error(
+      'PostgreSQL is not available in this version of fleetjobs: leave out --database-url to use SQLite',
+    );
+  }
+  return openSqliteStore(config.db);
+}
+
+/** Opens the store, starts job dispatch over MQTT, then serves the HTTP API. */
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const logger = config.logger ?? pino({ level: process.env.FLEETJOBS_LOG_LEVEL ?? 'info' });
+  const store = await openStore(config);
+  const closers: (() => Promise<void>)[] = [() => store.close()];
+  const closeAll = async () => {
+    for (const close of closers.splice(0)) await close();
+  };
+  try {
+    const jobs = new JobService(store);
+    const dispatch = await startDispatch({
+      store,
+      jobs,
+      mqttHost: config.host,
+      mqttPort: config.mqttPort,
+      mqttUrl: config.mqttUrl,
+      logger,
+    });
+    closers.unshift(() => dispatch.close());
+    const app = await buildApp({ store, jobs, logger });
+    closers.unshift(() => app.close());
+    const mqtt =
+      dispatch.port === undefined
+        ? `MQTT broker ${withoutPassword(config.mqttUrl)}`
+        : `MQTT broker on port ${dispatch.port}`;
+    await app.listen({
+      host: config.host,
+      port: config.port,
+      listenTextResolver: (address) => `fleetjobs listening on ${address}, ${mqtt}`,
+    });
+    const address = app.server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${host}:${address.port}`;
+    if ((await store.countUsers()) === 0) logger.info(CREATE_USER_HINT);
+    return { url, mqttPort: dispatch.port, close: closeAll };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

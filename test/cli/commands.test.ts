@@ -1,0 +1,140 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI from source (the built bin/fleetjobs is driven by the acceptance test). */
+function fleetjobs(
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string> } = {},
+): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...options.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+const oneLine = (text: string) => text.trim().split('\n').length === 1;
+
+describe('fleetjobs user and apikey commands', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fleetjobs-cli-'));
+  const db = join(dir, 'nested', 'fleetjobs.db');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('user add reads the password from stdin, creates the account and its folder, prints the user', async () => {
+    const result = await fleetjobs(
+      ['user', 'add', '--account', 'acme', '--username', 'alice', '--role', 'admin', '--db', db],
+      {
+        stdin: 'a password\n',
+      },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const user = JSON.parse(result.stdout);
+    expect(user).toMatchObject({ username: 'alice', role: 'admin', account_name: 'acme' });
+    expect(user.created_at).toMatch(/Z$/);
+    expect(result.stdout).not.toContain('a password');
+  });
+
+  it('user add takes --password and FLEETJOBS_DB, and defaults to the user role', async () => {
+    const result = await fleetjobs(
+      ['user', 'add', '--account', 'acme', '--username', 'bob', '--password', 'pw'],
+      {
+        env: { FLEETJOBS_DB: db },
+      },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ username: 'bob', role: 'user' });
+  });
+
+  it.each([
+    ['a taken username', ['--account', 'other', '--username', 'alice', '--password', 'x'], /taken/],
+    ['a bad role', ['--account', 'acme', '--username', 'carol', '--password', 'x', '--role', 'root'], /role/],
+    ['a colon in the username', ['--account', 'acme', '--username', 'ca:rol', '--password', 'x'], /colon/],
+    ['no password on stdin', ['--account', 'acme', '--username', 'carol'], /password/],
+    ['a missing --account', ['--username', 'carol', '--password', 'x'], /account/],
+  ])('user add refuses %s with one line and a non-zero exit', async (_name, args, reason) => {
+    const result = await fleetjobs(['user', 'add', ...args, '--db', db]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(reason);
+    expect(oneLine(result.stderr)).toBe(true);
+    expect(result.stdout).toBe('');
+  });
+
+  it('user list shows users, by account too, and never a password hash', async () => {
+    await fleetjobs([
+      'user',
+      'add',
+      '--account',
+      'globex',
+      '--username',
+      'mallory',
+      '--password',
+      'x',
+      '--db',
+      db,
+    ]);
+    const all = await fleetjobs(['user', 'list', '--db', db]);
+    expect(
+      JSON.parse(all.stdout)
+        .map((user: { username: string }) => user.username)
+        .sort(),
+    ).toEqual(['alice', 'bob', 'mallory']);
+    expect(all.stdout).not.toMatch(/scrypt|password/);
+    const acme = await fleetjobs(['user', 'list', '--account', 'globex', '--db', db]);
+    expect(JSON.parse(acme.stdout).map((user: { username: string }) => user.username)).toEqual(['mallory']);
+  });
+
+  it('apikey add prints id and secret once; list shows ids only; revoke removes it', async () => {
+    const added = await fleetjobs(['apikey', 'add', '--username', 'alice', '--db', db]);
+    expect(added.code, added.stderr).toBe(0);
+    const key = JSON.parse(added.stdout);
+    expect(Object.keys(key)).toEqual(['id', 'secret']);
+    const listed = await fleetjobs(['apikey', 'list', '--username', 'alice', '--db', db]);
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ id: key.id, username: 'alice' })]);
+    expect(listed.stdout).not.toContain(key.secret);
+    expect((await fleetjobs(['apikey', 'revoke', key.id, '--db', db])).code).toBe(0);
+    const again = await fleetjobs(['apikey', 'revoke', key.id, '--db', db]);
+    expect(again.code).not.toBe(0);
+    expect(oneLine(again.stderr)).toBe(true);
+    expect(
+      JSON.parse((await fleetjobs(['apikey', 'list', '--username', 'alice', '--db', db])).stdout),
+    ).toEqual([]);
+    expect((await fleetjobs(['apikey', 'add', '--username', 'nobody', '--db', db])).code).not.toBe(0);
+  });
+
+  it('user remove removes the user; an unknown one is an error', async () => {
+    expect((await fleetjobs(['user', 'remove', '--username', 'bob', '--db', db])).code).toBe(0);
+    const again = await fleetjobs(['user', 'remove', '--username', 'bob', '--db', db]);
+    expect(again.code).not.toBe(0);
+    expect(oneLine(again.stderr)).toBe(true);
+  });
+
+  it('--database-url (PostgreSQL) is refused in one line', async () => {
+    const result = await fleetjobs(['user', 'list', '--database-url', 'postgres://localhost/fleetjobs']);
+    expect(result.code).toBe(1);
+    expect(oneLine(result.stderr)).toBe(true);
+    expect(result.stderr).toMatch(/PostgreSQL/);
+  });
+});
