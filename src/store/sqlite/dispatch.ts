@@ -107,18 +107,15 @@ const toRequest = (row: RequestRow): OutgoingRequest => ({
   timeout: row.timeout,
 });
 
-/** Moves the queued ones of `rows` to in progress: their request is about to be published. */
+/** Moves the queued ones of `rows` to in progress, in one statement: their requests are about to be published. */
 async function startTargets(trx: Trx, rows: RequestRow[], now: Millis): Promise<void> {
-  for (const row of rows) {
-    if (row.status !== 'queued') continue;
-    await trx
-      .updateTable('job_targets')
-      .set({ status: 'in_progress', start_time: now, deadline: now + row.timeout * 1000 })
-      .where('job_id', '=', row.job_id)
-      .where('device_id', '=', row.device_id)
-      .where('status', '=', 'queued')
-      .execute();
-  }
+  const queued = rows.filter((row) => row.status === 'queued').map((row) => [row.job_id, row.device_id]);
+  if (queued.length === 0) return;
+  await sql`update job_targets
+    set status = 'in_progress', start_time = ${now},
+        deadline = ${now} + (select j.timeout * 1000 from jobs j where j.id = job_targets.job_id)
+    where status = 'queued' and (job_id, device_id) in
+      (select value ->> 0, value ->> 1 from json_each(${JSON.stringify(queued)}))`.execute(trx);
 }
 
 export async function takeRequests(
@@ -186,35 +183,52 @@ export async function pendingCancels(db: Db, deviceId: string): Promise<CancelNo
   return rows.map((row) => ({ ...row, force: false }));
 }
 
-/**
- * Moves `count` pending targets of a job into `status`'s counter, and settles a job that was not
- * canceled by a user once its last target ended: `failed` if every target failed, else `complete`.
- */
-async function countTerminal(trx: Trx, jobId: number, status: TargetStatus, count: number, now: Millis) {
+/** How many targets of each job ended, by the counter they now count in. */
+type Ended = Map<number, Map<ReturnType<typeof progressBucket>, number>>;
+
+const countEnded = (ended: Ended, jobId: number, status: TargetStatus) => {
+  const buckets = ended.get(jobId) ?? new Map();
   const bucket = progressBucket(status);
-  const job = await trx
-    .updateTable('jobs')
-    .set((eb) => ({
-      progress_pending: eb('progress_pending', '-', count),
-      [bucket]: eb(bucket, '+', count),
-    }))
-    .where('id', '=', jobId)
-    .returning(['job_status', 'target_count', 'progress_success', 'progress_failures', 'progress_pending'])
-    .executeTakeFirst();
-  if (!job || (job.job_status !== 'new' && job.job_status !== 'in_progress')) return;
-  const settled = settledJobStatus(job);
-  if (settled === null) return;
-  await trx
-    .updateTable('jobs')
-    .set({ job_status: settled, job_completion_time: now })
-    .where('id', '=', jobId)
-    .execute();
+  buckets.set(bucket, (buckets.get(bucket) ?? 0) + 1);
+  ended.set(jobId, buckets);
+};
+
+/**
+ * Moves the ended targets out of each job's pending counter into their own, and settles a job that
+ * was not canceled by a user once its last target ended: `failed` if every target failed, else
+ * `complete`. Incremental, so a status costs the same whatever the size of its job.
+ */
+async function countTerminal(trx: Trx, ended: Ended, now: Millis): Promise<void> {
+  for (const [jobId, buckets] of ended) {
+    let total = 0;
+    const deltas: Record<string, unknown> = {};
+    for (const [bucket, count] of buckets) {
+      total += count;
+      deltas[bucket] = sql`${sql.ref(bucket)} + ${count}`;
+    }
+    const job = await trx
+      .updateTable('jobs')
+      .set({ ...deltas, progress_pending: sql`progress_pending - ${total}` })
+      .where('id', '=', jobId)
+      .returning(['job_status', 'target_count', 'progress_success', 'progress_failures', 'progress_pending'])
+      .executeTakeFirst();
+    if (!job || (job.job_status !== 'new' && job.job_status !== 'in_progress')) continue;
+    const settled = settledJobStatus(job);
+    if (settled === null) continue;
+    await trx
+      .updateTable('jobs')
+      .set({ job_status: settled, job_completion_time: now })
+      .where('id', '=', jobId)
+      .execute();
+  }
 }
 
+/** Applies one report to its target; a terminal one is counted in `ended`. */
 async function applyStatus(
   trx: Trx,
   { device_id, job_id, report }: StatusUpdate,
   now: Millis,
+  ended: Ended,
 ): Promise<boolean> {
   const target = await trx
     .selectFrom('job_targets as t')
@@ -231,7 +245,6 @@ async function applyStatus(
   const progress = report.progress ?? (report.status === 'successful' ? 100 : target.progress);
   const message = report.message ?? target.message;
   const response = report.response === undefined ? target.response : JSON.stringify(report.response);
-  const startTime = target.start_time ?? now;
   if (
     !terminal &&
     target.status === 'in_progress' &&
@@ -248,21 +261,23 @@ async function applyStatus(
       progress,
       message,
       response,
-      start_time: startTime,
+      start_time: target.start_time ?? now,
       end_time: terminal ? now : null,
       deadline: terminal ? null : target.start_time === null ? now + target.timeout * 1000 : undefined,
     })
     .where('job_id', '=', job_id)
     .where('device_id', '=', device_id)
     .execute();
-  if (terminal) await countTerminal(trx, job_id, report.status, 1, now);
+  if (terminal) countEnded(ended, job_id, report.status);
   return true;
 }
 
 export async function applyStatuses(db: Db, updates: StatusUpdate[], now: Millis): Promise<boolean[]> {
   return db.transaction().execute(async (trx) => {
     const applied: boolean[] = [];
-    for (const update of updates) applied.push(await applyStatus(trx, update, now));
+    const ended: Ended = new Map();
+    for (const update of updates) applied.push(await applyStatus(trx, update, now, ended));
+    await countTerminal(trx, ended, now);
     return applied;
   });
 }
@@ -277,22 +292,17 @@ export async function expireTargets(db: Db, now: Millis, limit: number): Promise
       .orderBy('deadline')
       .limit(limit)
       .execute();
-    const perJob = new Map<number, number>();
+    const ended: Ended = new Map();
     for (const { job_id, device_id } of expired) {
       await trx
         .updateTable('job_targets')
-        .set({
-          status: 'timed_out',
-          end_time: now,
-          deadline: null,
-          message: sql<string>`coalesce(message, 'timed out')`,
-        })
+        .set({ status: 'timed_out', end_time: now, deadline: null, message: 'timed out' })
         .where('job_id', '=', job_id)
         .where('device_id', '=', device_id)
         .execute();
-      perJob.set(job_id, (perJob.get(job_id) ?? 0) + 1);
+      countEnded(ended, job_id, 'timed_out');
     }
-    for (const [jobId, count] of perJob) await countTerminal(trx, jobId, 'timed_out', count, now);
+    await countTerminal(trx, ended, now);
     return expired.length;
   });
 }

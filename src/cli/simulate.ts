@@ -1,0 +1,160 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Command } from 'commander';
+import { type SimulatedIdentity, Simulator } from '../dispatch/simulator.js';
+
+const REGISTER_CHUNK = 1_000;
+
+interface SimulateOptions {
+  url: string;
+  mqttUrl: string;
+  username: string;
+  password: string;
+  count: number;
+  failRate: number;
+  latency: number;
+  group?: string;
+  tags?: string;
+  stateFile?: string;
+}
+
+/** The devices a simulator registered, kept with their tokens so later runs reuse them. */
+interface SimulatorState {
+  url: string;
+  prefix: string;
+  devices: SimulatedIdentity[];
+}
+
+const readState = (path: string): SimulatorState | null => {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as SimulatorState;
+  } catch {
+    return null;
+  }
+};
+
+const writeState = (path: string, state: SimulatorState) => {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+};
+
+const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
+
+/** Registers `count` new devices over the HTTP API; returns them with their tokens. */
+async function register(
+  options: SimulateOptions,
+  state: SimulatorState,
+  count: number,
+): Promise<SimulatedIdentity[]> {
+  const created: SimulatedIdentity[] = [];
+  const auth = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
+  const tags = options.tags
+    ? options.tags
+        .split(',')
+        .map((tag) => tag.trim())
+        .filter(Boolean)
+    : undefined;
+  let index = state.devices.length;
+  while (created.length < count) {
+    const chunk = Array.from({ length: Math.min(REGISTER_CHUNK, count - created.length) }, () => ({
+      id: `00000000-00000000-${state.prefix}-${hex8(++index)}`,
+      name: `simulated device ${index}`,
+      ...(options.group ? { group: options.group } : {}),
+      ...(tags ? { tags } : {}),
+    }));
+    const response = await fetch(new URL('/ws/v1/devices/inventory', options.url), {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: JSON.stringify(chunk),
+    });
+    const body = (await response.json().catch(() => null)) as {
+      list?: { id: string; device_token: string }[];
+      error_message?: string;
+    } | null;
+    if (response.status !== 201 || !body?.list) {
+      throw new Error(`registering devices failed: ${response.status} ${body?.error_message ?? ''}`.trim());
+    }
+    created.push(...body.list.map((device) => ({ id: device.id, token: device.device_token })));
+  }
+  return created;
+}
+
+const progressLine = (simulator: Simulator) => {
+  const c = simulator.counts;
+  return `devices ${c.connected}/${c.devices} connected · requests ${c.requests} · successful ${c.successful} · failed ${c.failed} · canceled ${c.canceled}`;
+};
+
+async function simulate(options: SimulateOptions): Promise<void> {
+  const stateFile = options.stateFile ?? `./data/simulator-${options.username}.json`;
+  const saved = readState(stateFile);
+  const state: SimulatorState =
+    saved && saved.url === options.url
+      ? saved
+      : { url: options.url, prefix: randomBytes(4).toString('hex').toUpperCase(), devices: [] };
+  if (state.devices.length < options.count) {
+    const added = await register(options, state, options.count - state.devices.length);
+    state.devices.push(...added);
+    writeState(stateFile, state);
+    console.log(`registered ${added.length} devices (tokens kept in ${stateFile})`);
+  }
+  const simulator = new Simulator({
+    mqttUrl: options.mqttUrl,
+    devices: state.devices.slice(0, options.count),
+    failRate: options.failRate,
+    latency: options.latency,
+  });
+  await simulator.start();
+  console.log(`${options.count} devices online at ${options.mqttUrl}; answering job requests (Ctrl-C stops)`);
+  const interactive = process.stdout.isTTY;
+  let last = '';
+  const timer = setInterval(() => {
+    const line = progressLine(simulator);
+    if (line === last) return;
+    last = line;
+    if (interactive) process.stdout.write(`\r${line}\u001b[K`);
+    else console.log(line);
+  }, 1_000);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  clearInterval(timer);
+  await simulator.stop();
+  console.log(`${interactive ? '\n' : ''}${progressLine(simulator)}; devices offline`);
+}
+
+const number = (name: string, min: number, max: number) => (value: string) => {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
+    throw new Error(`--${name} must be a number from ${min} to ${max}`);
+  }
+  return parsed;
+};
+
+export function registerSimulate(program: Command): void {
+  program
+    .command('simulate')
+    .description('simulated devices that connect over MQTT and answer job requests')
+    .option('--url <url>', 'the fleetjobs HTTP API', 'http://127.0.0.1:8080')
+    .option('--mqtt-url <url>', 'the MQTT broker devices connect to', 'mqtt://127.0.0.1:1883')
+    .requiredOption('--username <name>', 'user that registers the devices')
+    .requiredOption('--password <password>', "that user's password")
+    .option('--count <n>', 'how many devices', number('count', 1, 100_000), 10)
+    .option('--fail-rate <r>', 'fraction of requests that fail (0-1)', number('fail-rate', 0, 1), 0)
+    .option('--latency <ms>', 'milliseconds before a device answers', number('latency', 0, 86_400_000), 1_000)
+    .option('--group <path>', 'group of newly registered devices')
+    .option('--tags <a,b>', 'tags of newly registered devices')
+    .option(
+      '--state-file <path>',
+      'where device ids and tokens are kept (default ./data/simulator-<username>.json)',
+    )
+    .action(async (options: SimulateOptions) => {
+      try {
+        await simulate(options);
+      } catch (error) {
+        console.error(`fleetjobs simulate: ${error instanceof Error ? error.message : String(error)}`);
+        process.exitCode = 1;
+      }
+    });
+}

@@ -1,0 +1,156 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Server } from 'node:net';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { DEVICE_ID_PATTERN } from '../model/device.js';
+import { verifyDeviceToken } from '../security/hashing.js';
+import type { DispatchStore } from '../store/store.js';
+import type { Dispatcher, Logger, Transport } from './dispatcher.js';
+import { maySubscribe, parseDeviceTopic } from './topics.js';
+
+/** How long a verified token is trusted without asking the store again (a change kicks at once). */
+const AUTH_CACHE_MS = 60_000;
+const AUTH_CACHE_MAX = 100_000;
+/** Device ids are 35 characters; aedes' default limit is 23. */
+const MAX_CLIENT_ID_LENGTH = 64;
+
+const BAD_CREDENTIALS = 4;
+const NOT_AUTHORIZED = 5;
+
+const authError = (message: string, returnCode: number): AuthenticateError =>
+  Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+
+const digest = (password: Buffer): string => createHash('sha256').update(password).digest('base64');
+
+interface CachedAuth {
+  digest: string;
+  expires: number;
+}
+
+export interface EmbeddedBroker extends Transport {
+  readonly port: number;
+}
+
+/**
+ * The embedded broker: devices log in with their id and token, may only use their own topics, and
+ * every message they publish reaches the dispatcher from the authorization hook, so a QoS 1 status
+ * is acknowledged to the device only once it is stored.
+ */
+export async function startEmbeddedBroker(options: {
+  store: DispatchStore;
+  dispatcher: Dispatcher;
+  host: string;
+  port: number;
+  logger: Logger;
+}): Promise<EmbeddedBroker> {
+  const { store, dispatcher, logger } = options;
+  const verified = new Map<string, CachedAuth>();
+  /** Bumped when a device's token changes or it is removed, so a check in flight is not cached. */
+  const generations = new Map<string, number>();
+  /** The live connection of each device, by stored (upper-case) id. */
+  const sessions = new Map<string, Client>();
+
+  async function checkToken(deviceId: string, password: Buffer): Promise<boolean> {
+    const cached = verified.get(deviceId);
+    const passwordDigest = digest(password);
+    if (cached && cached.expires > Date.now() && cached.digest === passwordDigest) return true;
+    const generation = generations.get(deviceId) ?? 0;
+    const credentials = await store.findDeviceCredentials(deviceId);
+    if (!credentials || !verifyDeviceToken(password.toString('utf8'), credentials.token_hash)) return false;
+    if ((generations.get(deviceId) ?? 0) !== generation) return checkToken(deviceId, password);
+    if (verified.size >= AUTH_CACHE_MAX) verified.clear();
+    verified.set(deviceId, { digest: passwordDigest, expires: Date.now() + AUTH_CACHE_MS });
+    return true;
+  }
+
+  const deviceOf = (client: Client): string => client.id.toUpperCase();
+
+  const broker = await Aedes.createBroker({
+    maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
+    authenticate(client, username, password, done) {
+      if (username === undefined || password === undefined || !DEVICE_ID_PATTERN.test(username)) {
+        logger.warn({ client: client.id }, 'mqtt login refused: not a device id');
+        return done(authError('bad username or password', BAD_CREDENTIALS), false);
+      }
+      if (client.id !== username) {
+        logger.warn({ client: client.id }, 'mqtt login refused: client id is not the username');
+        return done(authError('client id must be the device id', NOT_AUTHORIZED), false);
+      }
+      checkToken(username.toUpperCase(), password).then(
+        (ok) => {
+          if (ok) return done(null, true);
+          logger.warn({ device: username }, 'mqtt login refused: wrong token or unknown device');
+          done(authError('bad username or password', BAD_CREDENTIALS), false);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, 'mqtt login check failed');
+          done(authError('server unavailable', 3), false);
+        },
+      );
+    },
+    authorizeSubscribe(client, subscription, done) {
+      if (maySubscribe(deviceOf(client), subscription.topic)) return done(null, subscription);
+      logger.warn({ device: client.id, topic: subscription.topic }, 'mqtt subscription refused');
+      // null: SUBACK reports the failure (0x80) and the connection stays up
+      done(null, null);
+    },
+    authorizePublish(client, packet, done) {
+      const topic = parseDeviceTopic(packet.topic);
+      if (!client || !topic || topic.deviceId !== deviceOf(client)) {
+        logger.warn({ device: client?.id, topic: packet.topic }, 'mqtt publish refused');
+        return done(new Error('publish refused'));
+      }
+      if (topic.kind === 'presence') {
+        // Only the device itself could read its retained presence back, and every subscription
+        // would scan all retained messages (aedes' memory store): the service already knows it.
+        packet.retain = false;
+        // A Will from a connection that another one with the same id replaced says nothing.
+        const current = sessions.get(topic.deviceId);
+        if (current !== undefined && current !== client) return done(null);
+      }
+      dispatcher.receive(topic, packet.payload as Buffer).then(
+        () => done(null),
+        (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
+      );
+    },
+  });
+
+  broker.on('clientReady', (client) => {
+    sessions.set(deviceOf(client), client);
+  });
+  broker.on('clientDisconnect', (client) => {
+    const deviceId = deviceOf(client);
+    if (sessions.get(deviceId) !== client) return;
+    sessions.delete(deviceId);
+    void dispatcher.presence(deviceId, false).catch(() => undefined);
+  });
+  broker.on('clientError', (client, error) => {
+    logger.debug({ device: client.id, err: error }, 'mqtt client error');
+  });
+
+  const server: Server = createServer(broker.handle);
+  server.listen(options.port, options.host);
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ host: options.host, port }, 'embedded mqtt broker listening');
+
+  return {
+    port,
+    publish: (topic, payload) =>
+      new Promise((resolve, reject) =>
+        broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (error) =>
+          error ? reject(error) : resolve(),
+        ),
+      ),
+    kick(deviceId) {
+      generations.set(deviceId, (generations.get(deviceId) ?? 0) + 1);
+      verified.delete(deviceId);
+      sessions.get(deviceId)?.close();
+    },
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await closed;
+    },
+  };
+}
