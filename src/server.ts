@@ -30,7 +30,7 @@ export interface RunningServer {
 }
 
 export const CREATE_USER_HINT =
-  'No users yet: create one with `npx fleetjobs user add --account ACCOUNT --username NAME` (or `bin/fleetjobs user add …`), then call the API with it';
+  'No users yet: create one with `bin/fleetjobs user add --account ACCOUNT --username NAME` and type the password on the next line, or give `--password`.';
 
 /** A URL fit for a log: any password in it masked. */
 const withoutPassword = (text: string | undefined): string => {
@@ -86,7 +86,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
-    if ((await store.countUsers()) === 0) logger.info(CREATE_USER_HINT);
+    // A plain line on stderr, not a JSON log record: it is meant for the person who just ran `npm start`.
+    if ((await store.countUsers()) === 0) process.stderr.write(`${CREATE_USER_HINT}\n`);
     return { url, mqttPort: dispatch.port, close: closeAll };
   } catch (error) {
     await closeAll();
