@@ -103,7 +103,10 @@ export interface Device extends DeviceText, DeviceNumbers {
 
 /** What a client may write when creating or updating a device. */
 export type DeviceInput = Partial<
-  Omit<Device, 'id' | 'customer_id' | 'connection_status' | 'last_connect' | 'last_disconnect' | 'last_update'>
+  Omit<
+    Device,
+    'id' | 'customer_id' | 'connection_status' | 'last_connect' | 'last_disconnect' | 'last_update'
+  >
 >;
 
 /** `00000000-00000000-0004F3FF-FF0123AB`: four groups of 8 hex digits. */

@@ -12,7 +12,14 @@ export type JobType = (typeof JOB_TYPES)[number];
 export const JOB_STATUSES = ['new', 'in_progress', 'complete', 'failed', 'canceled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
-export const TARGET_STATUSES = ['queued', 'in_progress', 'successful', 'failed', 'timed_out', 'canceled'] as const;
+export const TARGET_STATUSES = [
+  'queued',
+  'in_progress',
+  'successful',
+  'failed',
+  'timed_out',
+  'canceled',
+] as const;
 export type TargetStatus = (typeof TARGET_STATUSES)[number];
 
 /** Statuses a device may report on its status topic. */

@@ -1,7 +1,8 @@
 import { createHash, pbkdf2Sync, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 /** Compares two byte strings in time that does not depend on where they differ. */
-export const constantTimeEqual = (a: Buffer, b: Buffer): boolean => a.length === b.length && timingSafeEqual(a, b);
+export const constantTimeEqual = (a: Buffer, b: Buffer): boolean =>
+  a.length === b.length && timingSafeEqual(a, b);
 
 /** A random secret of 32 bytes, URL-safe base64 (43 characters). */
 export const randomSecret = (): string => randomBytes(32).toString('base64url');
@@ -30,7 +31,14 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !n || !r || !p || salt === undefined || hash === undefined) return false;
   const expected = Buffer.from(hash, 'base64');
-  const key = await scryptAsync(password, Buffer.from(salt, 'base64'), Number(n), Number(r), Number(p), expected.length);
+  const key = await scryptAsync(
+    password,
+    Buffer.from(salt, 'base64'),
+    Number(n),
+    Number(r),
+    Number(p),
+    expected.length,
+  );
   return constantTimeEqual(key, expected);
 }
 
@@ -56,6 +64,12 @@ export function verifyDeviceToken(token: string, stored: string): boolean {
   const [, scheme, iterations, salt, hash] = stored.split('$');
   if (scheme !== '7' || !iterations || salt === undefined || hash === undefined) return false;
   const expected = Buffer.from(hash, 'base64');
-  const key = pbkdf2Sync(token, Buffer.from(salt, 'base64'), Number(iterations), expected.length, PBKDF2.digest);
+  const key = pbkdf2Sync(
+    token,
+    Buffer.from(salt, 'base64'),
+    Number(iterations),
+    expected.length,
+    PBKDF2.digest,
+  );
   return constantTimeEqual(key, expected);
 }

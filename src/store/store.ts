@@ -101,7 +101,9 @@ export interface NewJob {
 }
 
 /** One id of a by-id cancel or delete: the job after the change, or why it was left alone. */
-export type ByIdResult<T> = { id: number; ok: true; value: T } | { id: number; ok: false; status: number; message: string };
+export type ByIdResult<T> =
+  | { id: number; ok: true; value: T }
+  | { id: number; ok: false; status: number; message: string };
 
 /** An in-progress target whose device must be told to cancel. */
 export interface CancelNotice {
@@ -148,7 +150,13 @@ export interface Store extends DispatchStore {
   // accounts, users, keys
   ensureAccount(name: string, now: Millis): Promise<Account>;
   /** 409 if the username is taken. */
-  createUser(input: { accountId: number; username: string; passwordHash: string; role: Role; now: Millis }): Promise<User>;
+  createUser(input: {
+    accountId: number;
+    username: string;
+    passwordHash: string;
+    role: Role;
+    now: Millis;
+  }): Promise<User>;
   findUser(username: string): Promise<StoredUser | undefined>;
   listUsers(accountName?: string): Promise<User[]>;
   removeUser(username: string): Promise<boolean>;
@@ -188,7 +196,6 @@ export interface Store extends DispatchStore {
   ): Promise<ByQueryResult & { notices: CancelNotice[] }>;
   deleteJobs(accountId: number, ids: number[]): Promise<ByIdResult<number>[]>;
   deleteJobsByQuery(accountId: number, query: Query): Promise<ByQueryResult>;
-
 }
 
 /** The fields a device reported about itself on `fleetjobs/<id>/state`, already validated. */
