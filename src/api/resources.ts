@@ -69,7 +69,9 @@ export function toJson<T extends object>(
   return json;
 }
 
-export const deviceJson = (device: Device): Record<string, unknown> => toJson(DEVICES, DEVICE_FIELDS, device);
+/** A device in no group has no `group` value: `null` in JSON, like every field without a value. */
+export const deviceJson = (device: Device): Record<string, unknown> =>
+  toJson(DEVICES, DEVICE_FIELDS, { ...device, group: device.group === '' ? null : device.group });
 
 export const jobJson = (job: Job): Record<string, unknown> => toJson(JOBS, JOB_FIELDS, job);
 
