@@ -19,17 +19,20 @@ export type Dialect = 'sqlite' | 'postgres';
 
 export type Predicate = RawBuilder<SqlBool>;
 
-/** Where the value of a field lives in the statement the caller writes. */
+/**
+ * Where the value of a field lives in the statement the caller writes. Column texts are SQL written
+ * by the store (never user input), e.g. `"d"."name"`.
+ */
 export type FieldColumn =
   /** A number, timestamp, enum or text column. `integer`: it holds only integers (INTEGER, bigint). */
-  | { type: 'scalar'; column: RawBuilder<unknown>; nullable: boolean; integer: boolean }
+  | { type: 'scalar'; column: string; nullable: boolean; integer: boolean }
   /** A normalized group path column, `''` for no group. */
-  | { type: 'group'; column: RawBuilder<unknown>; nullable: boolean }
+  | { type: 'group'; column: string; nullable: boolean }
   /**
-   * Tags: `anyTag(match)` is a two-valued predicate "some tag satisfies `match(lower(tag))`", and
-   * `anyTag(null)` "there is a tag at all".
+   * Tags, one row per tag: `any` is a two-valued predicate "there is a tag at all"; "some tag
+   * satisfies C" is `open`, then C on the folded tag `foldedTag`, then `close`, also two-valued.
    */
-  | { type: 'tags'; anyTag: (match: ((foldedTag: RawBuilder<unknown>) => Predicate) | null) => Predicate };
+  | { type: 'tags'; any: string; open: string; foldedTag: string; close: string };
 
 /** Maps each field a query may name to its column; the caller's FROM clause decides the aliases. */
 export type FieldColumns = (field: FieldRef) => FieldColumn;
@@ -40,39 +43,28 @@ export interface CompileOptions {
   now: number;
 }
 
-const TRUE: Readonly<Record<Dialect, Predicate>> = { sqlite: sql<SqlBool>`1`, postgres: sql<SqlBool>`TRUE` };
-const FALSE: Readonly<Record<Dialect, Predicate>> = {
-  sqlite: sql<SqlBool>`0`,
-  postgres: sql<SqlBool>`FALSE`,
-};
-
-const SQL_COMPARISON: Readonly<Record<'=' | '<' | '<=' | '>' | '>=', RawBuilder<unknown>>> = {
-  '=': sql.raw('='),
-  '<': sql.raw('<'),
-  '<=': sql.raw('<='),
-  '>': sql.raw('>'),
-  '>=': sql.raw('>='),
-};
+const TRUE: Readonly<Record<Dialect, string>> = { sqlite: '1', postgres: 'TRUE' };
+const FALSE: Readonly<Record<Dialect, string>> = { sqlite: '0', postgres: 'FALSE' };
 
 /**
- * Stored integers are within ±2^53 (JavaScript numbers); a value past this bound compares like
- * the bound, which keeps every bound parameter inside both dialects' integer range.
+ * Stored integers are JavaScript numbers, within ±2^53: a condition with a value past this bound
+ * is decided without a parameter, so every parameter fits both dialects' integer types.
  */
 const INTEGER_BOUND = 2 ** 62;
 
+/** `parts` all hold (TRUE for none). */
 export const and = (parts: readonly Predicate[], dialect: Dialect): Predicate => {
-  if (parts.length === 0) return TRUE[dialect];
+  if (parts.length === 0) return sql<SqlBool>`${sql.raw(TRUE[dialect])}`;
   if (parts.length === 1) return parts[0] as Predicate;
   return sql<SqlBool>`(${sql.join(parts, sql` AND `)})`;
 };
 
+/** One of `parts` holds (FALSE for none). */
 export const or = (parts: readonly Predicate[], dialect: Dialect): Predicate => {
-  if (parts.length === 0) return FALSE[dialect];
+  if (parts.length === 0) return sql<SqlBool>`${sql.raw(FALSE[dialect])}`;
   if (parts.length === 1) return parts[0] as Predicate;
   return sql<SqlBool>`(${sql.join(parts, sql` OR `)})`;
 };
-
-export const not = (part: Predicate): Predicate => sql<SqlBool>`NOT ${part}`;
 
 const codePointLength = (text: string): number => {
   let length = 0;
@@ -85,7 +77,7 @@ const codePointLength = (text: string): number => {
  * its last code point below U+10FFFF, that code point incremented (stepping over the surrogates).
  * `null` when there is none (every code point is U+10FFFF, or the prefix is empty).
  */
-export const prefixUpperBound = (prefix: string): string | null => {
+const prefixUpperBound = (prefix: string): string | null => {
   const codePoints = Array.from(prefix, (char) => char.codePointAt(0) as number);
   while (codePoints.length > 0) {
     const last = codePoints.pop() as number;
@@ -97,102 +89,144 @@ export const prefixUpperBound = (prefix: string): string | null => {
   return null;
 };
 
-/** The compiler for one statement: a dialect, a clock and a field mapping. */
+type Comparison = '=' | '<' | '<=' | '>' | '>=';
+type Operator = Exclude<ComparisonOperator, '<>'>;
+
+/**
+ * Writes one predicate as SQL text with bound values, then hands it to kysely as a single `sql`
+ * fragment: one node per query instead of one per condition keeps compiling cheap.
+ */
 class Compiler {
+  private readonly texts: string[] = [''];
+  private readonly values: unknown[] = [];
+
   constructor(
     private readonly columns: FieldColumns,
     private readonly dialect: Dialect,
     private readonly now: number,
   ) {}
 
-  compile(node: QueryNode): Predicate {
+  finish(): Predicate {
+    return sql<SqlBool>(this.texts as unknown as TemplateStringsArray, ...this.values);
+  }
+
+  private text(text: string): void {
+    this.texts[this.texts.length - 1] += text;
+  }
+
+  private value(value: unknown): void {
+    this.values.push(value);
+    this.texts.push('');
+  }
+
+  private constant(holds: boolean): void {
+    this.text(holds ? TRUE[this.dialect] : FALSE[this.dialect]);
+  }
+
+  /** Writes `parts` joined by AND/OR, each written by `write`. */
+  private junction<T>(parts: readonly T[], separator: ' AND ' | ' OR ', write: (part: T) => void): void {
+    if (parts.length === 1) {
+      write(parts[0] as T);
+      return;
+    }
+    this.text('(');
+    parts.forEach((part, index) => {
+      if (index > 0) this.text(separator);
+      write(part);
+    });
+    this.text(')');
+  }
+
+  query(node: QueryNode): void {
     switch (node.type) {
       case 'condition':
-        return node.operator === '<>' ? not(this.condition(node, '=')) : this.condition(node, node.operator);
+        if (node.operator === '<>') this.text('NOT ');
+        this.condition(node, node.operator === '<>' ? '=' : node.operator);
+        break;
       case 'not':
-        return not(this.compile(node.operand));
+        this.text('NOT ');
+        this.query(node.operand);
+        break;
       case 'and':
-        return and(
-          node.operands.map((operand) => this.compile(operand)),
-          this.dialect,
-        );
+        this.junction(node.operands, ' AND ', (operand) => this.query(operand));
+        break;
       case 'or':
-        return or(
-          node.operands.map((operand) => this.compile(operand)),
-          this.dialect,
-        );
+        this.junction(node.operands, ' OR ', (operand) => this.query(operand));
+        break;
     }
   }
 
-  /** A condition with any operator but `<>`. */
-  private condition(condition: Condition, operator: Exclude<ComparisonOperator, '<>'>): Predicate {
+  /** A condition with any operator but `<>`, always written as one parenthesized or atomic term. */
+  private condition(condition: Condition, operator: Operator): void {
     const column = this.columns(condition.field);
     const { value } = condition;
     if (column.type === 'tags') {
-      if (value.type === 'empty') return not(column.anyTag(null));
-      const text = foldAscii(this.text(condition));
-      return column.anyTag((tag) => this.textMatch(tag, operator, text));
+      if (value.type === 'empty') {
+        this.text(`NOT ${column.any}`);
+        return;
+      }
+      const text = foldAscii(this.textValue(condition));
+      this.text(column.open);
+      this.textMatch(column.foldedTag, operator, text);
+      this.text(column.close);
+      return;
     }
     if (column.type === 'group') {
-      const present = this.present(column.column, column.nullable, sql<SqlBool>`${column.column} <> ''`);
-      if (value.type === 'empty') return not(present);
-      return and(
-        [present, this.groupMatch(sql`lower(${column.column})`, operator, foldAscii(this.text(condition)))],
-        this.dialect,
-      );
+      const present = column.nullable
+        ? `${column.column} IS NOT NULL AND ${column.column} <> ''`
+        : `${column.column} <> ''`;
+      if (value.type === 'empty') {
+        this.text(`NOT (${present})`);
+        return;
+      }
+      this.text(`(${present} AND `);
+      this.groupMatch(`lower(${column.column})`, operator, foldAscii(this.textValue(condition)));
+      this.text(')');
+      return;
     }
     const { column: expression, nullable } = column;
     if (value.type === 'empty') {
       const blank = condition.field.kind === 'text' || condition.field.kind === 'enum';
-      const isEmpty = blank ? sql<SqlBool>`${expression} = ''` : null;
-      if (!nullable) return isEmpty ?? FALSE[this.dialect];
-      const isNull = sql<SqlBool>`${expression} IS NULL`;
-      return isEmpty === null ? isNull : or([isNull, isEmpty], this.dialect);
+      if (!nullable) this.text(blank ? `${expression} = ''` : FALSE[this.dialect]);
+      else this.text(blank ? `(${expression} IS NULL OR ${expression} = '')` : `${expression} IS NULL`);
+      return;
     }
-    let match: Predicate;
+    // A missing value (NULL) fails the condition: the guard keeps the term TRUE or FALSE.
+    this.text(nullable ? `(${expression} IS NOT NULL AND ` : '(');
     switch (value.type) {
       case 'number':
-        match = this.numberMatch(column, operator, value.value);
-        break;
       case 'timestamp':
-        match = this.numberMatch(column, operator, value.value);
+        this.numberMatch(column, operator, value.value);
         break;
       case 'relative_time':
-        match = this.numberMatch(column, operator, this.now + value.milliseconds);
+        this.numberMatch(column, operator, this.now + value.milliseconds);
         break;
       case 'text':
-        match =
-          condition.field.kind === 'enum'
-            ? this.enumMatch(expression, operator, value.value)
-            : this.textMatch(sql`lower(${expression})`, operator, foldAscii(value.value));
+        if (condition.field.kind === 'enum') {
+          if (operator !== '=') throw new Error(`An enum field does not take ${operator}`);
+          // Enum columns hold their values lower-case, as the AST does.
+          this.text(`${expression} = `);
+          this.value(value.value);
+        } else {
+          this.textMatch(`lower(${expression})`, operator, foldAscii(value.value));
+        }
         break;
     }
-    return this.present(expression, nullable, match);
+    this.text(')');
   }
 
-  private text(condition: Condition): string {
+  private textValue(condition: Condition): string {
     if (condition.value.type !== 'text') {
       throw new Error(`A ${condition.field.kind} field takes a text value, not ${condition.value.type}`);
     }
     return condition.value.value;
   }
 
-  /** `match` where the value is present, FALSE where it is missing (NULL). */
-  private present(expression: RawBuilder<unknown>, nullable: boolean, match: Predicate): Predicate {
-    return nullable ? sql<SqlBool>`(${expression} IS NOT NULL AND ${match})` : match;
-  }
-
-  private enumMatch(expression: RawBuilder<unknown>, operator: ComparisonOperator, value: string): Predicate {
-    if (operator !== '=') throw new Error(`An enum field does not take ${operator}`);
-    // Enum columns hold their values lower-case, as the AST does.
-    return sql<SqlBool>`${expression} = ${value}`;
-  }
-
   private numberMatch(
     column: Extract<FieldColumn, { type: 'scalar' }>,
-    operator: ComparisonOperator,
+    operator: Operator,
     value: number,
-  ): Predicate {
+  ): void {
     if (operator !== '=' && operator !== '<' && operator !== '<=' && operator !== '>' && operator !== '>=') {
       throw new Error(`A number does not take ${operator}`);
     }
@@ -201,72 +235,112 @@ class Compiler {
       // Integer columns compare with an integer bound, so the parameter fits the column's type.
       if (value > INTEGER_BOUND || value < -INTEGER_BOUND) {
         const above = value > 0;
-        const holds = operator === '=' ? false : operator === '<' || operator === '<=' ? above : !above;
-        return holds ? TRUE[this.dialect] : FALSE[this.dialect];
+        this.constant(operator === '=' ? false : operator === '<' || operator === '<=' ? above : !above);
+        return;
       }
       if (!Number.isInteger(value)) {
-        if (operator === '=') return FALSE[this.dialect];
+        if (operator === '=') {
+          this.constant(false);
+          return;
+        }
         bound = operator === '<' || operator === '>=' ? Math.ceil(value) : Math.floor(value);
       }
     }
-    return sql<SqlBool>`${column.column} ${SQL_COMPARISON[operator]} ${bound}`;
+    this.compare(column.column, operator, bound);
+  }
+
+  private compare(expression: string, operator: Comparison, value: unknown): void {
+    this.text(`${expression} ${operator} `);
+    this.value(value);
   }
 
   /** A text condition on a folded text expression; `value` is folded. */
-  private textMatch(folded: RawBuilder<unknown>, operator: ComparisonOperator, value: string): Predicate {
+  private textMatch(folded: string, operator: Operator, value: string): void {
     switch (operator) {
       case 'startsWith':
-        return this.startsWith(folded, value);
+        this.startsWith(folded, value);
+        break;
       case 'endsWith':
-        return this.endsWith(folded, value);
+        this.endsWith(folded, value);
+        break;
       case 'contains':
-        return this.contains(folded, value);
+        this.contains(folded, value);
+        break;
       case '=':
-        return sql<SqlBool>`${folded} = ${value}`;
-      case '<':
-      case '<=':
-      case '>':
-      case '>=':
-        return sql<SqlBool>`${this.codePointOrdered(folded)} ${SQL_COMPARISON[operator]} ${value}`;
-      case '<>':
-        throw new Error('<> compiles as NOT =');
+        this.compare(folded, operator, value);
+        break;
+      default:
+        this.compare(this.codePointOrdered(folded), operator, value);
     }
   }
 
   /** `fold(P + '/')` starts with `value`, for a present path P (see evaluate.ts). */
-  private groupMatch(folded: RawBuilder<unknown>, operator: ComparisonOperator, value: string): Predicate {
-    if (operator !== 'startsWith' || !value.endsWith('/')) return this.textMatch(folded, operator, value);
-    // P + '/' starts with 'v/' when P starts with 'v/' or P is 'v' itself.
-    const itself = value.slice(0, -1);
-    const within = this.startsWith(folded, value);
-    return itself === '' ? within : or([sql<SqlBool>`${folded} = ${itself}`, within], this.dialect);
+  private groupMatch(folded: string, operator: Operator, value: string): void {
+    if (operator !== 'startsWith' || !value.endsWith('/') || value === '/') {
+      this.textMatch(folded, operator, value);
+      return;
+    }
+    // P + '/' starts with 'v/' when P is 'v' itself or starts with 'v/'.
+    this.text('(');
+    this.compare(folded, '=', value.slice(0, -1));
+    this.text(' OR ');
+    this.startsWith(folded, value);
+    this.text(')');
   }
 
-  private codePointOrdered(expression: RawBuilder<unknown>): RawBuilder<unknown> {
-    return this.dialect === 'postgres' ? sql`${expression} COLLATE "C"` : expression;
+  private codePointOrdered(expression: string): string {
+    return this.dialect === 'postgres' ? `${expression} COLLATE "C"` : expression;
   }
 
-  private startsWith(folded: RawBuilder<unknown>, prefix: string): Predicate {
+  /** A range on the folded text, which an index on it serves. */
+  private startsWith(folded: string, prefix: string): void {
+    if (prefix === '') {
+      this.constant(true);
+      return;
+    }
     const ordered = this.codePointOrdered(folded);
     const upper = prefixUpperBound(prefix);
-    if (upper === null) return prefix === '' ? TRUE[this.dialect] : sql<SqlBool>`${ordered} >= ${prefix}`;
-    return sql<SqlBool>`(${ordered} >= ${prefix} AND ${ordered} < ${upper})`;
+    if (upper === null) {
+      this.compare(ordered, '>=', prefix);
+      return;
+    }
+    this.text('(');
+    this.compare(ordered, '>=', prefix);
+    this.text(' AND ');
+    this.compare(ordered, '<', upper);
+    this.text(')');
   }
 
-  private endsWith(folded: RawBuilder<unknown>, suffix: string): Predicate {
-    if (suffix === '') return TRUE[this.dialect];
-    if (this.dialect === 'postgres')
-      return sql<SqlBool>`right(${folded}, ${codePointLength(suffix)}) = ${suffix}`;
-    // Bytes, not characters: SQLite's substr() counts characters only up to a NUL.
+  private endsWith(folded: string, suffix: string): void {
+    if (suffix === '') {
+      this.constant(true);
+      return;
+    }
+    if (this.dialect === 'postgres') {
+      this.text(`right(${folded}, `);
+      this.value(codePointLength(suffix));
+      this.text(') = ');
+      this.value(suffix);
+      return;
+    }
+    // Bytes, not characters: SQLite's substr() counts characters only up to a NUL. It answers
+    // NULL for an empty blob, which does not end with a non-empty suffix.
     const bytes = Buffer.from(suffix, 'utf8');
-    return sql<SqlBool>`substr(CAST(${folded} AS BLOB), ${-bytes.length}) = ${bytes}`;
+    this.text(`coalesce(substr(CAST(${folded} AS BLOB), `);
+    this.value(-bytes.length);
+    this.text(') = ');
+    this.value(bytes);
+    this.text(', 0)');
   }
 
-  private contains(folded: RawBuilder<unknown>, part: string): Predicate {
-    if (part === '') return TRUE[this.dialect];
-    return this.dialect === 'postgres'
-      ? sql<SqlBool>`strpos(${folded}, ${part}) > 0`
-      : sql<SqlBool>`instr(${folded}, ${part}) > 0`;
+  private contains(folded: string, part: string): void {
+    if (part === '') {
+      this.constant(true);
+      return;
+    }
+    this.text(this.dialect === 'postgres' ? `strpos(${folded}, ` : `instr(${folded}, `);
+    this.value(part);
+    this.text(') > 0');
   }
 }
 
@@ -275,7 +349,9 @@ class Compiler {
  * resolves relative times.
  */
 export function compileQuery(node: QueryNode, columns: FieldColumns, options: CompileOptions): Predicate {
-  return new Compiler(columns, options.dialect, options.now).compile(node);
+  const compiler = new Compiler(columns, options.dialect, options.now);
+  compiler.query(node);
+  return compiler.finish();
 }
 
 /** Whether `node` names any field of `scope`. */

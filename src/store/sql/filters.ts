@@ -3,7 +3,9 @@
  * holds each query field, and for job queries which plan finds the matching jobs fastest.
  *
  * Tables and aliases: `devices AS d` (`group_path`, and one row per tag in `device_tags`),
- * `jobs AS j`, `job_targets AS t` (`device_pk` NULL once its device is deleted).
+ * `jobs AS j`, `job_targets AS t` (`device_pk` NULL once its device is deleted). PostgreSQL's text
+ * columns must be declared COLLATE "C": then `lower()` folds ASCII only and texts compare by code
+ * point, as in SQLite (checked against the reference evaluator on PostgreSQL 15 while writing this).
  */
 import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
 import type { FieldRef, QueryNode } from '../../query/ast.js';
@@ -24,9 +26,12 @@ export type { Dialect } from '../../query/sql.js';
 /**
  * A device condition that matches fewer devices than this is answered by a semi-join from the
  * matching devices through their targets to the jobs; a more common one by probing the targets of
- * each job in page order (EXISTS), which finds a page of jobs quickly when many jobs match.
+ * each job in page order (EXISTS), which finds a page of jobs quickly when many jobs match but
+ * scans every job when few do. A page of P jobs costs the probe about P·N/n lookups (N devices, n
+ * of them matching) and the semi-join about n·T/N (T targets): they meet near n = N·√(P/T), about
+ * 1,800 for 100,000 devices, 3,000,000 targets and pages of 1,000 (bench/query-pages.ts).
  */
-export const SEMI_JOIN_MAX_DEVICES = 1000;
+export const SEMI_JOIN_MAX_DEVICES = 2000;
 
 interface ColumnSpec {
   column: string;
@@ -115,7 +120,7 @@ type ColumnMap = ReadonlyMap<string, FieldColumn>;
 function columnMap(specs: ReadonlyMap<string, ColumnSpec>, alias: string, optionalRow: boolean): ColumnMap {
   const map = new Map<string, FieldColumn>();
   for (const [name, { column, nullable, integer }] of specs) {
-    const reference = sql.ref(`${alias}.${column}`);
+    const reference = `"${alias}"."${column}"`;
     map.set(
       name,
       name === 'group'
@@ -126,23 +131,38 @@ function columnMap(specs: ReadonlyMap<string, ColumnSpec>, alias: string, option
   return map;
 }
 
-/** Tags of the device `d`: any-match through `device_tags`, whose `lower(tag)` index serves it. */
-function deviceTags(optionalRow: boolean): FieldColumn {
+/**
+ * Tags of the device `d`, one row per tag in `device_tags`. `drivenByTags`: look the tag up first
+ * (its `lower(tag)` index finds the few devices with a rare tag), for statements that start from
+ * the devices; otherwise probe the tags of each device at hand (its primary key), for statements
+ * that start from the targets.
+ */
+function deviceTags(optionalRow: boolean, drivenByTags: boolean): FieldColumn {
+  const any = '(EXISTS (SELECT 1 FROM device_tags dt WHERE dt.device_pk = "d"."pk"))';
+  const foldedTag = 'lower(dt.tag)';
+  if (!drivenByTags) {
+    return {
+      type: 'tags',
+      any,
+      open: '(EXISTS (SELECT 1 FROM device_tags dt WHERE dt.device_pk = "d"."pk" AND ',
+      foldedTag,
+      close: '))',
+    };
+  }
+  // `NULL IN (…)` is NULL, not FALSE: a deleted device has no tags.
+  const guard = optionalRow ? '"d"."pk" IS NOT NULL AND ' : '';
   return {
     type: 'tags',
-    anyTag: (match) => {
-      if (match === null)
-        return sql<SqlBool>`EXISTS (SELECT 1 FROM device_tags dt WHERE dt.device_pk = d.pk)`;
-      const tagged = sql<SqlBool>`d.pk IN (SELECT dt.device_pk FROM device_tags dt WHERE ${match(sql`lower(dt.tag)`)})`;
-      // `NULL IN (…)` is NULL, not FALSE: a deleted device has no tags.
-      return optionalRow ? sql<SqlBool>`(d.pk IS NOT NULL AND ${tagged})` : tagged;
-    },
+    any,
+    open: `(${guard}"d"."pk" IN (SELECT dt.device_pk FROM device_tags dt WHERE `,
+    foldedTag,
+    close: '))',
   };
 }
 
-function deviceColumnMap(optionalRow: boolean): ColumnMap {
+function deviceColumnMap(optionalRow: boolean, drivenByTags: boolean): ColumnMap {
   const map = new Map(columnMap(DEVICE_COLUMNS, 'd', optionalRow));
-  map.set('tags', deviceTags(optionalRow));
+  map.set('tags', deviceTags(optionalRow, drivenByTags));
   return map;
 }
 
@@ -154,14 +174,17 @@ const lookup =
     return column;
   };
 
-const DEVICE = deviceColumnMap(false);
+const DEVICE = deviceColumnMap(false, true);
+/** The device of a target, JOINed. */
+const JOINED_DEVICE = deviceColumnMap(false, false);
 /** The device of a target, LEFT JOINed: missing (all NULL) when the device was deleted. */
-const TARGET_DEVICE = deviceColumnMap(true);
+const TARGET_DEVICE = deviceColumnMap(true, false);
 const JOB = columnMap(JOB_COLUMNS, 'j', false);
 const TARGET = columnMap(TARGET_COLUMNS, 't', false);
 
 const DEVICE_FIELDS = lookup({ device: DEVICE });
 const TARGET_FIELDS = lookup({ target: TARGET, device: TARGET_DEVICE });
+const JOINED_DEVICE_FIELDS = lookup({ device: JOINED_DEVICE });
 const JOB_FIELDS = lookup({ job: JOB });
 const JOB_TARGET_FIELDS = lookup({ job: JOB, device: TARGET_DEVICE });
 
@@ -193,6 +216,7 @@ class JobQueryPlanner {
     private readonly dialect: Dialect,
     private readonly accountId: number,
     private readonly now: number,
+    private readonly semiJoinMaxDevices: number,
   ) {}
 
   /** "Some target of the job, with its device and the job, satisfies `node`." */
@@ -202,13 +226,11 @@ class JobQueryPlanner {
       // Conjuncts about the job alone hold for every target or for none.
       const jobOnly = node.operands.filter((operand) => !usesScope(operand, 'device'));
       const rest = node.operands.filter((operand) => usesScope(operand, 'device'));
-      return and(
-        [
-          ...jobOnly.map((operand) => this.compile(operand, JOB_FIELDS)),
-          await this.someTarget(conjunction(rest)),
-        ],
-        this.dialect,
-      );
+      // A single other operand is planned on its own (an `or` in it splits further); several must
+      // hold for the same target.
+      const targets =
+        rest.length === 1 ? await this.plan(rest[0] as QueryNode) : await this.someTarget(conjunction(rest));
+      return and([...jobOnly.map((operand) => this.compile(operand, JOB_FIELDS)), targets], this.dialect);
     }
     if (node.type === 'or') {
       // Some target satisfies one of the operands: each operand on its own; the device-only ones together.
@@ -231,29 +253,36 @@ class JobQueryPlanner {
       return sql<SqlBool>`EXISTS (SELECT 1 FROM job_targets t LEFT JOIN devices d ON d.pk = t.device_pk
         WHERE t.job_id = j.id AND ${this.compile(node, JOB_TARGET_FIELDS)})`;
     }
-    const devices = this.compile(node, DEVICE_FIELDS);
-    if ((await this.countDevices(devices, SEMI_JOIN_MAX_DEVICES)) < SEMI_JOIN_MAX_DEVICES) {
-      return sql<SqlBool>`j.id IN (SELECT t.job_id FROM devices d JOIN job_targets t ON t.device_pk = d.pk
-        WHERE d.customer_id = ${this.accountId} AND ${devices})`;
+    const devices = await this.fewDevices(this.compile(node, DEVICE_FIELDS));
+    if (devices !== null) {
+      if (devices.length === 0) return or([], this.dialect);
+      return sql<SqlBool>`j.id IN (SELECT t.job_id FROM job_targets t WHERE t.device_pk IN (${sql.join(devices)}))`;
     }
     return sql<SqlBool>`EXISTS (SELECT 1 FROM job_targets t JOIN devices d ON d.pk = t.device_pk
-      WHERE t.job_id = j.id AND ${devices})`;
+      WHERE t.job_id = j.id AND ${this.compile(node, JOINED_DEVICE_FIELDS)})`;
   }
 
-  /** How many of the account's devices satisfy `devices`, counting at most `limit`. */
-  private async countDevices(devices: Predicate, limit: number): Promise<number> {
-    const { rows } = await sql<{ n: number | string | bigint }>`SELECT count(*) AS n FROM
-      (SELECT 1 FROM devices d WHERE d.customer_id = ${this.accountId} AND ${devices} LIMIT ${limit}) AS m`.execute(
+  /**
+   * The keys of the account's devices that satisfy `devices` when there are fewer than
+   * semiJoinMaxDevices of them, else null. Reading them is the estimate, and the semi-join then
+   * starts from them instead of finding them again.
+   */
+  private async fewDevices(devices: Predicate): Promise<number[] | null> {
+    const { rows } = await sql<{ pk: number }>`SELECT d.pk FROM devices d
+      WHERE d.customer_id = ${this.accountId} AND ${devices} LIMIT ${this.semiJoinMaxDevices}`.execute(
       this.db,
     );
-    return Number(rows[0]?.n ?? 0);
+    return rows.length < this.semiJoinMaxDevices ? rows.map((row) => Number(row.pk)) : null;
   }
 }
 
 /**
  * Predicate over `jobs AS j` (the caller adds `j.customer_id = ?`): a job matches when one of its
- * targets, with its device and the job, satisfies the query. May ask `db` how many devices match
- * a device condition, to choose between a semi-join and per-job probes.
+ * targets, with its device and the job, satisfies the query. Job conditions stay on `jobs` (its
+ * indexes serve them). For a device condition it reads from `db` the account's matching devices,
+ * up to SEMI_JOIN_MAX_DEVICES (`semiJoinMaxDevices` overrides it, for tests of both plans): fewer
+ * than that, and the predicate names their keys (as read now) in a semi-join through the targets;
+ * otherwise it probes each job's targets.
  */
 export async function jobWhere(
   // biome-ignore lint/suspicious/noExplicitAny: any store's database (the count needs no table types)
@@ -262,6 +291,7 @@ export async function jobWhere(
   dialect: Dialect,
   accountId: number,
   now: number,
+  { semiJoinMaxDevices = SEMI_JOIN_MAX_DEVICES }: { semiJoinMaxDevices?: number } = {},
 ): Promise<RawBuilder<SqlBool>> {
-  return new JobQueryPlanner(db, dialect, accountId, now).plan(query);
+  return new JobQueryPlanner(db, dialect, accountId, now, semiJoinMaxDevices).plan(query);
 }

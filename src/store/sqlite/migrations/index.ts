@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as initial from './001_initial.js';
+import * as queryIndexes from './002_query_indexes.js';
 
 /**
  * Every migration, in order. Names sort in the order they apply; add new ones at the end and never
@@ -7,4 +8,5 @@ import * as initial from './001_initial.js';
  */
 export const migrations: Record<string, Migration> = {
   '001_initial': initial,
+  '002_query_indexes': queryIndexes,
 };

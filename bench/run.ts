@@ -1,0 +1,28 @@
+/**
+ * `npm run bench`: every benchmark, one after the other, each in its own process (so one's heap and
+ * caches do not slow the next). Exits non-zero when any of them misses its goal or fails.
+ * `npm run bench -- query-pages` runs only the benchmarks whose file name contains an argument.
+ */
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BENCHMARKS = [
+  'query-parse.ts', // parse + compile speed of the query language
+  'query-pages.ts', // pages of 1,000 jobs for the issue 3 queries on the generated dataset
+];
+
+const here = dirname(fileURLToPath(import.meta.url));
+const only = process.argv.slice(2);
+const failed: string[] = [];
+for (const file of BENCHMARKS.filter(
+  (name) => only.length === 0 || only.some((part) => name.includes(part)),
+)) {
+  console.log(`\n=== bench/${file}`);
+  const { status } = spawnSync(process.execPath, ['--import', 'tsx', join(here, file)], { stdio: 'inherit' });
+  if (status !== 0) failed.push(file);
+}
+if (failed.length > 0) {
+  console.log(`\nmissed a goal or failed: ${failed.join(', ')}`);
+  process.exitCode = 1;
+}

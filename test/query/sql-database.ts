@@ -1,0 +1,100 @@
+/**
+ * An in-memory SQLite database with the store's migrations, for the SQL compiler's tests: load a
+ * data set of devices, jobs and targets straight into the tables, and run compiled predicates.
+ */
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, type RawBuilder, SqliteDialect } from 'kysely';
+import type { Device } from '../../src/model/device.js';
+import type { Job, JobTarget } from '../../src/model/job.js';
+import { migrations } from '../../src/store/sqlite/migrations/index.js';
+
+export const ACCOUNT = 1;
+
+export interface StoredTarget {
+  target: JobTarget;
+  /** Index into the data set's devices; null for a deleted device. */
+  device: number | null;
+}
+
+export interface Dataset {
+  devices: Device[];
+  jobs: { job: Job; targets: StoredTarget[] }[];
+}
+
+export interface TestDatabase {
+  db: Kysely<unknown>;
+  /** Replaces every device, job and target with `dataset` (device pk = index + 1). */
+  load(dataset: Dataset): void;
+  /** Runs `query` (compiled by kysely for SQLite) and returns its rows. */
+  rows<T>(query: RawBuilder<unknown>): T[];
+  /** How many rows each table holds. */
+  counts(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+export async function openTestDatabase(): Promise<TestDatabase> {
+  const raw = new BetterSqlite3(':memory:');
+  raw.pragma('foreign_keys = ON');
+  const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: raw }) });
+  const { error } = await new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+  }).migrateToLatest();
+  if (error) throw error;
+  raw.prepare("INSERT INTO accounts (id, name, created_at) VALUES (?, 'test', 0)").run(ACCOUNT);
+  const insertDevice = raw.prepare(`INSERT INTO devices (pk, id, customer_id, vendor_id, name, type,
+    firmware_version, serial_number, mac, ip, public_ip, description, notes, contact, location, carrier,
+    carrier2, network, network2, group_path, tags, connection_status, health_status, restricted_status,
+    signal_percent, signal_percent2, signal_quality, signal_quality2, signal_strength, signal_strength2,
+    last_connect, last_disconnect, last_update, token_hash)
+    VALUES (@pk, @id, @customer_id, @vendor_id, @name, @type, @firmware_version, @serial_number, @mac, @ip,
+    @public_ip, @description, @notes, @contact, @location, @carrier, @carrier2, @network, @network2,
+    @group_path, @tags_json, @connection_status, @health_status, @restricted_status, @signal_percent,
+    @signal_percent2, @signal_quality, @signal_quality2, @signal_strength, @signal_strength2,
+    @last_connect, @last_disconnect, @last_update, 'hash')`);
+  const insertTag = raw.prepare('INSERT INTO device_tags (device_pk, tag) VALUES (?, ?)');
+  const insertJob = raw.prepare(`INSERT INTO jobs (id, customer_id, username, job_type, job_status,
+    description, job_submit_time, job_completion_time, target_count, progress_success, progress_failures,
+    progress_canceled, progress_pending, timeout, offline_timeout, targets)
+    VALUES (@id, @customer_id, @username, @job_type, @job_status, @description, @job_submit_time,
+    @job_completion_time, @target_count, @progress_success, @progress_failures, @progress_canceled,
+    @progress_pending, 600, 86400, '{}')`);
+  const insertTarget = raw.prepare(`INSERT INTO job_targets (job_id, device_id, device_pk, status, progress,
+    message, queued_time, start_time, end_time) VALUES (@job_id, @device_id, @device_pk, @status, @progress,
+    @message, @queued_time, @start_time, @end_time)`);
+  const load = raw.transaction((dataset: Dataset) => {
+    raw.exec('DELETE FROM job_targets; DELETE FROM jobs; DELETE FROM device_tags; DELETE FROM devices;');
+    dataset.devices.forEach((device, index) => {
+      insertDevice.run({
+        ...device,
+        pk: index + 1,
+        group_path: device.group,
+        tags_json: JSON.stringify(device.tags),
+      });
+      for (const tag of device.tags) insertTag.run(index + 1, tag);
+    });
+    for (const { job, targets } of dataset.jobs) {
+      insertJob.run(job);
+      for (const { target, device } of targets) {
+        const { response: _response, ...row } = target;
+        insertTarget.run({ ...row, device_pk: device === null ? null : device + 1 });
+      }
+    }
+  });
+  return {
+    db,
+    load: (dataset) => load(dataset),
+    rows: <T>(query: RawBuilder<unknown>) => {
+      const compiled = query.compile(db);
+      return raw.prepare(compiled.sql).all(...compiled.parameters) as T[];
+    },
+    counts: () =>
+      Object.fromEntries(
+        ['accounts', 'devices', 'device_tags', 'jobs', 'job_targets'].map((table) => [
+          table,
+          (raw.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n,
+        ]),
+      ),
+    close: () => db.destroy(),
+  };
+}
