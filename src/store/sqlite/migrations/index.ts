@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as initial from './001_initial.js';
 import * as queryIndexes from './002_query_indexes.js';
+import * as completionTimeIndex from './003_completion_time_index.js';
 
 /**
  * Every migration, in order. Names sort in the order they apply; add new ones at the end and never
@@ -9,4 +10,5 @@ import * as queryIndexes from './002_query_indexes.js';
 export const migrations: Record<string, Migration> = {
   '001_initial': initial,
   '002_query_indexes': queryIndexes,
+  '003_completion_time_index': completionTimeIndex,
 };
