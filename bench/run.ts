@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url';
 const BENCHMARKS = [
   'query-parse.ts', // parse + compile speed of the query language
   'query-pages.ts', // pages of 1,000 jobs for the issue 3 queries on the generated dataset
+  'create-job.ts', // creating, cancelling and deleting jobs of 100,000 targets; 100,000 devices
+  'dispatch.ts', // a job to 10,000 simulated devices: time to complete, service RSS, with flapping devices
+  'dispatch-large.ts', // a 100,000-target job dispatched without stalling the event loop
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));
