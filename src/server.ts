@@ -3,15 +3,7 @@ import { type Logger, pino } from 'pino';
 import { buildApp } from './api/app.js';
 import { startDispatch } from './dispatch/index.js';
 import { JobService } from './jobs/service.js';
-import { openSqliteStore } from './store/sqlite/index.js';
-import type { Store } from './store/store.js';
-
-export interface StoreConfig {
-  /** The SQLite file (created with its folder if missing). */
-  db: string;
-  /** `postgres://…`: when set, PostgreSQL instead of SQLite. */
-  databaseUrl?: string | undefined;
-}
+import { openStore, type StoreConfig } from './store/open.js';
 
 export interface ServerConfig extends StoreConfig {
   host: string;
@@ -42,16 +34,6 @@ const withoutPassword = (text: string | undefined): string => {
     return '(invalid URL)';
   }
 };
-
-/** The store the configuration names. */
-export async function openStore(config: StoreConfig): Promise<Store> {
-  if (config.databaseUrl) {
-    throw new Error(
-      'PostgreSQL is not available in this version of fleetjobs: leave out --database-url to use SQLite',
-    );
-  }
-  return openSqliteStore(config.db);
-}
 
 /** Opens the store, starts job dispatch over MQTT, then serves the HTTP API. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {

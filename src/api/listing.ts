@@ -1,6 +1,7 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
 import { parseQuery, type Query, serializeQuery } from '../query/index.js';
 import type { Keyset, ListRequest, Order, StreamRequest } from '../store/store.js';
+import { requestUser } from './context.js';
 import type { CursorBinding, CursorCodec } from './cursor.js';
 import { csvStream } from './formats/csv.js';
 import { type Page, pageXml } from './formats/xml.js';
@@ -47,20 +48,40 @@ export function prefersXml(request: FastifyRequest): boolean {
   return best.xml;
 }
 
+/** What a list route pages through: one resource, in one scope. */
+export interface PageOptions<T> {
+  resource: ResourceInfo<T>;
+  cursors: CursorCodec;
+  scope: ListScope;
+  fetch: (request: ListRequest) => Promise<T[]>;
+}
+
+/**
+ * `GET path` (JSON, or XML when the client prefers it) and `GET path.xml`: one page of a list.
+ * `Route` types the request's params, as the path declares them.
+ */
+export function pageRoutes<Route extends RouteGenericInterface, T>(
+  app: FastifyInstance,
+  path: string,
+  options: (request: FastifyRequest<Route>) => PageOptions<T>,
+): void {
+  const list = (xml: boolean) => async (request: FastifyRequest, reply: FastifyReply) =>
+    sendPage(request, reply, {
+      ...options(request as FastifyRequest<Route>),
+      xml: xml || prefersXml(request),
+    });
+  app.get(path, list(false));
+  app.get(`${path}.xml`, list(true));
+}
+
 /**
  * One page of a list: parses `query`, `orderby`, `size` and `cursor`, fetches one item more than
  * the page to know whether more follow, and answers the envelope as JSON or XML.
  */
-export async function sendPage<T>(
+async function sendPage<T>(
   request: FastifyRequest,
   reply: FastifyReply,
-  options: {
-    resource: ResourceInfo<T>;
-    cursors: CursorCodec;
-    scope: ListScope;
-    xml: boolean;
-    fetch: (request: ListRequest) => Promise<T[]>;
-  },
+  options: PageOptions<T> & { xml: boolean },
 ): Promise<FastifyReply> {
   const { resource, cursors, scope } = options;
   const raw = request.query as RawQuery;
@@ -134,4 +155,16 @@ export async function sendCsv<T>(
     options.stream({ accountId: options.accountId, query: selection.query, order: selection.order }),
   );
   return reply.type('text/csv; charset=utf-8').send(body);
+}
+
+/** `GET path`: all of the account's items as CSV. */
+export function csvRoute<T>(
+  app: FastifyInstance,
+  path: string,
+  resource: ResourceInfo<T>,
+  stream: (request: StreamRequest) => AsyncIterable<T[]>,
+): void {
+  app.get(path, async (request, reply) =>
+    sendCsv(request, reply, { resource, accountId: requestUser(request).account_id, stream }),
+  );
 }

@@ -1,9 +1,21 @@
 import type { Command } from 'commander';
-import type { ApiKey } from '../model/account.js';
 import { hashApiSecret, randomId, randomSecret } from '../security/hashing.js';
-import { action, printJson, storeOptions, UsageError, withStore } from './options.js';
+import type { Store } from '../store/store.js';
+import {
+  action,
+  printJson,
+  type StoreOptions,
+  storeOptions,
+  UsageError,
+  withIsoCreatedAt,
+  withStore,
+} from './options.js';
 
-const keyJson = (key: ApiKey) => ({ ...key, created_at: new Date(key.created_at).toISOString() });
+async function requireUser(store: Store, username: string) {
+  const user = await store.findUser(username);
+  if (user === undefined) throw new UsageError(`no user '${username}'`);
+  return user;
+}
 
 export function registerApiKeyCommands(program: Command): void {
   const apikey = program.command('apikey').description('manage API keys');
@@ -14,10 +26,9 @@ export function registerApiKeyCommands(program: Command): void {
       .description('create an API key for a user; its secret is shown only this once')
       .requiredOption('--username <name>', 'the user the key acts as'),
   ).action(
-    action(async (options: { username: string; db: string; databaseUrl?: string }) => {
+    action(async (options: StoreOptions & { username: string }) => {
       await withStore(options, async (store) => {
-        const user = await store.findUser(options.username);
-        if (user === undefined) throw new UsageError(`no user '${options.username}'`);
+        const user = await requireUser(store, options.username);
         const secret = randomSecret();
         const key = await store.createApiKey({
           id: randomId(),
@@ -36,11 +47,10 @@ export function registerApiKeyCommands(program: Command): void {
       .description("list a user's API keys (never their secrets)")
       .requiredOption('--username <name>', 'the user'),
   ).action(
-    action(async (options: { username: string; db: string; databaseUrl?: string }) => {
+    action(async (options: StoreOptions & { username: string }) => {
       await withStore(options, async (store) => {
-        if ((await store.findUser(options.username)) === undefined)
-          throw new UsageError(`no user '${options.username}'`);
-        printJson((await store.listApiKeys(options.username)).map(keyJson));
+        await requireUser(store, options.username);
+        printJson((await store.listApiKeys(options.username)).map(withIsoCreatedAt));
       });
     }),
   );
@@ -48,7 +58,7 @@ export function registerApiKeyCommands(program: Command): void {
   storeOptions(
     apikey.command('revoke').description('revoke an API key').argument('<id>', 'the key id'),
   ).action(
-    action(async (id: string, options: { db: string; databaseUrl?: string }) => {
+    action(async (id: string, options: StoreOptions) => {
       await withStore(options, async (store) => {
         if (!(await store.revokeApiKey(id))) throw new UsageError(`no API key '${id}'`);
         process.stdout.write(`revoked API key ${id}\n`);

@@ -1,6 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import type { StoreConfig } from '../server.js';
-import { openStore } from '../server.js';
+import { openStore, type StoreConfig } from '../store/open.js';
 import type { Store } from '../store/store.js';
 
 export const DEFAULT_DB = './data/fleetjobs.db';
@@ -16,7 +15,13 @@ export function storeOptions(command: Command): Command {
     );
 }
 
-export const storeConfig = (options: { db: string; databaseUrl?: string }): StoreConfig => ({
+/** What `storeOptions` adds to a command's options. */
+export interface StoreOptions {
+  db: string;
+  databaseUrl?: string;
+}
+
+export const storeConfig = (options: StoreOptions): StoreConfig => ({
   db: options.db,
   databaseUrl: options.databaseUrl,
 });
@@ -48,10 +53,7 @@ export function action<A extends unknown[]>(
 }
 
 /** Opens the store for one command and closes it afterwards, whatever happens. */
-export async function withStore<T>(
-  options: { db: string; databaseUrl?: string },
-  run: (store: Store) => Promise<T>,
-) {
+export async function withStore<T>(options: StoreOptions, run: (store: Store) => Promise<T>) {
   const store = await openStore(storeConfig(options));
   try {
     return await run(store);
@@ -59,6 +61,12 @@ export async function withStore<T>(
     await store.close();
   }
 }
+
+/** A user or API key as the CLI prints it: `created_at` in ISO 8601. */
+export const withIsoCreatedAt = <T extends { created_at: number }>(item: T) => ({
+  ...item,
+  created_at: new Date(item.created_at).toISOString(),
+});
 
 /** Prints a value as JSON on stdout. */
 export const printJson = (value: unknown): void => {

@@ -1,12 +1,9 @@
 import { type Command, Option } from 'commander';
-import { startServer } from '../server.js';
-import { parsePort, storeConfig, storeOptions } from './options.js';
+import { parsePort, type StoreOptions, storeConfig, storeOptions } from './options.js';
 
-interface ServeOptions {
+interface ServeOptions extends StoreOptions {
   host: string;
   port: number;
-  db: string;
-  databaseUrl?: string;
   mqttPort: number;
   mqttUrl?: string;
 }
@@ -23,13 +20,16 @@ const fail = (message: string): never => {
  * at once.
  */
 async function serve(options: ServeOptions): Promise<void> {
-  const starting = startServer({
-    ...storeConfig(options),
-    host: options.host,
-    port: options.port,
-    mqttPort: options.mqttPort,
-    mqttUrl: options.mqttUrl,
-  });
+  // The service is loaded here, not at start, so that the admin commands start fast.
+  const starting = import('../server.js').then(({ startServer }) =>
+    startServer({
+      ...storeConfig(options),
+      host: options.host,
+      port: options.port,
+      mqttPort: options.mqttPort,
+      mqttUrl: options.mqttUrl,
+    }),
+  );
   let stopping = false;
   const stop = () => {
     // A second signal (Ctrl-C again) does not wait any longer.

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
-import { type SimulatedIdentity, Simulator } from '../dispatch/simulator.js';
+import type { SimulatedIdentity, Simulator } from '../dispatch/simulator.js';
 
 const REGISTER_CHUNK = 1_000;
 
@@ -98,6 +98,8 @@ async function simulate(options: SimulateOptions): Promise<void> {
     writeState(stateFile, state);
     console.log(`registered ${added.length} devices (tokens kept in ${stateFile})`);
   }
+  // Loaded here, not at start: the MQTT client is only for this command.
+  const { Simulator } = await import('../dispatch/simulator.js');
   const simulator = new Simulator({
     mqttUrl: options.mqttUrl,
     devices: state.devices.slice(0, options.count),

@@ -1,12 +1,17 @@
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
-import { ROLES, type Role, type User } from '../model/account.js';
+import { ROLES, type Role } from '../model/account.js';
 import { hashPassword } from '../security/hashing.js';
-import { action, printJson, storeOptions, UsageError, withStore } from './options.js';
-
-/** A user as the CLI prints it: timestamps in ISO 8601. */
-export const userJson = (user: User) => ({ ...user, created_at: new Date(user.created_at).toISOString() });
+import {
+  action,
+  printJson,
+  type StoreOptions,
+  storeOptions,
+  UsageError,
+  withIsoCreatedAt,
+  withStore,
+} from './options.js';
 
 /** Names travel in HTTP Basic, where a colon separates username from password. */
 function checkName(kind: string, name: string): string {
@@ -60,14 +65,9 @@ export function registerUserCommands(program: Command): void {
       .addOption(new Option('--role <role>', 'the role').choices(ROLES).default('user')),
   ).action(
     action(
-      async (options: {
-        account: string;
-        username: string;
-        password?: string;
-        role: Role;
-        db: string;
-        databaseUrl?: string;
-      }) => {
+      async (
+        options: StoreOptions & { account: string; username: string; password?: string; role: Role },
+      ) => {
         const account = checkName('account name', options.account);
         const username = checkName('username', options.username);
         const password = options.password ?? (await readPassword());
@@ -79,7 +79,9 @@ export function registerUserCommands(program: Command): void {
           const now = Date.now();
           const { id: accountId } = await store.ensureAccount(account, now);
           printJson(
-            userJson(await store.createUser({ accountId, username, passwordHash, role: options.role, now })),
+            withIsoCreatedAt(
+              await store.createUser({ accountId, username, passwordHash, role: options.role, now }),
+            ),
           );
         });
       },
@@ -92,9 +94,9 @@ export function registerUserCommands(program: Command): void {
       .description('list users')
       .option('--account <name>', 'only the users of this account'),
   ).action(
-    action(async (options: { account?: string; db: string; databaseUrl?: string }) => {
+    action(async (options: StoreOptions & { account?: string }) => {
       await withStore(options, async (store) =>
-        printJson((await store.listUsers(options.account)).map(userJson)),
+        printJson((await store.listUsers(options.account)).map(withIsoCreatedAt)),
       );
     }),
   );
@@ -105,7 +107,7 @@ export function registerUserCommands(program: Command): void {
       .description('remove a user and its API keys')
       .requiredOption('--username <name>', 'the user'),
   ).action(
-    action(async (options: { username: string; db: string; databaseUrl?: string }) => {
+    action(async (options: StoreOptions & { username: string }) => {
       await withStore(options, async (store) => {
         if (!(await store.removeUser(options.username)))
           throw new UsageError(`no user '${options.username}'`);

@@ -1,49 +1,17 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../blackbox/harness.js';
+import { freePort, ROOT } from '../process.js';
 
 /**
  * The built `bin/fleetjobs` (`npm run build`), driven only over its command line and HTTP: users and keys made with
  * the CLI (also while the server runs), a session over HTTP, and a clean stop on SIGTERM.
  */
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'fleetjobs');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address !== null
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-function run(args: string[], stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
 
 interface Server {
   child: ChildProcessWithoutNullStreams;
@@ -107,13 +75,13 @@ describe('bin/fleetjobs, black-box', () => {
   });
 
   it('runs a session: CLI users and keys, then devices, a job, lists, XML, CSV, cancel and delete over HTTP', async () => {
-    const added = await run(
+    const added = await runCli(
       ['user', 'add', '--account', 'acme', '--username', 'alice', '--db', db],
       's3cret password\n',
     );
     expect(added.code, added.stderr).toBe(0);
     expect(JSON.parse(added.stdout)).toMatchObject({ username: 'alice', role: 'user' });
-    const key = JSON.parse((await run(['apikey', 'add', '--username', 'alice', '--db', db])).stdout);
+    const key = JSON.parse((await runCli(['apikey', 'add', '--username', 'alice', '--db', db])).stdout);
 
     server = await serve(db);
     expect(server.output()).not.toMatch(/user add --account/);
@@ -173,7 +141,7 @@ describe('bin/fleetjobs, black-box', () => {
 
   it('administers users and keys while the server runs on the same store', async () => {
     if (server === undefined) throw new Error('no server');
-    const bob = await run([
+    const bob = await runCli([
       'user',
       'add',
       '--account',
@@ -197,17 +165,17 @@ describe('bin/fleetjobs, black-box', () => {
     });
     expect(write.status).toBe(403);
 
-    const key = JSON.parse((await run(['apikey', 'add', '--username', 'bob', '--db', db])).stdout);
+    const key = JSON.parse((await runCli(['apikey', 'add', '--username', 'bob', '--db', db])).stdout);
     const headers = { 'x-api-key-id': key.id, 'x-api-key-secret': key.secret };
     expect((await fetch(`${server.url}/ws/v1/devices/inventory`, { headers })).status).toBe(200);
-    expect((await run(['apikey', 'revoke', key.id, '--db', db])).code).toBe(0);
+    expect((await runCli(['apikey', 'revoke', key.id, '--db', db])).code).toBe(0);
     expect((await fetch(`${server.url}/ws/v1/devices/inventory`, { headers })).status).toBe(401);
 
-    expect((await run(['user', 'remove', '--username', 'bob', '--db', db])).code).toBe(0);
+    expect((await runCli(['user', 'remove', '--username', 'bob', '--db', db])).code).toBe(0);
     expect((await fetch(`${server.url}/ws/v1/jobs/inventory`, { headers: basic('bob', 'pw') })).status).toBe(
       401,
     );
-    const taken = await run([
+    const taken = await runCli([
       'user',
       'add',
       '--account',
@@ -226,7 +194,7 @@ describe('bin/fleetjobs, black-box', () => {
   it('a second serve on a port in use exits 1 at once, with one line', async () => {
     if (server === undefined) throw new Error('no server');
     const port = new URL(server.url).port;
-    const second = await run([
+    const second = await runCli([
       'serve',
       '--port',
       port,

@@ -1,7 +1,7 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JOB_FIELDS } from '../../src/model/job.js';
+import { JOB_FIELDS, TARGET_FIELDS } from '../../src/model/job.js';
 import { type Caller, deviceId, expectError, Harness } from './harness.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -233,17 +233,7 @@ describe('jobs', () => {
     expect(queried.count).toBe(2);
     expectError(await h.get(bob, `/ws/v1/jobs/${job.id}/targets?query=${q("status = 'lost'")}`), 400);
     const csv = parseCsv((await h.get(bob, `/ws/v1/jobs/${job.id}/targets/bulk`)).body) as string[][];
-    expect(csv[0]).toEqual([
-      'job_id',
-      'device_id',
-      'status',
-      'progress',
-      'message',
-      'response',
-      'queued_time',
-      'start_time',
-      'end_time',
-    ]);
+    expect(csv[0]).toEqual([...TARGET_FIELDS]);
     expect(csv).toHaveLength(6);
     expectError(await h.get(bob, '/ws/v1/jobs/999999/targets'), 404);
     expectError(await h.get(bob, '/ws/v1/jobs/999999/targets/bulk'), 404);

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli, type Server, startServer } from './harness.js';
+import { ROOT } from '../process.js';
+import { runCli, type Server, startServer } from './harness.js';
 
 let server: Server;
 beforeAll(async () => {
@@ -17,13 +18,6 @@ function oneLine(text: string): void {
   const t = text.trim();
   expect(t.length).toBeGreaterThan(0);
   expect(t.split('\n')).toHaveLength(1);
-}
-
-/** Every byte the store wrote to its folder (db, journal, wal). */
-function storeBytes(): string {
-  return readdirSync(server.dir)
-    .map((f) => readFileSync(join(server.dir, f)).toString('latin1'))
-    .join('');
 }
 
 describe('§1 bin/fleetjobs', () => {
@@ -44,16 +38,7 @@ describe('§1 bin/fleetjobs', () => {
 
 describe('§1 fleetjobs user', () => {
   it('user add with --password prints the user as JSON, default role user, and the user can log in', async () => {
-    const r = await server.cli([
-      'user',
-      'add',
-      '--account',
-      'acme',
-      '--username',
-      'alice',
-      '--password',
-      'pa55',
-    ]);
+    const r = await server.userAdd('acme', 'alice', 'pa55');
     expect(r.code).toBe(0);
     const user = JSON.parse(r.stdout);
     expect(user.username).toBe('alice');
@@ -75,18 +60,7 @@ describe('§1 fleetjobs user', () => {
 
   it('accepts the roles admin and read_only and prints them', async () => {
     for (const role of ['admin', 'read_only']) {
-      const r = await server.cli([
-        'user',
-        'add',
-        '--account',
-        'acme',
-        '--username',
-        `role-${role}`,
-        '--password',
-        'x',
-        '--role',
-        role,
-      ]);
+      const r = await server.userAdd('acme', `role-${role}`, 'x', '--role', role);
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout).role).toBe(role);
     }
@@ -95,16 +69,7 @@ describe('§1 fleetjobs user', () => {
   it('a taken username (also in another account) exits non-zero with a one-line reason', async () => {
     await server.user('acme', 'taken');
     for (const account of ['acme', 'other-account']) {
-      const r = await server.cli([
-        'user',
-        'add',
-        '--account',
-        account,
-        '--username',
-        'taken',
-        '--password',
-        'y',
-      ]);
+      const r = await server.userAdd(account, 'taken', 'y');
       expect(r.code).not.toBe(0);
       oneLine(r.stdout + r.stderr);
     }
@@ -114,33 +79,13 @@ describe('§1 fleetjobs user', () => {
   });
 
   it('a bad role exits non-zero with a one-line reason', async () => {
-    const r = await server.cli([
-      'user',
-      'add',
-      '--account',
-      'acme',
-      '--username',
-      'badrole',
-      '--password',
-      'x',
-      '--role',
-      'superuser',
-    ]);
+    const r = await server.userAdd('acme', 'badrole', 'x', '--role', 'superuser');
     expect(r.code).not.toBe(0);
     oneLine(r.stdout + r.stderr);
   });
 
   it('a password may contain a colon (Basic splits at the first one)', async () => {
-    const r = await server.cli([
-      'user',
-      'add',
-      '--account',
-      'acme',
-      '--username',
-      'colon',
-      '--password',
-      'a:b:c',
-    ]);
+    const r = await server.userAdd('acme', 'colon', 'a:b:c');
     expect(r.code).toBe(0);
     expect((await server.get('/ws/v1/jobs', { auth: { user: 'colon', password: 'a:b:c' } })).status).toBe(
       200,
@@ -191,7 +136,7 @@ describe('§1 fleetjobs apikey', () => {
     expect(list.stdout).not.toContain(key.secret);
 
     // stored only as a hash
-    expect(storeBytes()).not.toContain(key.secret);
+    expect(server.storeBytes()).not.toContain(key.secret);
 
     const revoke = await server.cli(['apikey', 'revoke', key.id]);
     expect(revoke.code).toBe(0);

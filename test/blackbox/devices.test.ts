@@ -1,9 +1,16 @@
 // §4 devices: CRUD, batches, tokens, deletion and its effect on job targets.
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Auth, csvLines, deviceId, ISO_MS, q, type Reply, type Server, startServer } from './harness.js';
+import {
+  type Auth,
+  csvLines,
+  deviceId,
+  expectError,
+  ISO_MS,
+  q,
+  type Server,
+  startServer,
+} from './harness.js';
 
 let server: Server;
 let alice: Auth;
@@ -17,17 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   expect(await server.stop()).toBe(0);
 });
-
-function expectError(r: Reply, status: number): void {
-  expect(r.status, r.text).toBe(status);
-  expect(r.body).toEqual({ error_status: status, error_message: expect.any(String) });
-}
-
-function storeBytes(): string {
-  return readdirSync(server.dir)
-    .map((f) => readFileSync(join(server.dir, f)).toString('latin1'))
-    .join('');
-}
 
 /** Whether the embedded broker accepts an MQTT 3.1.1 connection as this device with this password. */
 async function brokerAccepts(id: string, password: string): Promise<boolean> {
@@ -97,7 +93,7 @@ describe('§4 create and read', () => {
     expect(list.text).not.toContain(made.device_token);
     const csv = await server.get('/ws/v1/devices/bulk');
     expect(csv.text).not.toContain(made.device_token);
-    expect(storeBytes()).not.toContain(made.device_token);
+    expect(server.storeBytes()).not.toContain(made.device_token);
   });
 
   it('defaults: health unknown, restricted unrestricted, missing values null', async () => {

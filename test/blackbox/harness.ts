@@ -2,14 +2,12 @@
 // server over HTTP only. It builds nothing: `npm run build` (or `npm ci`, whose `prepare` builds) must
 // have run first.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { expect } from 'vitest';
+import { type CliResult, freePort, ROOT, runNode } from '../process.js';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(ROOT, 'bin', 'fleetjobs');
 
 function assertBuilt(): void {
@@ -18,46 +16,10 @@ function assertBuilt(): void {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
-
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
+/** Runs the built `bin/fleetjobs`. */
 export function runCli(args: string[], input?: string, env: Record<string, string> = {}): Promise<CliResult> {
   assertBuilt();
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, NODE_ENV: 'production', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolveRun({ code, stdout, stderr }));
-    if (input !== undefined) child.stdin.write(input);
-    child.stdin.end();
-  });
+  return runNode([BIN, ...args], input, { NODE_ENV: 'production', ...env });
 }
 
 export interface Reply {
@@ -66,6 +28,12 @@ export interface Reply {
   text: string;
   // biome-ignore lint/suspicious/noExplicitAny: a JSON body is whatever the server sent
   body: any;
+}
+
+/** An error answer: the status, and the error envelope with a message. */
+export function expectError(r: Reply, status: number): void {
+  expect(r.status, r.text).toBe(status);
+  expect(r.body).toEqual({ error_status: status, error_message: expect.any(String) });
 }
 
 export interface Auth {
@@ -109,14 +77,20 @@ export class Server {
     return this.output;
   }
 
+  /** Every byte the store wrote to its folder (db, journal, wal). */
+  storeBytes(): string {
+    return readdirSync(this.dir)
+      .map((f) => readFileSync(join(this.dir, f)).toString('latin1'))
+      .join('');
+  }
+
   cli(args: string[], input?: string): Promise<CliResult> {
     return runCli([...args, '--db', this.db], input);
   }
 
-  /** Creates a user (and its account) with a password; returns the Basic credentials. */
-  async user(account: string, username: string, role = 'user'): Promise<Auth> {
-    const password = `pw-${username}-secret`;
-    const r = await this.cli([
+  /** `fleetjobs user add` with the password as an option; `options` adds more, such as `--role`. */
+  userAdd(account: string, username: string, password: string, ...options: string[]): Promise<CliResult> {
+    return this.cli([
       'user',
       'add',
       '--account',
@@ -125,9 +99,14 @@ export class Server {
       username,
       '--password',
       password,
-      '--role',
-      role,
+      ...options,
     ]);
+  }
+
+  /** Creates a user (and its account) with a password; returns the Basic credentials. */
+  async user(account: string, username: string, role = 'user'): Promise<Auth> {
+    const password = `pw-${username}-secret`;
+    const r = await this.userAdd(account, username, password, '--role', role);
     if (r.code !== 0) throw new Error(`user add ${username} failed: ${r.stderr}${r.stdout}`);
     return { user: username, password };
   }
@@ -169,8 +148,8 @@ export class Server {
     return this.request('DELETE', path, opts);
   }
 
-  /** SIGTERM (or the given signal), then the exit code. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  /** SIGTERM (or the given signal), then the exit code; `keepFiles` keeps the temp dir and db (for a restart). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', keepFiles = false): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000).unref());
     const code = await Promise.race([this.exited, timeout]);
@@ -178,7 +157,7 @@ export class Server {
       this.child.kill('SIGKILL');
       throw new Error(`server did not exit within 15 s of SIGTERM\n${this.output}`);
     }
-    rmSync(this.dir, { recursive: true, force: true });
+    if (!keepFiles) rmSync(this.dir, { recursive: true, force: true });
     return code;
   }
 }
@@ -187,12 +166,19 @@ export class Server {
  * Starts `fleetjobs serve` on a fresh temp db with free ports, given as flags or (viaEnv) as the
  * FLEETJOBS_* environment variables; `db` may name a file in a folder that does not exist yet.
  */
-export async function startServer(opts: { viaEnv?: boolean; dbInSubfolder?: boolean } = {}): Promise<Server> {
+export async function startServer(
+  opts: {
+    viaEnv?: boolean;
+    dbInSubfolder?: boolean;
+    /** Restart on the store (and ports) of a server stopped with `stop(signal, true)`. */
+    reuse?: { dir: string; db: string; port: number; mqttPort: number };
+  } = {},
+): Promise<Server> {
   assertBuilt();
-  const dir = mkdtempSync(join(tmpdir(), 'fleetjobs-bb-'));
-  const db = opts.dbInSubfolder ? join(dir, 'new', 'folder', 'x.db') : join(dir, 'x.db');
-  const port = await freePort();
-  const mqttPort = await freePort();
+  const dir = opts.reuse?.dir ?? mkdtempSync(join(tmpdir(), 'fleetjobs-bb-'));
+  const db = opts.reuse?.db ?? (opts.dbInSubfolder ? join(dir, 'new', 'folder', 'x.db') : join(dir, 'x.db'));
+  const port = opts.reuse?.port ?? (await freePort());
+  const mqttPort = opts.reuse?.mqttPort ?? (await freePort());
   const env: Record<string, string | undefined> = { ...process.env, NODE_ENV: 'production' };
   const args = [BIN, 'serve'];
   if (opts.viaEnv) {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Auth,
   deviceId,
+  expectError,
   ISO_MS,
   JOB_FIELDS,
   q,
@@ -24,11 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   expect(await server.stop()).toBe(0);
 });
-
-function expectError(r: Reply, status: number): void {
-  expect(r.status, r.text).toBe(status);
-  expect(r.body).toEqual({ error_status: status, error_message: expect.any(String) });
-}
 
 async function devices(list: Record<string, unknown>[]): Promise<string[]> {
   const r = await server.post('/ws/v1/devices/inventory', list);

@@ -1,40 +1,12 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { ROOT, runNode } from '../process.js';
 
 /** Runs the CLI from source (the built bin/fleetjobs is driven by the acceptance test). */
-function fleetjobs(
-  args: string[],
-  options: { stdin?: string; env?: Record<string, string> } = {},
-): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...options.env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.stdin ?? '');
-  });
-}
+const fleetjobs = (args: string[], options: { stdin?: string; env?: Record<string, string> } = {}) =>
+  runNode(['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], options.stdin ?? '', options.env);
 
 const oneLine = (text: string) => text.trim().split('\n').length === 1;
 

@@ -26,6 +26,21 @@ const deviceRow = async (id: string) => {
   return device;
 };
 
+const oneDevice = async () => {
+  const [d] = await service.addDevices(1);
+  if (!d) throw new Error('no device');
+  return d;
+};
+
+/** A connected device that has received the request of a new job for it alone. */
+const connectedWithRequest = async () => {
+  const d = await oneDevice();
+  const device = await connect(d.id, d.token);
+  const jobId = await service.createJob({ targets: { devices: [d.id] } });
+  await device.next('request', jobId);
+  return { d, device, jobId };
+};
+
 beforeEach(async () => {
   service = await startService();
 });
@@ -37,8 +52,7 @@ afterEach(async () => {
 
 describe('presence', () => {
   it('online marks the device connected with last_connect; a clean goodbye disconnects it', async () => {
-    const [d] = await service.addDevices(1);
-    if (!d) throw new Error('no device');
+    const d = await oneDevice();
     expect((await deviceRow(d.id)).connection_status).toBe('disconnected');
     const device = await connect(d.id, d.token);
     const connected = await eventually(async () => {
@@ -55,8 +69,7 @@ describe('presence', () => {
   });
 
   it('a connection that dies without a goodbye marks the device disconnected', async () => {
-    const [d] = await service.addDevices(1);
-    if (!d) throw new Error('no device');
+    const d = await oneDevice();
     const device = await connect(d.id, d.token);
     await eventually(async () => (await deviceRow(d.id)).connection_status === 'connected');
     device.drop();
@@ -64,8 +77,7 @@ describe('presence', () => {
   });
 
   it('a connection that goes silent gets its Will when the keep-alive expires', async () => {
-    const [d] = await service.addDevices(1);
-    if (!d) throw new Error('no device');
+    const d = await oneDevice();
     const device = await TestDevice.connect(service.mqttUrl, d.id, d.token, { keepalive: 1 });
     devices.push(device);
     await eventually(async () => (await deviceRow(d.id)).connection_status === 'connected');
@@ -78,8 +90,7 @@ describe('presence', () => {
   });
 
   it('a device that connected but never announced itself stays disconnected and gets nothing', async () => {
-    const [d] = await service.addDevices(1);
-    if (!d) throw new Error('no device');
+    const d = await oneDevice();
     const device = await connect(d.id, d.token, { announce: false });
     const jobId = await service.createJob({ targets: { devices: [d.id] } });
     await jobBecomes(service, jobId, 'in_progress');
@@ -93,8 +104,7 @@ describe('presence', () => {
 
 describe('authentication and topics', () => {
   it('refuses a wrong token, an unknown device, a client id other than the username, no password', async () => {
-    const [d] = await service.addDevices(1);
-    if (!d) throw new Error('no device');
+    const d = await oneDevice();
     const url = service.mqttUrl;
     expect(
       await connectRefused(url, { clientId: d.id, username: d.id, password: 'not-the-token-at-all' }),
@@ -111,8 +121,7 @@ describe('authentication and topics', () => {
   });
 
   it('accepts the id in lower case and talks to the device under the id as it connected', async () => {
-    const [d] = await service.addDevices(1);
-    if (!d) throw new Error('no device');
+    const d = await oneDevice();
     const lower = d.id.toLowerCase();
     const device = await connect(lower, d.token);
     const jobId = await service.createJob({ targets: { devices: [d.id] } });
@@ -221,11 +230,7 @@ describe('jobs on devices', () => {
   });
 
   it('a job whose every target failed is failed; repeated and late statuses change nothing', async () => {
-    const [d] = await service.addDevices(1);
-    if (!d) throw new Error('no device');
-    const device = await connect(d.id, d.token);
-    const jobId = await service.createJob({ targets: { devices: [d.id] } });
-    await device.next('request', jobId);
+    const { d, device, jobId } = await connectedWithRequest();
     await device.status(jobId, { status: 'failed', message: 'first' });
     await jobBecomes(service, jobId, 'failed');
     await device.status(jobId, { status: 'failed', message: 'first' });
@@ -241,8 +246,7 @@ describe('jobs on devices', () => {
   });
 
   it('a target waits queued while its device is offline, is sent when it comes online, and sent again on reconnect', async () => {
-    const [d] = await service.addDevices(1);
-    if (!d) throw new Error('no device');
+    const d = await oneDevice();
     const jobId = await service.createJob({ targets: { devices: [d.id] } });
     await jobBecomes(service, jobId, 'in_progress');
     expect((await targetsOf(service, jobId)).get(d.id)?.status).toBe('queued');
@@ -284,11 +288,7 @@ describe('cancel', () => {
   });
 
   it('a result the device reports before it sees the cancel wins; the job stays canceled', async () => {
-    const [d] = await service.addDevices(1);
-    if (!d) throw new Error('no device');
-    const device = await connect(d.id, d.token);
-    const jobId = await service.createJob({ targets: { devices: [d.id] } });
-    await device.next('request', jobId);
+    const { d, device, jobId } = await connectedWithRequest();
     await service.jobs.cancelJobs(service.accountId, [jobId], false);
     await device.status(jobId, { status: 'successful' });
     await targetBecomes(service, jobId, d.id, 'successful');
@@ -303,11 +303,7 @@ describe('cancel', () => {
   });
 
   it('force cancels in-progress targets at once (also after a plain cancel) and tells the device', async () => {
-    const [d] = await service.addDevices(1);
-    if (!d) throw new Error('no device');
-    const device = await connect(d.id, d.token);
-    const jobId = await service.createJob({ targets: { devices: [d.id] } });
-    await device.next('request', jobId);
+    const { d, device, jobId } = await connectedWithRequest();
     await service.jobs.cancelJobs(service.accountId, [jobId], false);
     await device.next('cancel', jobId);
     await service.jobs.cancelJobs(service.accountId, [jobId], true);
@@ -319,11 +315,7 @@ describe('cancel', () => {
   });
 
   it('a cancel the device missed is sent again when it comes back, and the request is not', async () => {
-    const [d] = await service.addDevices(1);
-    if (!d) throw new Error('no device');
-    const first = await connect(d.id, d.token);
-    const jobId = await service.createJob({ targets: { devices: [d.id] } });
-    await first.next('request', jobId);
+    const { d, device: first, jobId } = await connectedWithRequest();
     await first.leave();
     await eventually(async () => (await deviceRow(d.id)).connection_status === 'disconnected');
     await service.jobs.cancelJobs(service.accountId, [jobId], false);
@@ -358,8 +350,7 @@ describe('timeouts', () => {
 
 describe('device state', () => {
   it('updates the fields a device may report and last_update; ignores the others and wrong types', async () => {
-    const [d] = await service.addDevices(1);
-    if (!d) throw new Error('no device');
+    const d = await oneDevice();
     const device = await connect(d.id, d.token);
     await device.state({
       firmware_version: '2.1.0',

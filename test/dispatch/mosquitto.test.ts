@@ -1,9 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { freePort } from '../process.js';
 import {
   eventually,
   jobBecomes,
@@ -20,14 +20,6 @@ const MOSQUITTO = '/usr/sbin/mosquitto';
 const MOSQUITTO_PASSWD = '/usr/bin/mosquitto_passwd';
 const SERVICE_USER = 'fleetjobs-service';
 const SERVICE_PASSWORD = 'service-secret-for-tests';
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 
 /** A Mosquitto with a password file and the ACL of CONTRACT §7: a device only under its own topics. */
 class Mosquitto {

@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,17 +6,10 @@ import { JobService } from '../../src/jobs/service.js';
 import type { JobDetail, JobTarget } from '../../src/model/job.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
+import { freePort } from '../process.js';
 import { eventually, TestDevice, tempDir } from './harness.js';
 
 const SCRIPT = join(import.meta.dirname, 'service-process.ts');
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 
 /** The service in a child process, driven over its stdin/stdout. */
 class ServiceProcess {

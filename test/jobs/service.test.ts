@@ -3,27 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobService, type JobServiceEvents } from '../../src/jobs/service.js';
-import { AppError } from '../../src/model/error.js';
 import { parseQuery } from '../../src/query/index.js';
 import { verifyDeviceToken } from '../../src/security/hashing.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { CancelNotice, Store } from '../../src/store/store.js';
+import { expectAppError } from '../helpers.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'fleetjobs-service-'));
 let databases = 0;
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
 
 const id = (n: number) => `00000000-00000000-0004F3FF-${n.toString(16).toUpperCase().padStart(8, '0')}`;
-
-async function expectAppError(promise: Promise<unknown>, status: number, message?: RegExp): Promise<void> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(AppError);
-  expect((error as AppError).status).toBe(status);
-  if (message) expect((error as AppError).message).toMatch(message);
-}
 
 describe('JobService', () => {
   let store: Store;

@@ -1,9 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Device, DeviceInput } from '../../src/model/device.js';
-import { AppError } from '../../src/model/error.js';
 import { type Job, type JobField, type JobTarget, progressBucket } from '../../src/model/job.js';
 import { parseQuery } from '../../src/query/index.js';
 import type { DeviceSelection, Keyset, NewJob, Order, Store } from '../../src/store/store.js';
+import { expectAppError } from '../helpers.js';
+import { device as deviceWith } from '../query/fixtures.js';
 
 /**
  * The behaviour every store must have, run against each implementation (SQLite now, PostgreSQL
@@ -99,20 +100,6 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         progress_pending: job.progress_pending,
       }).toEqual({ target_count: targets.length, ...counts });
       return job;
-    }
-
-    async function expectAppError(
-      promise: Promise<unknown>,
-      status: number,
-      message?: RegExp,
-    ): Promise<void> {
-      const error = await promise.then(
-        () => undefined,
-        (caught: unknown) => caught,
-      );
-      expect(error).toBeInstanceOf(AppError);
-      expect((error as AppError).status).toBe(status);
-      if (message) expect((error as AppError).message).toMatch(message);
     }
 
     const targetIds = async (account: number, jobId: number) =>
@@ -223,40 +210,14 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
             signal_percent: 55,
           },
         ]);
-        const expected: Device = {
+        const expected = deviceWith({
           id: deviceId(alpha, 1),
           customer_id: alpha,
-          vendor_id: null,
           name: 'pump',
-          type: null,
-          firmware_version: null,
-          serial_number: null,
-          mac: null,
-          ip: null,
-          public_ip: null,
-          description: null,
-          notes: null,
-          contact: null,
-          location: null,
-          carrier: null,
-          carrier2: null,
-          network: null,
-          network2: null,
           group: '/NorthWest/Seattle',
           tags: ['sensor', 'important'],
-          connection_status: 'disconnected',
-          health_status: 'unknown',
-          restricted_status: 'unrestricted',
           signal_percent: 55,
-          signal_percent2: null,
-          signal_quality: null,
-          signal_quality2: null,
-          signal_strength: null,
-          signal_strength2: null,
-          last_connect: null,
-          last_disconnect: null,
-          last_update: null,
-        };
+        });
         expect(device).toEqual(expected);
         expect(await store.getDevice(alpha, deviceId(alpha, 1))).toEqual(expected);
         expect(await store.findDeviceCredentials(deviceId(alpha, 1))).toEqual({

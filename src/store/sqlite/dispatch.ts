@@ -1,6 +1,9 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { ConnectionStatus } from '../../model/device.js';
 import {
+  isFinishedJob,
+  isTerminalTarget,
+  type JobStatus,
   type JobType,
   type Millis,
   progressBucket,
@@ -14,6 +17,7 @@ import type {
   OutgoingRequest,
   StatusUpdate,
 } from '../store.js';
+import { parseJson } from './rows.js';
 import type { Database } from './schema.js';
 
 /**
@@ -26,8 +30,6 @@ type Db = Kysely<Database>;
 type Trx = Transaction<Database>;
 
 const PENDING: TargetStatus[] = ['queued', 'in_progress'];
-
-const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
 
 export async function findDeviceCredentials(db: Db, id: string): Promise<DeviceCredentials | undefined> {
   return db
@@ -118,6 +120,28 @@ async function startTargets(trx: Trx, rows: RequestRow[], now: Millis): Promise<
       (select value ->> 0, value ->> 1 from json_each(${JSON.stringify(queued)}))`.execute(trx);
 }
 
+const REQUEST_COLUMNS = [
+  't.job_id',
+  't.device_id',
+  't.status',
+  'j.job_type',
+  'j.payload',
+  'j.timeout',
+] as const;
+
+/** In one transaction: selects request rows, starts the queued ones, and returns their requests. */
+function takeSelected(
+  db: Db,
+  now: Millis,
+  select: (trx: Trx) => Promise<RequestRow[]>,
+): Promise<OutgoingRequest[]> {
+  return db.transaction().execute(async (trx) => {
+    const rows = await select(trx);
+    await startTargets(trx, rows, now);
+    return rows.map(toRequest);
+  });
+}
+
 export async function takeRequests(
   db: Db,
   deviceId: string,
@@ -125,12 +149,12 @@ export async function takeRequests(
   limit: number,
   afterJobId: number,
 ): Promise<OutgoingRequest[]> {
-  return db.transaction().execute(async (trx) => {
-    const rows = await trx
+  return takeSelected(db, now, (trx) =>
+    trx
       .selectFrom('devices as d')
       .innerJoin('job_targets as t', 't.device_pk', 'd.pk')
       .innerJoin('jobs as j', 'j.id', 't.job_id')
-      .select(['t.job_id', 't.device_id', 't.status', 'j.job_type', 'j.payload', 'j.timeout'])
+      .select(REQUEST_COLUMNS)
       .where('d.id', '=', deviceId)
       .where('t.job_id', '>', afterJobId)
       .where('t.status', 'in', PENDING)
@@ -138,10 +162,8 @@ export async function takeRequests(
       .where('j.job_status', '=', 'in_progress')
       .orderBy('t.job_id')
       .limit(limit)
-      .execute();
-    await startTargets(trx, rows, now);
-    return rows.map(toRequest);
-  });
+      .execute(),
+  );
 }
 
 export async function takeJobRequests(
@@ -151,12 +173,12 @@ export async function takeJobRequests(
   limit: number,
   afterDeviceId: string,
 ): Promise<OutgoingRequest[]> {
-  return db.transaction().execute(async (trx) => {
-    const rows = await trx
+  return takeSelected(db, now, (trx) =>
+    trx
       .selectFrom('job_targets as t')
       .innerJoin('jobs as j', 'j.id', 't.job_id')
       .innerJoin('devices as d', 'd.pk', 't.device_pk')
-      .select(['t.job_id', 't.device_id', 't.status', 'j.job_type', 'j.payload', 'j.timeout'])
+      .select(REQUEST_COLUMNS)
       .where('t.job_id', '=', jobId)
       .where('t.device_id', '>', afterDeviceId)
       .where('t.status', '=', 'queued')
@@ -164,10 +186,8 @@ export async function takeJobRequests(
       .where('d.connection_status', '=', 'connected')
       .orderBy('t.device_id')
       .limit(limit)
-      .execute();
-    await startTargets(trx, rows, now);
-    return rows.map(toRequest);
-  });
+      .execute(),
+  );
 }
 
 export async function pendingCancels(db: Db, deviceId: string): Promise<CancelNotice[]> {
@@ -212,7 +232,7 @@ async function countTerminal(trx: Trx, ended: Ended, now: Millis): Promise<void>
       .where('id', '=', jobId)
       .returning(['job_status', 'target_count', 'progress_success', 'progress_failures', 'progress_pending'])
       .executeTakeFirst();
-    if (!job || (job.job_status !== 'new' && job.job_status !== 'in_progress')) continue;
+    if (!job || isFinishedJob(job.job_status as JobStatus)) continue;
     const settled = settledJobStatus(job);
     if (settled === null) continue;
     await trx
@@ -239,7 +259,7 @@ async function applyStatus(
     .where('t.device_id', '=', device_id)
     .where('d.id', '=', device_id)
     .executeTakeFirst();
-  if (!target || (target.status !== 'queued' && target.status !== 'in_progress')) return false;
+  if (!target || isTerminalTarget(target.status as TargetStatus)) return false;
 
   const terminal = report.status !== 'in_progress';
   const progress = report.progress ?? (report.status === 'successful' ? 100 : target.progress);

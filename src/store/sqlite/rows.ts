@@ -1,13 +1,22 @@
 import type { Selectable } from 'kysely';
-import type { ConnectionStatus, Device, HealthStatus, RestrictedStatus } from '../../model/device.js';
-import type {
-  Job,
-  JobDetail,
-  JobStatus,
-  JobTarget,
-  JobType,
-  TargetSelector,
-  TargetStatus,
+import {
+  type ConnectionStatus,
+  DEVICE_FIELDS,
+  type Device,
+  type DeviceField,
+  type HealthStatus,
+  type RestrictedStatus,
+} from '../../model/device.js';
+import {
+  JOB_FIELDS,
+  type Job,
+  type JobDetail,
+  type JobStatus,
+  type JobTarget,
+  type JobType,
+  TARGET_FIELDS,
+  type TargetSelector,
+  type TargetStatus,
 } from '../../model/job.js';
 import type { DevicesTable, JobsTable, JobTargetsTable } from './schema.js';
 
@@ -15,41 +24,13 @@ import type { DevicesTable, JobsTable, JobTargetsTable } from './schema.js';
 
 export const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
 
+/** A device field's column: `group` is stored as `group_path`. */
+type DeviceColumn<F extends DeviceField> = F extends 'group' ? 'group_path' : F;
+
 /** Every devices column a Device is made of (never the token hash). */
-export const DEVICE_COLUMNS = [
-  'id',
-  'customer_id',
-  'vendor_id',
-  'name',
-  'type',
-  'firmware_version',
-  'serial_number',
-  'mac',
-  'ip',
-  'public_ip',
-  'description',
-  'notes',
-  'contact',
-  'location',
-  'carrier',
-  'carrier2',
-  'network',
-  'network2',
-  'group_path',
-  'tags',
-  'connection_status',
-  'health_status',
-  'restricted_status',
-  'signal_percent',
-  'signal_percent2',
-  'signal_quality',
-  'signal_quality2',
-  'signal_strength',
-  'signal_strength2',
-  'last_connect',
-  'last_disconnect',
-  'last_update',
-] as const satisfies readonly (keyof DevicesTable)[];
+export const DEVICE_COLUMNS: readonly (DeviceColumn<DeviceField> & keyof DevicesTable)[] = DEVICE_FIELDS.map(
+  (field) => (field === 'group' ? 'group_path' : field) as DeviceColumn<typeof field>,
+);
 
 export type DeviceRow = Pick<Selectable<DevicesTable>, (typeof DEVICE_COLUMNS)[number]>;
 
@@ -66,21 +47,7 @@ export function deviceFromRow(row: DeviceRow): Device {
 }
 
 /** The 13 job fields, which are also its columns. */
-export const JOB_COLUMNS = [
-  'id',
-  'customer_id',
-  'username',
-  'job_type',
-  'job_status',
-  'description',
-  'job_submit_time',
-  'job_completion_time',
-  'target_count',
-  'progress_success',
-  'progress_failures',
-  'progress_canceled',
-  'progress_pending',
-] as const satisfies readonly (keyof JobsTable)[];
+export const JOB_COLUMNS = JOB_FIELDS satisfies readonly (keyof JobsTable)[];
 
 export const JOB_DETAIL_COLUMNS = [
   ...JOB_COLUMNS,
@@ -108,17 +75,7 @@ export function jobDetailFromRow(row: JobDetailRow): JobDetail {
   };
 }
 
-export const TARGET_COLUMNS = [
-  'job_id',
-  'device_id',
-  'status',
-  'progress',
-  'message',
-  'response',
-  'queued_time',
-  'start_time',
-  'end_time',
-] as const satisfies readonly (keyof JobTargetsTable)[];
+export const TARGET_COLUMNS = TARGET_FIELDS satisfies readonly (keyof JobTargetsTable)[];
 
 export type TargetRow = Pick<Selectable<JobTargetsTable>, (typeof TARGET_COLUMNS)[number]>;
 

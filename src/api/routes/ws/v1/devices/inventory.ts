@@ -1,10 +1,10 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DeviceCreateInput } from '../../../../../jobs/service.js';
 import { type DeviceInput, normalizeDeviceId } from '../../../../../model/device.js';
 import { badRequest, notFound } from '../../../../../model/error.js';
 import { type ApiContext, requestUser } from '../../../../context.js';
 import { refuseBody, wrapSingleBody } from '../../../../errors.js';
-import { prefersXml, sendPage } from '../../../../listing.js';
+import { pageRoutes } from '../../../../listing.js';
 import { DEVICES, deviceJson } from '../../../../resources.js';
 import { deviceCreateBody, deviceTokenBody, deviceUpdateBody } from '../../../../schemas.js';
 
@@ -12,16 +12,12 @@ type DeviceRequest = FastifyRequest<{ Params: { id: string } }>;
 
 /** `/ws/v1/devices/inventory…`: list (JSON or XML), create, get, update, delete, new token. */
 export function deviceInventoryRoutes(app: FastifyInstance, { store, jobs, cursors }: ApiContext): void {
-  const list = (xml: boolean) => async (request: FastifyRequest, reply: FastifyReply) =>
-    sendPage(request, reply, {
-      resource: DEVICES,
-      cursors,
-      scope: { accountId: requestUser(request).account_id },
-      xml: xml || prefersXml(request),
-      fetch: (listRequest) => store.listDevices(listRequest),
-    });
-  app.get('/ws/v1/devices/inventory', list(false));
-  app.get('/ws/v1/devices/inventory.xml', list(true));
+  pageRoutes(app, '/ws/v1/devices/inventory', (request) => ({
+    resource: DEVICES,
+    cursors,
+    scope: { accountId: requestUser(request).account_id },
+    fetch: (listRequest) => store.listDevices(listRequest),
+  }));
 
   app.post<{ Body: DeviceCreateInput[] }>(
     '/ws/v1/devices/inventory',

@@ -1,11 +1,11 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { JobCreateInput } from '../../../../../jobs/service.js';
 import { badRequest } from '../../../../../model/error.js';
 import { parseQuery } from '../../../../../query/index.js';
 import { sendByIdResults } from '../../../../by-id.js';
 import { type ApiContext, requestUser } from '../../../../context.js';
 import { refuseBody } from '../../../../errors.js';
-import { prefersXml, sendPage } from '../../../../listing.js';
+import { pageRoutes } from '../../../../listing.js';
 import { parseForce, parseJobIds, type RawQuery, single } from '../../../../params.js';
 import { JOBS, jobDetailJson } from '../../../../resources.js';
 import { jobCreateBody } from '../../../../schemas.js';
@@ -31,16 +31,12 @@ export function deleteByQuery({ jobs }: ApiContext) {
 /** `/ws/v1/jobs/inventory…`: list (JSON or XML), create, delete by id(s) or query, cancel by query. */
 export function jobInventoryRoutes(app: FastifyInstance, context: ApiContext): void {
   const { store, jobs, cursors } = context;
-  const list = (xml: boolean) => async (request: FastifyRequest, reply: FastifyReply) =>
-    sendPage(request, reply, {
-      resource: JOBS,
-      cursors,
-      scope: { accountId: requestUser(request).account_id },
-      xml: xml || prefersXml(request),
-      fetch: (listRequest) => store.listJobs(listRequest),
-    });
-  app.get('/ws/v1/jobs/inventory', list(false));
-  app.get('/ws/v1/jobs/inventory.xml', list(true));
+  pageRoutes(app, '/ws/v1/jobs/inventory', (request) => ({
+    resource: JOBS,
+    cursors,
+    scope: { accountId: requestUser(request).account_id },
+    fetch: (listRequest) => store.listJobs(listRequest),
+  }));
 
   app.post<{ Body: JobCreateInput }>(
     '/ws/v1/jobs/inventory',

@@ -1,7 +1,7 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { notFound } from '../../../../../model/error.js';
 import { type ApiContext, requestUser } from '../../../../context.js';
-import { prefersXml, sendCsv, sendPage } from '../../../../listing.js';
+import { pageRoutes, sendCsv } from '../../../../listing.js';
 import { parseJobId } from '../../../../params.js';
 import { TARGETS } from '../../../../resources.js';
 
@@ -11,23 +11,19 @@ const jobNotFound = (id: number) => notFound(`Job ${id} not found`);
 
 /** A job's targets: `GET /ws/v1/jobs/{id}/targets` (JSON or XML) and `…/targets/bulk` (CSV). */
 export function jobTargetRoutes(app: FastifyInstance, { store, cursors }: ApiContext): void {
-  const list = (xml: boolean) => async (request: TargetsRequest, reply: FastifyReply) => {
+  pageRoutes(app, '/ws/v1/jobs/:id/targets', (request: TargetsRequest) => {
     const jobId = parseJobId(request.params.id);
-    const accountId = requestUser(request).account_id;
-    return sendPage(request, reply, {
+    return {
       resource: TARGETS,
       cursors,
-      scope: { accountId, jobId },
-      xml: xml || prefersXml(request),
+      scope: { accountId: requestUser(request).account_id, jobId },
       fetch: async (listRequest) => {
         const targets = await store.listTargets(jobId, listRequest);
         if (targets === undefined) throw jobNotFound(jobId);
         return targets;
       },
-    });
-  };
-  app.get('/ws/v1/jobs/:id/targets', list(false));
-  app.get('/ws/v1/jobs/:id/targets.xml', list(true));
+    };
+  });
 
   app.get('/ws/v1/jobs/:id/targets/bulk', async (request: TargetsRequest, reply) => {
     const jobId = parseJobId(request.params.id);

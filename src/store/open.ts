@@ -1,0 +1,19 @@
+import { openSqliteStore } from './sqlite/index.js';
+import type { Store } from './store.js';
+
+export interface StoreConfig {
+  /** The SQLite file (created with its folder if missing). */
+  db: string;
+  /** `postgres://…`: when set, PostgreSQL instead of SQLite. */
+  databaseUrl?: string | undefined;
+}
+
+/** The store the configuration names. */
+export async function openStore(config: StoreConfig): Promise<Store> {
+  if (config.databaseUrl) {
+    throw new Error(
+      'PostgreSQL is not available in this version of fleetjobs: leave out --database-url to use SQLite',
+    );
+  }
+  return openSqliteStore(config.db);
+}
