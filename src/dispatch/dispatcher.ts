@@ -47,8 +47,19 @@ export class Dispatcher {
     this.#attach = resolve;
   });
   #closed = false;
-  /** Per device, the tail of its presence work, so online/offline apply in arrival order. */
+  #stop: () => void = () => undefined;
+  /** Resolves at close(): publishes still waiting for the broker stop waiting then. */
+  readonly #stopped = new Promise<void>((resolve) => {
+    this.#stop = resolve;
+  });
+  /** Per device, the tail of its presence writes, so online/offline apply in arrival order. */
   readonly #deviceChains = new Map<string, Promise<void>>();
+  /**
+   * Per device, the tail of its sending after `online`: separate from the presence writes, which
+   * must never wait for publishes (an external broker's client takes no acknowledgement while a
+   * message it delivered is being stored).
+   */
+  readonly #sendChains = new Map<string, Promise<void>>();
   /** How each device writes its id in topics (as it connected). */
   readonly #topicIds = new Map<string, string>();
   readonly #statusQueue: QueuedStatus[] = [];
@@ -91,6 +102,7 @@ export class Dispatcher {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#stop();
     this.#listen(false);
     if (this.#timer) clearTimeout(this.#timer);
     while (this.#tasks.size > 0 || this.#statusFlush) {
@@ -150,12 +162,26 @@ export class Dispatcher {
     });
     if (online) {
       this.#track(
-        this.#serial(deviceId, async () => {
-          if (await stored) await this.#sendPending(deviceId);
-        }),
+        this.#serial(
+          deviceId,
+          async () => {
+            if (await stored) await this.#sendPending(deviceId);
+          },
+          this.#sendChains,
+        ),
       );
     }
     return stored.then(() => undefined);
+  }
+
+  /**
+   * The broker lost every connection and session (an external broker restarted): nobody is online
+   * until they say so again (or its retained presence does). Runs after the earlier presence writes.
+   */
+  async forgetPresence(): Promise<void> {
+    if (this.#closed) return;
+    await Promise.allSettled([...this.#deviceChains.values()]);
+    await this.#store.disconnectAll(Date.now());
   }
 
   #ignore(topic: DeviceTopic, reason: string): void {
@@ -167,17 +193,17 @@ export class Dispatcher {
     this.#transport?.kick(deviceId);
   }
 
-  /** Runs `work` after the device's earlier presence work; failures are logged, never thrown on. */
-  #serial<T>(deviceId: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#deviceChains.get(deviceId) ?? Promise.resolve();
+  /** Runs `work` after the device's earlier work of `chains`; failures are logged, never thrown on. */
+  #serial<T>(deviceId: string, work: () => Promise<T>, chains = this.#deviceChains): Promise<T> {
+    const previous = chains.get(deviceId) ?? Promise.resolve();
     const result = previous.then(work);
     const tail = result.then(
       () => undefined,
       (error: unknown) => this.#logger.error({ err: error, device: deviceId }, 'device presence work failed'),
     );
-    this.#deviceChains.set(deviceId, tail);
+    chains.set(deviceId, tail);
     void tail.then(() => {
-      if (this.#deviceChains.get(deviceId) === tail) this.#deviceChains.delete(deviceId);
+      if (chains.get(deviceId) === tail) chains.delete(deviceId);
     });
     return result;
   }
@@ -225,9 +251,13 @@ export class Dispatcher {
     void tracked.finally(() => this.#tasks.delete(tracked));
   }
 
+  /**
+   * Publishes once started. At close it stops waiting (a broker that is down would hold close()
+   * forever): what was decided is stored, and an unanswered request is sent again on `online`.
+   */
   async #publish(topic: string, payload: string): Promise<void> {
-    await this.#attached;
-    await this.#transport?.publish(topic, payload);
+    const published = this.#attached.then(() => this.#transport?.publish(topic, payload));
+    await Promise.race([published, this.#stopped]);
   }
 
   #topicId(deviceId: string): string {

@@ -41,11 +41,24 @@ export async function connectExternalBroker(options: {
       },
     );
   };
-  client.on('connect', () => {
+  let connections = 0;
+  client.on('connect', (connack) => {
     logger.info({ broker: url.host }, 'connected to the external mqtt broker');
-    client.subscribe(SERVICE_SUBSCRIPTIONS, { qos: 1 }, (error) => {
-      if (error) logger.error({ err: error }, 'subscribing to device topics failed');
-    });
+    const subscribe = () =>
+      client.subscribe(SERVICE_SUBSCRIPTIONS, { qos: 1 }, (error) => {
+        if (error) logger.error({ err: error }, 'subscribing to device topics failed');
+      });
+    // A broker that lost our session (it restarted) lost its connections too, without Wills: the
+    // presence known so far is void, and its retained presence (re)tells who is online.
+    if (connections++ > 0 && !connack.sessionPresent) {
+      logger.warn({ broker: url.host }, 'the external mqtt broker lost its sessions: presence starts over');
+      dispatcher.forgetPresence().then(subscribe, (error: unknown) => {
+        logger.error({ err: error }, 'resetting presence failed');
+        subscribe();
+      });
+    } else {
+      subscribe();
+    }
   });
   client.on('error', (error) => logger.error({ err: error }, 'external mqtt broker error'));
   client.on('offline', () => logger.warn({ broker: url.host }, 'external mqtt broker unreachable, retrying'));
@@ -65,7 +78,9 @@ export async function connectExternalBroker(options: {
       );
     },
     async close() {
-      await client.endAsync();
+      // Not waiting for acknowledgements, which a broker that just went down never sends: what
+      // they were for is stored, and unanswered requests are sent again on `online`.
+      await client.endAsync(true);
     },
   };
 }

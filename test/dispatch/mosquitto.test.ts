@@ -27,6 +27,7 @@ class Mosquitto {
     readonly process: ChildProcess,
     readonly port: number,
     readonly passwordFile: string,
+    readonly config: string,
   ) {}
 
   static async start(): Promise<Mosquitto> {
@@ -57,11 +58,28 @@ class Mosquitto {
         ...(process.getuid?.() === 0 ? ['user root'] : []),
       ].join('\n'),
     );
+    const mosquitto = Mosquitto.spawn(port, passwordFile, config);
+    await mosquitto.listening();
+    return mosquitto;
+  }
+
+  private static spawn(port: number, passwordFile: string, config: string): Mosquitto {
     const child = spawn(MOSQUITTO, ['-c', config], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const mosquitto = new Mosquitto(child, port, passwordFile);
+    return new Mosquitto(child, port, passwordFile, config);
+  }
+
+  /** Kills this Mosquitto (no Will is sent) and starts a new one on the same port: sessions and retained messages are gone. */
+  async crashAndRestart(): Promise<Mosquitto> {
+    await this.stop('SIGKILL');
+    const restarted = Mosquitto.spawn(this.port, this.passwordFile, this.config);
+    await restarted.listening();
+    return restarted;
+  }
+
+  async listening(): Promise<void> {
     await eventually(async () => {
       try {
-        const client = await mqtt.connectAsync(mosquitto.url(SERVICE_USER, SERVICE_PASSWORD), {
+        const client = await mqtt.connectAsync(this.url(SERVICE_USER, SERVICE_PASSWORD), {
           reconnectPeriod: 0,
         });
         await client.endAsync();
@@ -70,7 +88,6 @@ class Mosquitto {
         return false;
       }
     }, 'mosquitto listening');
-    return mosquitto;
   }
 
   url(username?: string, password?: string): string {
@@ -100,9 +117,10 @@ class Mosquitto {
     }, 'mosquitto reloaded its passwords');
   }
 
-  async stop(): Promise<void> {
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
     const exited = new Promise((resolve) => this.process.once('exit', resolve));
-    this.process.kill('SIGTERM');
+    this.process.kill(signal);
     await exited;
   }
 }
@@ -111,8 +129,8 @@ let mosquitto: Mosquitto;
 let service: Service;
 const devices: TestDevice[] = [];
 
-const connect = async (id: string, token: string) => {
-  const device = await TestDevice.connect(mosquitto.url(), id, token);
+const connect = async (id: string, token: string, options: { announce?: boolean } = {}) => {
+  const device = await TestDevice.connect(mosquitto.url(), id, token, options);
   devices.push(device);
   return device;
 };
@@ -184,6 +202,66 @@ describe('with an external broker (Mosquitto)', () => {
     await eventually(async () => (await targetsOf(service, jobId)).get(b.id)?.progress === 10, 'progress 10');
     expect((await targetsOf(service, jobId)).get(b.id)?.status).toBe('in_progress');
     await deviceA.client.endAsync();
+  });
+
+  it('a device announcing itself twice while its requests are sent does not stall the service', async () => {
+    const users = await service.addDevices(2);
+    await mosquitto.addUsers(users);
+    const [a, b] = users;
+    if (!a || !b) throw new Error('no devices');
+    const jobIds: number[] = [];
+    for (let i = 0; i < 5; i++) jobIds.push(await service.createJob({ targets: { devices: [a.id] } }));
+    const deviceA = await connect(a.id, a.token, { announce: false });
+    // online twice in a row: the second arrives while the service is sending the first one's requests
+    await Promise.all([deviceA.announce('online'), deviceA.announce('online')]);
+    for (const jobId of jobIds) await deviceA.next('request', jobId);
+    // the service still takes in what devices publish
+    const deviceB = await connect(b.id, b.token);
+    await eventually(async () => (await connectionOf(b.id)) === 'connected', 'device B connected');
+    const later = await service.createJob({ targets: { devices: [b.id] } });
+    await deviceB.next('request', later);
+    await deviceB.status(later, { status: 'successful' });
+    await jobBecomes(service, later, 'complete');
+    for (const jobId of jobIds) await deviceA.status(jobId, { status: 'successful' });
+    for (const jobId of jobIds) await jobBecomes(service, jobId, 'complete');
+  });
+
+  it('after the broker crashes and restarts the service joins it again and forgets who was online', async () => {
+    const users = await service.addDevices(2);
+    await mosquitto.addUsers(users);
+    const [a, b] = users;
+    if (!a || !b) throw new Error('no devices');
+    await connect(a.id, a.token);
+    await connect(b.id, b.token);
+    await eventually(async () => (await connectionOf(b.id)) === 'connected', 'device B connected');
+
+    mosquitto = await mosquitto.crashAndRestart();
+    // only device A comes back; B's connection died with the broker, and no Will was published
+    const againA = await connect(a.id, a.token);
+    await eventually(async () => (await connectionOf(b.id)) === 'disconnected', 'device B disconnected');
+    await eventually(async () => (await connectionOf(a.id)) === 'connected', 'device A connected');
+    const jobId = await service.createJob({ targets: { devices: [a.id] } });
+    await againA.next('request', jobId);
+    await againA.status(jobId, { status: 'successful' });
+    await jobBecomes(service, jobId, 'complete');
+  });
+
+  it('the service stops while the broker is down, with requests not yet delivered', async () => {
+    const users = await service.addDevices(1);
+    await mosquitto.addUsers(users);
+    const [d] = users;
+    if (!d) throw new Error('no device');
+    await connect(d.id, d.token);
+    await eventually(async () => (await connectionOf(d.id)) === 'connected', 'device connected');
+    await mosquitto.stop('SIGKILL');
+    const jobId = await service.createJob({ targets: { devices: [d.id] } });
+    await targetBecomes(service, jobId, d.id, 'in_progress');
+    const stopped = await Promise.race([
+      service.stop().then(() => 'stopped'),
+      new Promise((resolve) => setTimeout(resolve, 15_000, 'still stopping')),
+    ]);
+    expect(stopped).toBe('stopped');
+    service = await startService();
   });
 
   it('statuses published while the service is down arrive when it returns; retained presence tells who is online', async () => {
