@@ -41,13 +41,18 @@ const writeState = (path: string, state: SimulatorState) => {
 
 const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
 
-/** Registers `count` new devices over the HTTP API; returns them with their tokens. */
+/**
+ * Registers `count` new devices over the HTTP API, adding them with their tokens to the state file
+ * after every chunk: a run stopped halfway keeps the devices it registered (their tokens are shown
+ * only once), so the next run does not try their ids again.
+ */
 async function register(
   options: SimulateOptions,
   state: SimulatorState,
+  stateFile: string,
   count: number,
-): Promise<SimulatedIdentity[]> {
-  const created: SimulatedIdentity[] = [];
+): Promise<void> {
+  let created = 0;
   const auth = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
   const tags = options.tags
     ? options.tags
@@ -56,8 +61,8 @@ async function register(
         .filter(Boolean)
     : undefined;
   let index = state.devices.length;
-  while (created.length < count) {
-    const chunk = Array.from({ length: Math.min(REGISTER_CHUNK, count - created.length) }, () => ({
+  while (created < count) {
+    const chunk = Array.from({ length: Math.min(REGISTER_CHUNK, count - created) }, () => ({
       id: `00000000-00000000-${state.prefix}-${hex8(++index)}`,
       name: `simulated device ${index}`,
       ...(options.group ? { group: options.group } : {}),
@@ -75,9 +80,10 @@ async function register(
     if (response.status !== 201 || !body?.list) {
       throw new Error(`registering devices failed: ${response.status} ${body?.error_message ?? ''}`.trim());
     }
-    created.push(...body.list.map((device) => ({ id: device.id, token: device.device_token })));
+    state.devices.push(...body.list.map((device) => ({ id: device.id, token: device.device_token })));
+    writeState(stateFile, state);
+    created += body.list.length;
   }
-  return created;
 }
 
 const progressLine = (simulator: Simulator) => {
@@ -93,10 +99,9 @@ async function simulate(options: SimulateOptions): Promise<void> {
       ? saved
       : { url: options.url, prefix: randomBytes(4).toString('hex').toUpperCase(), devices: [] };
   if (state.devices.length < options.count) {
-    const added = await register(options, state, options.count - state.devices.length);
-    state.devices.push(...added);
-    writeState(stateFile, state);
-    console.log(`registered ${added.length} devices (tokens kept in ${stateFile})`);
+    const missing = options.count - state.devices.length;
+    await register(options, state, stateFile, missing);
+    console.log(`registered ${missing} devices (tokens kept in ${stateFile})`);
   }
   // Loaded here, not at start: the MQTT client is only for this command.
   const { Simulator } = await import('../dispatch/simulator.js');
