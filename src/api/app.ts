@@ -5,7 +5,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { JobService } from '../jobs/service.js';
-import { badRequest } from '../model/error.js';
+import { AppError, badRequest } from '../model/error.js';
 import type { Store } from '../store/store.js';
 import { Authenticator } from './auth.js';
 import { CursorCodec } from './cursor.js';
@@ -20,17 +20,42 @@ export interface AppOptions {
   logger?: FastifyBaseLogger;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * Bodies are JSON whatever their Content-Type says (so `curl -d` works); an empty body is no body.
- * Body schemas refuse unknown keys, `__proto__` included.
+ * JSON is UTF-8: other bytes are refused, not silently replaced. Body schemas refuse unknown keys,
+ * `__proto__` included.
  */
-function parseJsonBody(_request: FastifyRequest, body: string): unknown {
+function parseJsonBody(_request: FastifyRequest, bytes: Buffer): unknown {
+  let body: string;
+  try {
+    body = UTF8.decode(bytes);
+  } catch {
+    throw badRequest('Request body is not valid UTF-8');
+  }
   if (body.trim() === '') return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(body);
+    // Only a `\uD8xx`-style escape can make a lone surrogate; most bodies have none to check.
+    value = SURROGATE_ESCAPE.test(body) ? JSON.parse(body, refuseLoneSurrogates) : JSON.parse(body);
   } catch (error) {
+    if (error instanceof AppError) throw error;
     throw badRequest(`Request body is not valid JSON: ${(error as Error).message}`);
+  }
+  return value;
+}
+
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+/** With the `u` flag a surrogate pair is one code point: this finds only unpaired halves. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/** A JSON.parse reviver: text with half a surrogate pair is not Unicode text (nor storable as UTF-8). */
+function refuseLoneSurrogates(key: string, value: unknown): unknown {
+  if (LONE_SURROGATE.test(key) || (typeof value === 'string' && LONE_SURROGATE.test(value))) {
+    throw badRequest(
+      'Request body has a string with an unpaired surrogate (\\uD800-\\uDFFF): not Unicode text',
+    );
   }
   return value;
 }
@@ -55,10 +80,8 @@ export async function buildApp({ store, jobs, logger }: AppOptions): Promise<Fas
   });
   app.decorateRequest('user', null);
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    '*',
-    { parseAs: 'string' },
-    async (request: FastifyRequest, body: string | Buffer) => parseJsonBody(request, body.toString()),
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, async (request: FastifyRequest, body: Buffer) =>
+    parseJsonBody(request, body),
   );
   installErrorHandling(app);
 

@@ -33,6 +33,11 @@ import type {
 export const MAX_DEVICES_PER_REQUEST = 10_000;
 /** The longest timeout a job may ask for (seconds): deadlines stay well inside safe integers. */
 const MAX_TIMEOUT_SECONDS = 2_147_483_647;
+/**
+ * The deepest nesting of arrays and objects a payload may have: JSON.stringify recurses, and a
+ * deeper payload (a few thousand levels fit in 64 KiB) would overflow the stack wherever it is written.
+ */
+const MAX_PAYLOAD_DEPTH = 512;
 /** Hashing a device token takes ~60 µs: yield between chunks so a batch never blocks others long. */
 const TOKEN_HASH_CHUNK = 250;
 
@@ -145,6 +150,9 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     }
     const selection = checkSelector(input.targets);
     const payload = input.payload === undefined ? null : input.payload;
+    if (nestingDepth(payload) > MAX_PAYLOAD_DEPTH) {
+      throw badRequest(`payload is nested more than ${MAX_PAYLOAD_DEPTH} levels deep`);
+    }
     const payloadBytes = Buffer.byteLength(JSON.stringify(payload) ?? 'null');
     if (payloadBytes > MAX_PAYLOAD_BYTES) {
       throw badRequest(
@@ -199,6 +207,20 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   private announceCancels(notices: CancelNotice[]): void {
     if (notices.length > 0) this.emit('jobs-canceled', notices);
   }
+}
+
+/** How deeply arrays and objects nest in a parsed JSON value, counted without recursion. */
+function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const pending: [unknown, number][] = [[value, 0]];
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const [current, depth] = item;
+    if (current === null || typeof current !== 'object') continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > MAX_PAYLOAD_DEPTH) return deepest;
+    for (const child of Object.values(current)) pending.push([child, depth + 1]);
+  }
+  return deepest;
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -125,6 +125,41 @@ describe('bad input gets a clear 400 and changes nothing', () => {
     expect(expectError(response, 400)).toContain('payload');
   });
 
+  it('a payload nested too deeply to handle is a 400, not a 500', async () => {
+    const depth = 20_000;
+    const response = await h.inject(bob, {
+      method: 'POST',
+      url: '/ws/v1/jobs/inventory',
+      payload: `{"job_type":"reboot","targets":{"all":true},"payload":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(expectError(response, 400)).toMatch(/payload.*nested/);
+  });
+
+  it('a body that is not UTF-8', async () => {
+    const response = await h.inject(bob, {
+      method: 'POST',
+      url: '/ws/v1/devices/inventory',
+      payload: Buffer.concat([
+        Buffer.from(`{"id":"${deviceId(50)}","name":"`),
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from('"}'),
+      ]),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(expectError(response, 400)).toContain('UTF-8');
+  });
+
+  it('a string with a lone surrogate, which is no Unicode text', async () => {
+    const response = await h.inject(bob, {
+      method: 'POST',
+      url: '/ws/v1/devices/inventory',
+      payload: `{"id":"${deviceId(51)}","name":"a\\ud800b"}`,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(expectError(response, 400)).toContain('surrogate');
+  });
+
   it('a job with an unknown device or no targets', async () => {
     expectError(
       await h.post(bob, '/ws/v1/jobs/inventory', {

@@ -202,6 +202,12 @@ describe('JobService', () => {
       await expectAppError(create({ targets: { query: ' ' } }), 400, /empty/);
       await expectAppError(create({ targets: { query: 'name equals 1' } }), 400, /position 6/);
       await expectAppError(create({ payload: 'x'.repeat(64 * 1024) }), 400, /payload/);
+      const nested = (depth: number): unknown => {
+        let value: unknown = 1;
+        for (let level = 0; level < depth; level++) value = [value];
+        return value;
+      };
+      await expectAppError(create({ payload: nested(20_000) }), 400, /payload.*nested/);
       await expectAppError(create({ timeout: 0 }), 400, /timeout/);
       await expectAppError(create({ timeout: 1.5 }), 400, /timeout/);
       await expectAppError(create({ offline_timeout: -5 }), 400, /offline_timeout/);
@@ -213,6 +219,8 @@ describe('JobService', () => {
       // The largest payload allowed: 64 KiB of JSON.
       const job = await create({ payload: 'x'.repeat(64 * 1024 - 2), timeout: 5, offline_timeout: 7 });
       expect(job).toMatchObject({ timeout: 5, offline_timeout: 7 });
+      // Nesting up to 512 levels deep is fine.
+      expect((await create({ payload: nested(511) })).payload).toEqual(nested(511));
     });
 
     it('targets a device query', async () => {
