@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import { type Logger, pino } from 'pino';
 import { buildApp } from './api/app.js';
 import { startDispatch } from './dispatch/index.js';
@@ -23,6 +24,20 @@ export interface RunningServer {
 
 export const CREATE_USER_HINT =
   'No users yet: create one with `bin/fleetjobs user add --account ACCOUNT --username NAME` and type the password on the next line, or give `--password`.';
+
+/** How long a shutdown waits for in-flight requests (a slow export, say) before cutting them off. */
+const SHUTDOWN_GRACE_MS = 30_000;
+
+/** Stops accepting and finishes in-flight requests, but not forever: a client that stops reading is cut off. */
+async function closeHttp(app: FastifyInstance): Promise<void> {
+  const cutOff = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+  cutOff.unref();
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(cutOff);
+  }
+}
 
 /** A URL fit for a log: any password in it masked. */
 const withoutPassword = (text: string | undefined): string => {
@@ -55,7 +70,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     });
     closers.unshift(() => dispatch.close());
     const app = await buildApp({ store, jobs, logger });
-    closers.unshift(() => app.close());
+    closers.unshift(() => closeHttp(app));
     const mqtt =
       dispatch.port === undefined
         ? `MQTT broker ${withoutPassword(config.mqttUrl)}`

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { User } from '../model/account.js';
 import { AppError } from '../model/error.js';
-import { verifyApiSecret, verifyPassword } from '../security/hashing.js';
+import { hashPassword, randomSecret, verifyApiSecret, verifyPassword } from '../security/hashing.js';
 import type { Store } from '../store/store.js';
 
 export const AUTH_REALM = 'Basic realm="fleetjobs"';
@@ -25,6 +25,8 @@ export class Authenticator {
   readonly #pending = new Map<string, Promise<boolean>>();
   /** Keeps the cache keys from being a plain hash of the password. */
   readonly #salt = randomBytes(32);
+  /** Checked for unknown usernames, so that they cost the same scrypt as known ones (no probing by timing). */
+  #decoyHash: Promise<string> | undefined;
 
   constructor(private readonly store: Store) {}
 
@@ -57,7 +59,12 @@ export class Authenticator {
     const username = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
     const user = await this.store.findUser(username);
-    if (user === undefined || !(await this.#passwordMatches(password, user.password_hash))) {
+    if (user === undefined) {
+      this.#decoyHash ??= hashPassword(randomSecret());
+      await verifyPassword(password, await this.#decoyHash);
+      throw unauthorized('Invalid username or password');
+    }
+    if (!(await this.#passwordMatches(password, user.password_hash))) {
       throw unauthorized('Invalid username or password');
     }
     const { password_hash: _hash, ...plain } = user;
