@@ -8,6 +8,7 @@
  * point, as in SQLite (checked against the reference evaluator on PostgreSQL 15 while writing this).
  */
 import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
+import { DEVICE_NUMBER_FIELDS, DEVICE_TEXT_FIELDS, DEVICE_TIMESTAMP_FIELDS } from '../../model/device.js';
 import type { FieldRef, QueryNode } from '../../query/ast.js';
 import {
   and,
@@ -45,44 +46,17 @@ const spec = (column: string, nullable: boolean, integer: boolean): ColumnSpec =
   integer,
 });
 
+const DEVICE_ENUM_FIELDS = ['connection_status', 'health_status', 'restricted_status'] as const;
+
 const DEVICE_COLUMNS: ReadonlyMap<string, ColumnSpec> = new Map([
   ['id', spec('id', false, false)],
   ['customer_id', spec('customer_id', false, true)],
   ['vendor_id', spec('vendor_id', true, true)],
-  ...[
-    'name',
-    'type',
-    'firmware_version',
-    'serial_number',
-    'mac',
-    'ip',
-    'public_ip',
-    'description',
-    'notes',
-    'contact',
-    'location',
-    'carrier',
-    'carrier2',
-    'network',
-    'network2',
-  ].map((name): [string, ColumnSpec] => [name, spec(name, true, false)]),
+  ...DEVICE_TEXT_FIELDS.map((name): [string, ColumnSpec] => [name, spec(name, true, false)]),
   ['group', spec('group_path', false, false)],
-  ...['connection_status', 'health_status', 'restricted_status'].map((name): [string, ColumnSpec] => [
-    name,
-    spec(name, false, false),
-  ]),
-  ...[
-    'signal_percent',
-    'signal_percent2',
-    'signal_quality',
-    'signal_quality2',
-    'signal_strength',
-    'signal_strength2',
-  ].map((name): [string, ColumnSpec] => [name, spec(name, true, false)]),
-  ...['last_connect', 'last_disconnect', 'last_update'].map((name): [string, ColumnSpec] => [
-    name,
-    spec(name, true, true),
-  ]),
+  ...DEVICE_ENUM_FIELDS.map((name): [string, ColumnSpec] => [name, spec(name, false, false)]),
+  ...DEVICE_NUMBER_FIELDS.map((name): [string, ColumnSpec] => [name, spec(name, true, false)]),
+  ...DEVICE_TIMESTAMP_FIELDS.map((name): [string, ColumnSpec] => [name, spec(name, true, true)]),
 ]);
 
 const JOB_COLUMNS: ReadonlyMap<string, ColumnSpec> = new Map([
