@@ -304,7 +304,7 @@ export class Dispatcher {
 
   /** Takes up every `new` job: it becomes in progress and its connected targets are sent. */
   async #startJobs(): Promise<void> {
-    const jobIds = await this.#store.startNewJobs(Date.now());
+    const jobIds = await this.#store.startNewJobs();
     await Promise.all(jobIds.map((jobId) => this.#dispatchJob(jobId)));
     this.#armTimer();
   }

@@ -224,7 +224,7 @@ export interface DispatchStore {
   /** Applies the fields a device may report about itself and sets `last_update`. */
   updateDeviceState(deviceId: string, state: DeviceState, now: Millis): Promise<boolean>;
   /** Moves `new` jobs to `in_progress`; returns their ids. */
-  startNewJobs(now: Millis): Promise<number[]>;
+  startNewJobs(): Promise<number[]>;
   /**
    * What to publish to a device that announced itself, in job order after `afterJobId`, at most
    * `limit`: its queued targets of in-progress jobs become in progress (their timeout starts), its

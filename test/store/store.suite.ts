@@ -108,7 +108,7 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
     /** Makes the device's queued targets in progress, as the dispatcher does when it connects. */
     async function startTargets(id: string): Promise<void> {
       await store.setConnection(id, 'connected', tick());
-      await store.startNewJobs(tick());
+      await store.startNewJobs();
       await store.takeRequests(id, tick(), 1000, 0);
     }
 

@@ -82,7 +82,7 @@ export async function updateDeviceState(
   return result.numUpdatedRows > 0n;
 }
 
-export async function startNewJobs(db: Db, _now: Millis): Promise<number[]> {
+export async function startNewJobs(db: Db): Promise<number[]> {
   const rows = await db
     .updateTable('jobs')
     .set({ job_status: 'in_progress' })

@@ -61,7 +61,7 @@ export async function openSqliteStore(path: string): Promise<Store> {
     disconnectAll: (...args) => dispatch.disconnectAll(db, ...args),
     setConnection: (...args) => dispatch.setConnection(db, ...args),
     updateDeviceState: (...args) => dispatch.updateDeviceState(db, ...args),
-    startNewJobs: (...args) => dispatch.startNewJobs(db, ...args),
+    startNewJobs: () => dispatch.startNewJobs(db),
     takeRequests: (...args) => dispatch.takeRequests(db, ...args),
     takeJobRequests: (...args) => dispatch.takeJobRequests(db, ...args),
     pendingCancels: (...args) => dispatch.pendingCancels(db, ...args),
