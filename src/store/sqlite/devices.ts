@@ -6,6 +6,7 @@ import type { Millis } from '../../model/job.js';
 import type { Query } from '../../query/index.js';
 import { deviceWhere } from '../sql/filters.js';
 import { DEVICE_NOT_NULL, DEVICE_SORT_COLUMNS, resolveSort } from '../sql/keyset.js';
+import { isPending } from '../sql/pending.js';
 import type { ListRequest, NewDevice, StreamRequest } from '../store.js';
 import { inIds, jsonIds, recountJobs } from './counts.js';
 import { page, streamPages } from './pages.js';
@@ -134,7 +135,7 @@ export async function deleteDevice(db: Db, accountId: number, id: string, now: M
       .updateTable('job_targets')
       .set({ status: 'failed', message: 'device deleted', end_time: now, deadline: null, device_pk: null })
       .where('device_pk', '=', device.pk)
-      .where('status', 'in', ['queued', 'in_progress'])
+      .where(isPending('status'))
       .returning('job_id')
       .execute();
     await trx.deleteFrom('devices').where('pk', '=', device.pk).execute();

@@ -10,6 +10,7 @@ import {
   settledJobStatus,
   type TargetStatus,
 } from '../../model/job.js';
+import { isPending } from '../sql/pending.js';
 import type {
   CancelNotice,
   DeviceCredentials,
@@ -28,8 +29,6 @@ import type { Database } from './schema.js';
 
 type Db = Kysely<Database>;
 type Trx = Transaction<Database>;
-
-const PENDING: TargetStatus[] = ['queued', 'in_progress'];
 
 export async function findDeviceCredentials(db: Db, id: string): Promise<DeviceCredentials | undefined> {
   return db
@@ -157,7 +156,7 @@ export async function takeRequests(
       .select(REQUEST_COLUMNS)
       .where('d.id', '=', deviceId)
       .where('t.job_id', '>', afterJobId)
-      .where('t.status', 'in', PENDING)
+      .where(isPending('t.status'))
       .where('t.cancel_requested', '=', 0)
       .where('j.job_status', '=', 'in_progress')
       .orderBy('t.job_id')
@@ -307,7 +306,7 @@ export async function expireTargets(db: Db, now: Millis, limit: number): Promise
     const expired = await trx
       .selectFrom('job_targets')
       .select(['job_id', 'device_id'])
-      .where('status', 'in', PENDING)
+      .where(isPending('status'))
       .where('deadline', '<=', now)
       .orderBy('deadline')
       .limit(limit)
@@ -331,7 +330,7 @@ export async function nextDeadline(db: Db): Promise<Millis | null> {
   const row = await db
     .selectFrom('job_targets')
     .select((eb) => eb.fn.min('deadline').as('deadline'))
-    .where('status', 'in', PENDING)
+    .where(isPending('status'))
     .executeTakeFirst();
   return row?.deadline ?? null;
 }
