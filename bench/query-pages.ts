@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
 import { parseQuery } from '../src/query/index.js';
 import { jobWhere } from '../src/store/sql/filters.js';
+import type { Database } from '../src/store/sql/schema.js';
 import { openSqliteDatabase } from '../src/store/sqlite/database.js';
-import type { Database } from '../src/store/sqlite/schema.js';
 import {
   ACCOUNT_ID,
   COMMON_TAG,

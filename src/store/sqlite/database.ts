@@ -11,8 +11,8 @@ import {
   type SqliteDialectConfig,
   SqliteDriver,
 } from 'kysely';
+import type { Database } from '../sql/schema.js';
 import { migrations } from './migrations/index.js';
-import type { Database } from './schema.js';
 
 const BUSY_TIMEOUT_MS = 5_000;
 const CACHE_KIB = 64 * 1024;

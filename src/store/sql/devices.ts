@@ -1,15 +1,15 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import { type Insertable, type Kysely, sql, type Updateable } from 'kysely';
 import { DEVICE_FIELDS, DEVICE_SERVICE_FIELDS, type Device, type DeviceInput } from '../../model/device.js';
 import { conflict } from '../../model/error.js';
 import type { Millis } from '../../model/job.js';
 import type { Query } from '../../query/index.js';
-import { deviceWhere } from '../sql/filters.js';
-import { DEVICE_NOT_NULL, DEVICE_SORT_COLUMNS, resolveSort } from '../sql/keyset.js';
-import { isPending } from '../sql/pending.js';
 import type { ListRequest, NewDevice, StreamRequest } from '../store.js';
-import { inIds, jsonIds, recountJobs } from './counts.js';
+import { EndedTargets } from './counts.js';
+import type { Reader, SqlDialect } from './dialect.js';
+import { deviceWhere } from './filters.js';
+import { DEVICE_NOT_NULL, DEVICE_SORT_COLUMNS, resolveSort } from './keyset.js';
 import { page, streamPages } from './pages.js';
+import { isPending } from './pending.js';
 import { DEVICE_COLUMNS, deviceFromRow } from './rows.js';
 import type { Database, DevicesTable } from './schema.js';
 
@@ -55,28 +55,41 @@ function newDeviceRow(accountId: number, device: NewDevice): Insertable<DevicesT
 }
 
 /** Mirrors the tags of the given devices into device_tags (for indexed tag lookups). */
-async function writeTags(db: Db, devicePks: number[]): Promise<void> {
-  await sql`insert or ignore into device_tags (device_pk, tag)
-    select d.pk, tag.value from devices d, json_each(d.tags) tag
-    where d.pk in ${jsonIds(devicePks)}`.execute(db);
+async function writeTags(db: Db, dialect: SqlDialect, devicePks: number[]): Promise<void> {
+  await sql`insert into device_tags (device_pk, tag)
+    select d.pk, tag.value from devices d, ${dialect.jsonArrayElements(sql.ref('d.tags'), 'tag')}
+    where ${dialect.inIntegers(sql.ref('d.pk'), devicePks)}
+    on conflict do nothing`.execute(db);
 }
 
-export async function createDevices(db: Db, accountId: number, devices: NewDevice[]): Promise<Device[]> {
+export async function createDevices(
+  db: Db,
+  dialect: SqlDialect,
+  accountId: number,
+  devices: NewDevice[],
+): Promise<Device[]> {
   if (devices.length === 0) return [];
   const ids = devices.map((device) => device.id);
   return db.transaction().execute(async (trx) => {
-    const existing = await trx.selectFrom('devices').select('id').where(inIds('id', ids)).executeTakeFirst();
+    const existing = await trx
+      .selectFrom('devices')
+      .select('id')
+      .where(dialect.inTexts(sql.ref('id'), ids))
+      .executeTakeFirst();
     if (existing) throw conflict(`Device ${existing.id} already exists`);
     // One statement for the whole batch: the rows travel as one JSON parameter.
     const rows = devices.map((device) => newDeviceRow(accountId, device));
     const columns = NEW_DEVICE_COLUMNS.map((column) => sql.ref(column));
-    const values = NEW_DEVICE_COLUMNS.map((column) => sql`row.value ->> ${`$.${column}`}`);
     const { rows: inserted } = await sql<{ pk: number }>`insert into devices (${sql.join(columns)})
-      select ${sql.join(values)} from json_each(${JSON.stringify(rows)}) row
+      ${dialect.jsonRecords('devices', NEW_DEVICE_COLUMNS, JSON.stringify(rows))}
       returning pk`.execute(trx);
     const pks = inserted.map((row) => row.pk);
-    await writeTags(trx, pks);
-    const created = await trx.selectFrom('devices').select(DEVICE_COLUMNS).where(inIds('pk', pks)).execute();
+    await writeTags(trx, dialect, pks);
+    const created = await trx
+      .selectFrom('devices')
+      .select(DEVICE_COLUMNS)
+      .where(dialect.inIntegers(sql.ref('pk'), pks))
+      .execute();
     const byId = new Map(created.map((row) => [row.id, deviceFromRow(row)]));
     return ids.map((id) => byId.get(id) as Device);
   });
@@ -94,6 +107,7 @@ export async function getDevice(db: Db, accountId: number, id: string): Promise<
 
 export async function updateDevice(
   db: Db,
+  dialect: SqlDialect,
   accountId: number,
   id: string,
   patch: DeviceInput,
@@ -111,7 +125,7 @@ export async function updateDevice(
     if (!updated) return undefined;
     if (patch.tags !== undefined) {
       await trx.deleteFrom('device_tags').where('device_pk', '=', updated.pk).execute();
-      await writeTags(trx, [updated.pk]);
+      await writeTags(trx, dialect, [updated.pk]);
     }
     return getDevice(trx, accountId, id);
   });
@@ -120,7 +134,7 @@ export async function updateDevice(
 /**
  * Removes the device. Its pending targets fail with `device deleted`; every target of it keeps its
  * `device_id` but loses its link to the device (ON DELETE SET NULL), so a device registered again
- * under the same id is not the same device. The affected jobs are recounted and settle.
+ * under the same id is not the same device. The affected jobs count them and settle.
  */
 export async function deleteDevice(db: Db, accountId: number, id: string, now: Millis): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
@@ -136,14 +150,10 @@ export async function deleteDevice(db: Db, accountId: number, id: string, now: M
       .set({ status: 'failed', message: 'device deleted', end_time: now, deadline: null, device_pk: null })
       .where('device_pk', '=', device.pk)
       .where(isPending('status'))
-      .returning('job_id')
+      .returning(['job_id', 'status'])
       .execute();
     await trx.deleteFrom('devices').where('pk', '=', device.pk).execute();
-    await recountJobs(
-      trx,
-      failed.map((row) => row.job_id),
-      now,
-    );
+    await new EndedTargets().addAll(failed).count(trx, now);
     return true;
   });
 }
@@ -163,29 +173,30 @@ export async function setDeviceToken(
   return result.numUpdatedRows > 0n;
 }
 
-function devicesQuery(db: Db, accountId: number, query: Query | null, now: Millis) {
+function devicesQuery(db: Db, dialect: SqlDialect, accountId: number, query: Query | null, now: Millis) {
   const base = db
     .selectFrom('devices as d')
     .select(DEVICE_COLUMNS.map((column) => `d.${column}` as const))
     .where('d.customer_id', '=', accountId);
-  return query === null ? base : base.where(deviceWhere(query, 'sqlite', now));
+  return query === null ? base : base.where(deviceWhere(query, dialect.id, now));
 }
 
-export async function listDevices(db: Db, request: ListRequest): Promise<Device[]> {
+export async function listDevices(db: Db, dialect: SqlDialect, request: ListRequest): Promise<Device[]> {
   const sort = resolveSort(request.order, DEVICE_SORT_COLUMNS, 'id', 'd', DEVICE_NOT_NULL);
-  const query = devicesQuery(db, request.accountId, request.query, Date.now());
+  const query = devicesQuery(db, dialect, request.accountId, request.query, Date.now());
   return (await page(query, sort, request.after, request.limit).execute()).map(deviceFromRow);
 }
 
 export function streamDevices(
   db: Db,
-  reader: BetterSqlite3.Database,
+  dialect: SqlDialect,
+  reader: Reader,
   request: StreamRequest,
 ): AsyncGenerator<Device[]> {
   const sort = resolveSort(request.order, DEVICE_SORT_COLUMNS, 'id', 'd', DEVICE_NOT_NULL);
   return streamPages(
     reader,
-    devicesQuery(db, request.accountId, request.query, Date.now()),
+    devicesQuery(db, dialect, request.accountId, request.query, Date.now()),
     sort,
     deviceFromRow,
   );

@@ -1,16 +1,6 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type SqlBool, sql, type Transaction } from 'kysely';
 import type { ConnectionStatus } from '../../model/device.js';
-import {
-  isFinishedJob,
-  isTerminalTarget,
-  type JobStatus,
-  type JobType,
-  type Millis,
-  progressBucket,
-  settledJobStatus,
-  type TargetStatus,
-} from '../../model/job.js';
-import { isPending } from '../sql/pending.js';
+import type { JobType, Millis } from '../../model/job.js';
 import type {
   CancelNotice,
   DeviceCredentials,
@@ -18,13 +8,16 @@ import type {
   OutgoingRequest,
   StatusUpdate,
 } from '../store.js';
+import { EndedTargets } from './counts.js';
+import type { SqlDialect } from './dialect.js';
+import { isPending } from './pending.js';
 import { parseJson } from './rows.js';
 import type { Database } from './schema.js';
 
 /**
- * The DispatchStore half of the SQLite store: device sessions, target transitions and timeouts.
- * index.ts delegates each DispatchStore method to the function of the same name here, as
- * `fn(db, ...args)`.
+ * The DispatchStore half of the store: device sessions, target transitions and timeouts. Every
+ * target change is one UPDATE that re-checks the status it changes, so two transactions racing on
+ * one target (a status and a timeout, on two nodes) change it, and its job's counts, once.
  */
 
 type Db = Kysely<Database>;
@@ -85,7 +78,8 @@ export async function startNewJobs(db: Db): Promise<number[]> {
   const rows = await db
     .updateTable('jobs')
     .set({ job_status: 'in_progress' })
-    .where('job_status', '=', 'new')
+    // A literal, so the partial index jobs_new serves it.
+    .where('job_status', '=', sql.lit('new'))
     .returning('id')
     .execute();
   return rows.map((row) => row.id);
@@ -108,15 +102,29 @@ const toRequest = (row: RequestRow): OutgoingRequest => ({
   timeout: row.timeout,
 });
 
-/** Moves the queued ones of `rows` to in progress, in one statement: their requests are about to be published. */
-async function startTargets(trx: Trx, rows: RequestRow[], now: Millis): Promise<void> {
-  const queued = rows.filter((row) => row.status === 'queued').map((row) => [row.job_id, row.device_id]);
-  if (queued.length === 0) return;
-  await sql`update job_targets
+/**
+ * Moves the queued ones of `rows` to in progress, in one guarded statement: their requests are
+ * about to be published. Every row shares its job or its device, so `job_id IN … AND device_id IN
+ * …` names exactly them. Returns the rows to publish: those already in progress and those this
+ * statement started (not those another transaction ended meanwhile).
+ */
+async function startTargets(
+  trx: Trx,
+  dialect: SqlDialect,
+  rows: RequestRow[],
+  now: Millis,
+): Promise<RequestRow[]> {
+  const queued = rows.filter((row) => row.status === 'queued');
+  if (queued.length === 0) return rows;
+  const started = await sql<{ job_id: number; device_id: string }>`update job_targets
     set status = 'in_progress', start_time = ${now},
-        deadline = ${now} + (select j.timeout * 1000 from jobs j where j.id = job_targets.job_id)
-    where status = 'queued' and (job_id, device_id) in
-      (select value ->> 0, value ->> 1 from json_each(${JSON.stringify(queued)}))`.execute(trx);
+        deadline = cast(${now} as bigint) + (select j.timeout * 1000 from jobs j where j.id = job_targets.job_id)
+    where status = 'queued'
+      and ${dialect.inIntegers(sql.ref('job_id'), [...new Set(queued.map((row) => row.job_id))])}
+      and ${dialect.inTexts(sql.ref('device_id'), [...new Set(queued.map((row) => row.device_id))])}
+    returning job_id, device_id`.execute(trx);
+  const startedKeys = new Set(started.rows.map((row) => `${row.job_id} ${row.device_id}`));
+  return rows.filter((row) => row.status !== 'queued' || startedKeys.has(`${row.job_id} ${row.device_id}`));
 }
 
 const REQUEST_COLUMNS = [
@@ -131,24 +139,25 @@ const REQUEST_COLUMNS = [
 /** In one transaction: selects request rows, starts the queued ones, and returns their requests. */
 function takeSelected(
   db: Db,
+  dialect: SqlDialect,
   now: Millis,
   select: (trx: Trx) => Promise<RequestRow[]>,
 ): Promise<OutgoingRequest[]> {
   return db.transaction().execute(async (trx) => {
     const rows = await select(trx);
-    await startTargets(trx, rows, now);
-    return rows.map(toRequest);
+    return (await startTargets(trx, dialect, rows, now)).map(toRequest);
   });
 }
 
 export async function takeRequests(
   db: Db,
+  dialect: SqlDialect,
   deviceId: string,
   now: Millis,
   limit: number,
   afterJobId: number,
 ): Promise<OutgoingRequest[]> {
-  return takeSelected(db, now, (trx) =>
+  return takeSelected(db, dialect, now, (trx) =>
     trx
       .selectFrom('devices as d')
       .innerJoin('job_targets as t', 't.device_pk', 'd.pk')
@@ -167,12 +176,13 @@ export async function takeRequests(
 
 export async function takeJobRequests(
   db: Db,
+  dialect: SqlDialect,
   jobId: number,
   now: Millis,
   limit: number,
   afterDeviceId: string,
 ): Promise<OutgoingRequest[]> {
-  return takeSelected(db, now, (trx) =>
+  return takeSelected(db, dialect, now, (trx) =>
     trx
       .selectFrom('job_targets as t')
       .innerJoin('jobs as j', 'j.id', 't.job_id')
@@ -185,6 +195,7 @@ export async function takeJobRequests(
       .where('d.connection_status', '=', 'connected')
       .orderBy('t.device_id')
       .limit(limit)
+      .modifyEnd(dialect.claimLock('t'))
       .execute(),
   );
 }
@@ -202,126 +213,87 @@ export async function pendingCancels(db: Db, deviceId: string): Promise<CancelNo
   return rows.map((row) => ({ ...row, force: false }));
 }
 
-/** How many targets of each job ended, by the counter they now count in. */
-type Ended = Map<number, Map<ReturnType<typeof progressBucket>, number>>;
-
-const countEnded = (ended: Ended, jobId: number, status: TargetStatus) => {
-  const buckets = ended.get(jobId) ?? new Map();
-  const bucket = progressBucket(status);
-  buckets.set(bucket, (buckets.get(bucket) ?? 0) + 1);
-  ended.set(jobId, buckets);
-};
-
 /**
- * Moves the ended targets out of each job's pending counter into their own, and settles a job that
- * was not canceled by a user once its last target ended: `failed` if every target failed, else
- * `complete`. Incremental, so a status costs the same whatever the size of its job.
+ * Applies one report to its target in one guarded UPDATE: only a pending target of that device
+ * changes, and an in-progress report that changes nothing is no change. A terminal one is counted
+ * in `ended`.
  */
-async function countTerminal(trx: Trx, ended: Ended, now: Millis): Promise<void> {
-  for (const [jobId, buckets] of ended) {
-    let total = 0;
-    const deltas: Record<string, unknown> = {};
-    for (const [bucket, count] of buckets) {
-      total += count;
-      deltas[bucket] = sql`${sql.ref(bucket)} + ${count}`;
-    }
-    const job = await trx
-      .updateTable('jobs')
-      .set({ ...deltas, progress_pending: sql`progress_pending - ${total}` })
-      .where('id', '=', jobId)
-      .returning(['job_status', 'target_count', 'progress_success', 'progress_failures', 'progress_pending'])
-      .executeTakeFirst();
-    if (!job || isFinishedJob(job.job_status as JobStatus)) continue;
-    const settled = settledJobStatus(job);
-    if (settled === null) continue;
-    await trx
-      .updateTable('jobs')
-      .set({ job_status: settled, job_completion_time: now })
-      .where('id', '=', jobId)
-      .execute();
-  }
-}
-
-/** Applies one report to its target; a terminal one is counted in `ended`. */
 async function applyStatus(
   trx: Trx,
   { device_id, job_id, report }: StatusUpdate,
   now: Millis,
-  ended: Ended,
+  ended: EndedTargets,
 ): Promise<boolean> {
-  const target = await trx
-    .selectFrom('job_targets as t')
-    .innerJoin('devices as d', 'd.pk', 't.device_pk')
-    .innerJoin('jobs as j', 'j.id', 't.job_id')
-    .select(['t.status', 't.progress', 't.message', 't.response', 't.start_time', 'j.timeout'])
-    .where('t.job_id', '=', job_id)
-    .where('t.device_id', '=', device_id)
-    .where('d.id', '=', device_id)
-    .executeTakeFirst();
-  if (!target || isTerminalTarget(target.status as TargetStatus)) return false;
-
   const terminal = report.status !== 'in_progress';
-  const progress = report.progress ?? (report.status === 'successful' ? 100 : target.progress);
-  const message = report.message ?? target.message;
-  const response = report.response === undefined ? target.response : JSON.stringify(report.response);
-  if (
-    !terminal &&
-    target.status === 'in_progress' &&
-    progress === target.progress &&
-    message === target.message &&
-    response === target.response
-  ) {
-    return false;
-  }
-  await trx
+  const progress = sql<number>`coalesce(${report.progress ?? (report.status === 'successful' ? 100 : null)}, progress)`;
+  const message = sql<string | null>`coalesce(${report.message ?? null}, message)`;
+  const response = sql<
+    string | null
+  >`coalesce(${report.response === undefined ? null : JSON.stringify(report.response)}, response)`;
+  const jobTimeout = sql`(select j.timeout * 1000 from jobs j where j.id = job_targets.job_id)`;
+  let update = trx
     .updateTable('job_targets')
     .set({
       status: report.status,
       progress,
       message,
       response,
-      start_time: target.start_time ?? now,
+      start_time: sql`coalesce(start_time, ${now})`,
       end_time: terminal ? now : null,
-      deadline: terminal ? null : target.start_time === null ? now + target.timeout * 1000 : undefined,
+      deadline: terminal
+        ? null
+        : sql`case when start_time is null then cast(${now} as bigint) + ${jobTimeout} else deadline end`,
     })
     .where('job_id', '=', job_id)
     .where('device_id', '=', device_id)
-    .execute();
-  if (terminal) countEnded(ended, job_id, report.status);
-  return true;
+    .where(isPending('status'))
+    .where('device_pk', 'in', (eb) => eb.selectFrom('devices').select('pk').where('id', '=', device_id));
+  if (!terminal) {
+    update = update.where(
+      sql<SqlBool>`not (status = 'in_progress' and progress = ${progress}
+        and message is not distinct from ${message} and response is not distinct from ${response})`,
+    );
+  }
+  const changed = await update.returning(['job_id', 'status']).executeTakeFirst();
+  if (changed && terminal) ended.add(changed.job_id, report.status);
+  return changed !== undefined;
 }
 
 export async function applyStatuses(db: Db, updates: StatusUpdate[], now: Millis): Promise<boolean[]> {
   return db.transaction().execute(async (trx) => {
     const applied: boolean[] = [];
-    const ended: Ended = new Map();
+    const ended = new EndedTargets();
     for (const update of updates) applied.push(await applyStatus(trx, update, now, ended));
-    await countTerminal(trx, ended, now);
+    await ended.count(trx, now);
     return applied;
   });
 }
 
-export async function expireTargets(db: Db, now: Millis, limit: number): Promise<number> {
+/** One guarded UPDATE: the pending targets past their deadline, earliest first, become `timed_out`. */
+export async function expireTargets(
+  db: Db,
+  dialect: SqlDialect,
+  now: Millis,
+  limit: number,
+): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const expired = await trx
-      .selectFrom('job_targets')
-      .select(['job_id', 'device_id'])
+      .updateTable('job_targets')
+      .set({ status: 'timed_out', end_time: now, deadline: null, message: 'timed out' })
       .where(isPending('status'))
-      .where('deadline', '<=', now)
-      .orderBy('deadline')
-      .limit(limit)
+      .where(
+        sql<SqlBool>`(job_id, device_id) in (${trx
+          .selectFrom('job_targets as due')
+          .select(['due.job_id', 'due.device_id'])
+          .where(isPending('due.status'))
+          .where('due.deadline', '<=', now)
+          .orderBy('due.deadline')
+          .limit(limit)
+          .modifyEnd(dialect.claimLock('due'))})`,
+      )
+      .returning(['job_id', 'status'])
       .execute();
-    const ended: Ended = new Map();
-    for (const { job_id, device_id } of expired) {
-      await trx
-        .updateTable('job_targets')
-        .set({ status: 'timed_out', end_time: now, deadline: null, message: 'timed out' })
-        .where('job_id', '=', job_id)
-        .where('device_id', '=', device_id)
-        .execute();
-      countEnded(ended, job_id, 'timed_out');
-    }
-    await countTerminal(trx, ended, now);
+    await new EndedTargets().addAll(expired).count(trx, now);
     return expired.length;
   });
 }

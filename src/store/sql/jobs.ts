@@ -1,4 +1,3 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
 import { foldAscii } from '../../model/device.js';
 import { badRequest } from '../../model/error.js';
@@ -11,14 +10,6 @@ import {
   type Millis,
 } from '../../model/job.js';
 import type { Query } from '../../query/index.js';
-import { deviceWhere, jobWhere, targetWhere } from '../sql/filters.js';
-import {
-  JOB_NOT_NULL,
-  JOB_SORT_COLUMNS,
-  resolveSort,
-  TARGET_NOT_NULL,
-  TARGET_SORT_COLUMNS,
-} from '../sql/keyset.js';
 import type {
   ByIdResult,
   ByQueryResult,
@@ -29,7 +20,16 @@ import type {
   NewJob,
   StreamRequest,
 } from '../store.js';
-import { inIds, jsonIds, recountJobs } from './counts.js';
+import { EndedTargets } from './counts.js';
+import type { Reader, SqlDialect } from './dialect.js';
+import { deviceWhere, jobWhere, targetWhere } from './filters.js';
+import {
+  JOB_NOT_NULL,
+  JOB_SORT_COLUMNS,
+  resolveSort,
+  TARGET_NOT_NULL,
+  TARGET_SORT_COLUMNS,
+} from './keyset.js';
 import { page, streamPages } from './pages.js';
 import {
   JOB_COLUMNS,
@@ -43,7 +43,6 @@ import type { Database } from './schema.js';
 
 type Db = Kysely<Database>;
 
-const DIALECT = 'sqlite';
 const UNKNOWN_IDS_SHOWN = 10;
 
 // ---- creation ----
@@ -52,10 +51,10 @@ const UNKNOWN_IDS_SHOWN = 10;
  * The devices (`devices d`) a selection names: the union of its ids, its groups with their
  * subgroups, its tags and its query. Groups and tags compare case-insensitively, as in queries.
  */
-function selectionWhere(selection: DeviceSelection, now: Millis): RawBuilder<SqlBool> {
-  if (selection.all) return sql<SqlBool>`1`;
+function selectionWhere(dialect: SqlDialect, selection: DeviceSelection, now: Millis): RawBuilder<SqlBool> {
+  if (selection.all) return sql<SqlBool>`true`;
   const parts: RawBuilder<SqlBool>[] = [];
-  if (selection.devices.length > 0) parts.push(sql`d.id in ${jsonIds(selection.devices)}`);
+  if (selection.devices.length > 0) parts.push(dialect.inTexts(sql.ref('d.id'), selection.devices));
   for (const group of selection.groups) {
     const path = foldAscii(group);
     // `/a` itself, or a path in ['/a/', '/a0'): exactly the paths below `/a/` ('0' follows '/').
@@ -65,17 +64,24 @@ function selectionWhere(selection: DeviceSelection, now: Millis): RawBuilder<Sql
   }
   if (selection.tags.length > 0) {
     parts.push(
-      sql`d.pk in (select device_pk from device_tags where lower(tag) in ${jsonIds(selection.tags.map(foldAscii))})`,
+      sql`d.pk in (select device_pk from device_tags where ${dialect.inTexts(sql`lower(tag)`, selection.tags.map(foldAscii))})`,
     );
   }
-  if (selection.query !== null) parts.push(deviceWhere(selection.query, DIALECT, now));
-  return parts.length === 0 ? sql<SqlBool>`0` : sql<SqlBool>`(${sql.join(parts, sql` or `)})`;
+  if (selection.query !== null) parts.push(deviceWhere(selection.query, dialect.id, now));
+  return parts.length === 0 ? sql<SqlBool>`false` : sql<SqlBool>`(${sql.join(parts, sql` or `)})`;
 }
 
-async function checkDevicesKnown(db: Db, accountId: number, ids: string[]): Promise<void> {
+async function checkDevicesKnown(
+  db: Db,
+  dialect: SqlDialect,
+  accountId: number,
+  ids: string[],
+): Promise<void> {
   if (ids.length === 0) return;
-  const { rows } = await sql<{ id: string }>`select value as id from json_each(${JSON.stringify(ids)})
-    where not exists (select 1 from devices d where d.id = value and d.customer_id = ${accountId})
+  const { rows } = await sql<{
+    id: string;
+  }>`select wanted.value as id from ${dialect.textTable(ids, 'wanted')}
+    where not exists (select 1 from devices d where d.id = wanted.value and d.customer_id = ${accountId})
     limit ${UNKNOWN_IDS_SHOWN + 1}`.execute(db);
   const [first, ...more] = rows.map((row) => `'${row.id}'`);
   if (first === undefined) return;
@@ -87,10 +93,10 @@ async function checkDevicesKnown(db: Db, accountId: number, ids: string[]): Prom
 }
 
 /** Inserts the job and one queued target per selected device, in one INSERT … SELECT. */
-export async function createJob(db: Db, job: NewJob): Promise<JobDetail> {
-  const where = selectionWhere(job.selection, job.now);
+export async function createJob(db: Db, dialect: SqlDialect, job: NewJob): Promise<JobDetail> {
+  const where = selectionWhere(dialect, job.selection, job.now);
   return db.transaction().execute(async (trx) => {
-    await checkDevicesKnown(trx, job.accountId, job.selection.devices);
+    await checkDevicesKnown(trx, dialect, job.accountId, job.selection.devices);
     const { id } = await trx
       .insertInto('jobs')
       .values({
@@ -111,7 +117,8 @@ export async function createJob(db: Db, job: NewJob): Promise<JobDetail> {
       .executeTakeFirstOrThrow();
     // In key order, so the rows append to job_targets' b-tree instead of scattering over it.
     const inserted = await sql`insert into job_targets (job_id, device_id, device_pk, queued_time, deadline)
-      select ${id}, d.id, d.pk, ${job.now}, ${job.now + job.offline_timeout * 1000}
+      select cast(${id} as bigint), d.id, d.pk, cast(${job.now} as bigint),
+        cast(${job.now + job.offline_timeout * 1000} as bigint)
       from devices d where d.customer_id = ${job.accountId} and ${where}
       order by d.id`.execute(trx);
     const count = Number(inserted.numAffectedRows ?? 0n);
@@ -137,29 +144,30 @@ export async function getJob(db: Db, accountId: number, id: number): Promise<Job
   return row && jobDetailFromRow(row);
 }
 
-async function jobsQuery(db: Db, accountId: number, query: Query | null, now: Millis) {
+async function jobsQuery(db: Db, dialect: SqlDialect, accountId: number, query: Query | null, now: Millis) {
   const base = db
     .selectFrom('jobs as j')
     .select(JOB_COLUMNS.map((column) => `j.${column}` as const))
     .where('j.customer_id', '=', accountId);
-  return query === null ? base : base.where(await jobWhere(db, query, DIALECT, accountId, now));
+  return query === null ? base : base.where(await jobWhere(db, query, dialect.id, accountId, now));
 }
 
-export async function listJobs(db: Db, request: ListRequest): Promise<Job[]> {
+export async function listJobs(db: Db, dialect: SqlDialect, request: ListRequest): Promise<Job[]> {
   const sort = resolveSort(request.order, JOB_SORT_COLUMNS, 'id', 'j', JOB_NOT_NULL);
-  const query = await jobsQuery(db, request.accountId, request.query, Date.now());
+  const query = await jobsQuery(db, dialect, request.accountId, request.query, Date.now());
   return (await page(query, sort, request.after, request.limit).execute()).map(jobFromRow);
 }
 
 export async function* streamJobs(
   db: Db,
-  reader: BetterSqlite3.Database,
+  dialect: SqlDialect,
+  reader: Reader,
   request: StreamRequest,
 ): AsyncGenerator<Job[]> {
   const sort = resolveSort(request.order, JOB_SORT_COLUMNS, 'id', 'j', JOB_NOT_NULL);
   yield* streamPages(
     reader,
-    await jobsQuery(db, request.accountId, request.query, Date.now()),
+    await jobsQuery(db, dialect, request.accountId, request.query, Date.now()),
     sort,
     jobFromRow,
   );
@@ -176,7 +184,14 @@ async function jobExists(db: Db, accountId: number, jobId: number): Promise<bool
 }
 
 /** The targets of a job of this account, each with its device if it still exists. */
-function targetsQuery(db: Db, accountId: number, jobId: number, query: Query | null, now: Millis) {
+function targetsQuery(
+  db: Db,
+  dialect: SqlDialect,
+  accountId: number,
+  jobId: number,
+  query: Query | null,
+  now: Millis,
+) {
   const base = db
     .selectFrom('job_targets as t')
     .innerJoin('jobs as j', 'j.id', 't.job_id')
@@ -184,24 +199,26 @@ function targetsQuery(db: Db, accountId: number, jobId: number, query: Query | n
     .select(TARGET_COLUMNS.map((column) => `t.${column}` as const))
     .where('t.job_id', '=', jobId)
     .where('j.customer_id', '=', accountId);
-  return query === null ? base : base.where(targetWhere(query, DIALECT, now));
+  return query === null ? base : base.where(targetWhere(query, dialect.id, now));
 }
 
 export async function listTargets(
   db: Db,
+  dialect: SqlDialect,
   jobId: number,
   request: ListRequest,
 ): Promise<JobTarget[] | undefined> {
   const sort = resolveSort(request.order, TARGET_SORT_COLUMNS, 'device_id', 't', TARGET_NOT_NULL);
   if (!(await jobExists(db, request.accountId, jobId))) return undefined;
-  const query = targetsQuery(db, request.accountId, jobId, request.query, Date.now());
+  const query = targetsQuery(db, dialect, request.accountId, jobId, request.query, Date.now());
   return (await page(query, sort, request.after, request.limit).execute()).map(targetFromRow);
 }
 
 /** Nothing when the job does not exist in this account. */
 export async function* streamTargets(
   db: Db,
-  reader: BetterSqlite3.Database,
+  dialect: SqlDialect,
+  reader: Reader,
   jobId: number,
   request: StreamRequest,
 ): AsyncGenerator<JobTarget[]> {
@@ -209,7 +226,7 @@ export async function* streamTargets(
   if (!(await jobExists(db, request.accountId, jobId))) return;
   yield* streamPages(
     reader,
-    targetsQuery(db, request.accountId, jobId, request.query, Date.now()),
+    targetsQuery(db, dialect, request.accountId, jobId, request.query, Date.now()),
     sort,
     targetFromRow,
   );
@@ -220,8 +237,8 @@ export async function* streamTargets(
 interface Candidate {
   id: number;
   job_status: JobStatus;
-  /** 1 when the job has an in-progress target. */
-  in_progress: number;
+  /** Whether the job has an in-progress target (1/0 or true/false, by engine). */
+  in_progress: number | boolean;
 }
 
 /** The account's jobs that `where` selects, with what cancel and delete need to know of them. */
@@ -232,26 +249,33 @@ async function candidates(db: Db, accountId: number, where: RawBuilder<SqlBool>)
   return rows;
 }
 
-const byIds = (ids: number[]) => sql<SqlBool>`j.id in ${jsonIds(ids)}`;
+const byIds = (dialect: SqlDialect, ids: number[]) => dialect.inIntegers(sql.ref('j.id'), ids);
 
 /** A cancel changes a job that is not finished, and with `force` a canceled one with in-progress targets. */
 const cancelable = (job: Candidate, force: boolean) =>
-  !isFinishedJob(job.job_status) || (force && job.job_status === 'canceled' && job.in_progress === 1);
+  !isFinishedJob(job.job_status) || (force && job.job_status === 'canceled' && Boolean(job.in_progress));
 
 /**
  * Cancels the given cancelable jobs: unfinished ones become `canceled` and their queued targets
  * too; their in-progress targets get a cancel request (with `force`, they are canceled at once,
  * also those of jobs canceled before). Returns the devices to tell.
  */
-async function cancel(db: Db, jobs: Candidate[], force: boolean, now: Millis): Promise<CancelNotice[]> {
+async function cancel(
+  db: Db,
+  dialect: SqlDialect,
+  jobs: Candidate[],
+  force: boolean,
+  now: Millis,
+): Promise<CancelNotice[]> {
   if (jobs.length === 0) return [];
   const all = jobs.map((job) => job.id);
   const unfinished = jobs.filter((job) => !isFinishedJob(job.job_status)).map((job) => job.id);
-  await db
+  const canceled = await db
     .updateTable('job_targets')
     .set({ status: 'canceled', end_time: now, deadline: null })
-    .where(inIds('job_id', unfinished))
+    .where(dialect.inIntegers(sql.ref('job_id'), unfinished))
     .where('status', '=', 'queued')
+    .returning(['job_id', 'status'])
     .execute();
   const told = await db
     .updateTable('job_targets')
@@ -260,26 +284,34 @@ async function cancel(db: Db, jobs: Candidate[], force: boolean, now: Millis): P
         ? { status: 'canceled', end_time: now, deadline: null, cancel_requested: 1 }
         : { cancel_requested: 1 },
     )
-    .where(inIds('job_id', force ? all : unfinished))
+    .where(dialect.inIntegers(sql.ref('job_id'), force ? all : unfinished))
     .where('status', '=', 'in_progress')
-    .returning(['job_id', 'device_id'])
+    .returning(['job_id', 'device_id', 'status'])
     .execute();
   await db
     .updateTable('jobs')
     .set({ job_status: 'canceled', job_completion_time: now })
-    .where(inIds('id', unfinished))
+    .where(dialect.inIntegers(sql.ref('id'), unfinished))
+    .where('job_status', 'in', ['new', 'in_progress'])
     .execute();
-  await recountJobs(db, all, now);
-  return told.map((target) => ({ ...target, force }));
+  const ended = new EndedTargets().addAll(canceled);
+  if (force) ended.addAll(told);
+  await ended.count(db, now);
+  return told.map(({ job_id, device_id }) => ({ job_id, device_id, force }));
 }
 
-async function jobsByIds(db: Db, accountId: number, ids: number[]): Promise<Map<number, Job>> {
+async function jobsByIds(
+  db: Db,
+  dialect: SqlDialect,
+  accountId: number,
+  ids: number[],
+): Promise<Map<number, Job>> {
   if (ids.length === 0) return new Map();
   const rows = await db
     .selectFrom('jobs')
     .select(JOB_COLUMNS)
     .where('customer_id', '=', accountId)
-    .where(inIds('id', ids))
+    .where(dialect.inIntegers(sql.ref('id'), ids))
     .execute();
   return new Map(rows.map((row) => [row.id, jobFromRow(row)]));
 }
@@ -288,6 +320,7 @@ const jobNotFound = (id: number) => ({ id, ok: false as const, status: 404, mess
 
 export async function cancelJobs(
   db: Db,
+  dialect: SqlDialect,
   accountId: number,
   ids: number[],
   force: boolean,
@@ -295,11 +328,14 @@ export async function cancelJobs(
 ): Promise<CancelResult> {
   const unique = [...new Set(ids)];
   return db.transaction().execute(async (trx) => {
-    const found = new Map((await candidates(trx, accountId, byIds(unique))).map((job) => [job.id, job]));
+    const found = new Map(
+      (await candidates(trx, accountId, byIds(dialect, unique))).map((job) => [job.id, job]),
+    );
     const changing = [...found.values()].filter((job) => cancelable(job, force));
-    const notices = await cancel(trx, changing, force, now);
+    const notices = await cancel(trx, dialect, changing, force, now);
     const after = await jobsByIds(
       trx,
+      dialect,
       accountId,
       changing.map((job) => job.id),
     );
@@ -316,28 +352,42 @@ export async function cancelJobs(
 
 export async function cancelJobsByQuery(
   db: Db,
+  dialect: SqlDialect,
   accountId: number,
   query: Query,
   force: boolean,
   now: Millis,
 ): Promise<ByQueryResult & { notices: CancelNotice[] }> {
-  const where = await jobWhere(db, query, DIALECT, accountId, now);
+  const where = await jobWhere(db, query, dialect.id, accountId, now);
   return db.transaction().execute(async (trx) => {
     const matching = await candidates(trx, accountId, where);
     const changing = matching.filter((job) => cancelable(job, force));
-    const notices = await cancel(trx, changing, force, now);
+    const notices = await cancel(trx, dialect, changing, force, now);
     return { count: changing.length, skipped: matching.length - changing.length, notices };
   });
 }
 
-async function deleteByIds(db: Db, ids: number[]): Promise<void> {
-  if (ids.length > 0) await db.deleteFrom('jobs').where(inIds('id', ids)).execute();
+/** Guarded: a job that is not finished (any more) stays. */
+async function deleteByIds(db: Db, dialect: SqlDialect, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .deleteFrom('jobs')
+    .where(dialect.inIntegers(sql.ref('id'), ids))
+    .where('job_status', 'in', ['complete', 'failed', 'canceled'])
+    .execute();
 }
 
-export async function deleteJobs(db: Db, accountId: number, ids: number[]): Promise<ByIdResult<number>[]> {
+export async function deleteJobs(
+  db: Db,
+  dialect: SqlDialect,
+  accountId: number,
+  ids: number[],
+): Promise<ByIdResult<number>[]> {
   const unique = [...new Set(ids)];
   return db.transaction().execute(async (trx) => {
-    const found = new Map((await candidates(trx, accountId, byIds(unique))).map((job) => [job.id, job]));
+    const found = new Map(
+      (await candidates(trx, accountId, byIds(dialect, unique))).map((job) => [job.id, job]),
+    );
     const results = unique.map((id): ByIdResult<number> => {
       const job = found.get(id);
       if (!job) return jobNotFound(id);
@@ -348,18 +398,24 @@ export async function deleteJobs(db: Db, accountId: number, ids: number[]): Prom
     });
     await deleteByIds(
       trx,
+      dialect,
       results.filter((result) => result.ok).map((result) => result.id),
     );
     return results;
   });
 }
 
-export async function deleteJobsByQuery(db: Db, accountId: number, query: Query): Promise<ByQueryResult> {
-  const where = await jobWhere(db, query, DIALECT, accountId, Date.now());
+export async function deleteJobsByQuery(
+  db: Db,
+  dialect: SqlDialect,
+  accountId: number,
+  query: Query,
+): Promise<ByQueryResult> {
+  const where = await jobWhere(db, query, dialect.id, accountId, Date.now());
   return db.transaction().execute(async (trx) => {
     const matching = await candidates(trx, accountId, where);
     const finished = matching.filter((job) => isFinishedJob(job.job_status)).map((job) => job.id);
-    await deleteByIds(trx, finished);
+    await deleteByIds(trx, dialect, finished);
     return { count: finished.length, skipped: matching.length - finished.length };
   });
 }

@@ -1,7 +1,7 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import type { SelectQueryBuilder } from 'kysely';
-import { afterCondition, keysetOf, orderTerms, type Sort } from '../sql/keyset.js';
 import type { Keyset } from '../store.js';
+import type { Reader } from './dialect.js';
+import { afterCondition, keysetOf, orderTerms, type Sort } from './keyset.js';
 
 /** Rows per batch of a stream: small enough that one batch never holds the event loop long. */
 export const STREAM_BATCH = 1000;
@@ -21,20 +21,19 @@ export function page<DB, TB extends keyof DB, O>(
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
- * Every row of `query` in keyset batches read from `reader`, a read-only connection of its own: each
- * batch is one short statement, and the event loop runs between batches, so a long export neither
- * waits for writers nor holds up other requests.
+ * Every row of `query` in keyset batches read by `reader` (a connection of its own): each batch is
+ * one short statement, and the event loop runs between batches, so a long export neither waits for
+ * writers nor holds up other requests.
  */
 export async function* streamPages<DB, TB extends keyof DB, O, T>(
-  reader: BetterSqlite3.Database,
+  reader: Reader,
   query: SelectQueryBuilder<DB, TB, O>,
   sort: Sort,
   toItem: (row: O) => T,
 ): AsyncGenerator<T[]> {
   let after: Keyset | null = null;
   for (;;) {
-    const compiled = page(query, sort, after, STREAM_BATCH).compile();
-    const rows = reader.prepare(compiled.sql).all(...compiled.parameters) as O[];
+    const rows = (await reader(page(query, sort, after, STREAM_BATCH).compile())) as O[];
     if (rows.length > 0) yield rows.map(toItem);
     const last = rows.at(-1);
     if (rows.length < STREAM_BATCH || last === undefined) return;

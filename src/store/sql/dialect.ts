@@ -1,0 +1,33 @@
+import type { CompiledQuery, RawBuilder, SqlBool } from 'kysely';
+import type { Dialect } from '../../query/sql.js';
+
+/**
+ * Everything the shared SQL of src/store/sql/ writes differently on each engine, and nothing else.
+ * src/store/sqlite/dialect.ts and src/store/postgres/dialect.ts implement it.
+ */
+export interface SqlDialect {
+  /** The engine, as the query compiler names it. */
+  readonly id: Dialect;
+  /** `expression IN (ids)`: one bound parameter however many ids. */
+  inIntegers(expression: RawBuilder<unknown>, ids: readonly number[]): RawBuilder<SqlBool>;
+  inTexts(expression: RawBuilder<unknown>, values: readonly string[]): RawBuilder<SqlBool>;
+  /** A FROM item: one row per value, in column `value` of `alias`. */
+  textTable(values: readonly string[], alias: string): RawBuilder<unknown>;
+  /** A FROM item: one row per string of the JSON array held in the text `expression`, column `value` of `alias`. */
+  jsonArrayElements(expression: RawBuilder<unknown>, alias: string): RawBuilder<unknown>;
+  /**
+   * A SELECT of `columns` (typed as the columns of `table`) from `json`, a JSON array of objects:
+   * an INSERT … SELECT of many rows in one parameter.
+   */
+  jsonRecords(table: string, columns: readonly string[], json: string): RawBuilder<unknown>;
+  /**
+   * Ends a SELECT of rows (of table `alias`) this transaction will change: rows another transaction is changing are
+   * skipped, not waited for (several nodes on one PostgreSQL); nothing where writers are serial.
+   */
+  claimLock(alias: string): RawBuilder<unknown>;
+  /** A store error the request caused, as an AppError (4xx); any other error as it is. */
+  mapError(error: unknown): unknown;
+}
+
+/** Reads every row of a compiled SELECT, on a connection the engine chose for long reads. */
+export type Reader = (query: CompiledQuery) => Promise<unknown[]>;

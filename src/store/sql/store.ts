@@ -1,0 +1,83 @@
+import type { Kysely } from 'kysely';
+import type { Store } from '../store.js';
+import * as accounts from './accounts.js';
+import * as devices from './devices.js';
+import type { Reader, SqlDialect } from './dialect.js';
+import * as dispatch from './dispatch.js';
+import * as jobs from './jobs.js';
+import type { Database } from './schema.js';
+
+export interface SqlStoreOptions {
+  db: Kysely<Database>;
+  dialect: SqlDialect;
+  /** Reads the batches of streamed exports, on a connection that does not hold up the writer. */
+  reader: Reader;
+  /** Closes `db` and the reader's connection. */
+  close(): Promise<void>;
+}
+
+/** The one Store on any engine: the shared SQL of this folder over `db`, differences in `dialect`. */
+export function createSqlStore({ db, dialect, reader, close }: SqlStoreOptions): Store {
+  const store: Store = {
+    dialect: dialect.id,
+    close,
+    secret: (name) => accounts.secret(db, name),
+
+    ensureAccount: (name, now) => accounts.ensureAccount(db, name, now),
+    createUser: (input) => accounts.createUser(db, input),
+    findUser: (username) => accounts.findUser(db, username),
+    listUsers: (accountName) => accounts.listUsers(db, accountName),
+    removeUser: (username) => accounts.removeUser(db, username),
+    countUsers: () => accounts.countUsers(db),
+    createApiKey: (input) => accounts.createApiKey(db, input),
+    findApiKey: (id) => accounts.findApiKey(db, id),
+    listApiKeys: (username) => accounts.listApiKeys(db, username),
+    revokeApiKey: (id) => accounts.revokeApiKey(db, id),
+
+    createDevices: (accountId, newDevices) => devices.createDevices(db, dialect, accountId, newDevices),
+    getDevice: (accountId, id) => devices.getDevice(db, accountId, id),
+    updateDevice: (accountId, id, patch) => devices.updateDevice(db, dialect, accountId, id, patch),
+    deleteDevice: (accountId, id, now) => devices.deleteDevice(db, accountId, id, now),
+    setDeviceToken: (accountId, id, tokenHash) => devices.setDeviceToken(db, accountId, id, tokenHash),
+    listDevices: (request) => devices.listDevices(db, dialect, request),
+    streamDevices: (request) => devices.streamDevices(db, dialect, reader, request),
+
+    createJob: (job) => jobs.createJob(db, dialect, job),
+    getJob: (accountId, id) => jobs.getJob(db, accountId, id),
+    listJobs: (request) => jobs.listJobs(db, dialect, request),
+    streamJobs: (request) => jobs.streamJobs(db, dialect, reader, request),
+    listTargets: (jobId, request) => jobs.listTargets(db, dialect, jobId, request),
+    streamTargets: (jobId, request) => jobs.streamTargets(db, dialect, reader, jobId, request),
+    cancelJobs: (accountId, ids, force, now) => jobs.cancelJobs(db, dialect, accountId, ids, force, now),
+    cancelJobsByQuery: (accountId, query, force, now) =>
+      jobs.cancelJobsByQuery(db, dialect, accountId, query, force, now),
+    deleteJobs: (accountId, ids) => jobs.deleteJobs(db, dialect, accountId, ids),
+    deleteJobsByQuery: (accountId, query) => jobs.deleteJobsByQuery(db, dialect, accountId, query),
+
+    findDeviceCredentials: (...args) => dispatch.findDeviceCredentials(db, ...args),
+    disconnectAll: (...args) => dispatch.disconnectAll(db, ...args),
+    setConnection: (...args) => dispatch.setConnection(db, ...args),
+    updateDeviceState: (...args) => dispatch.updateDeviceState(db, ...args),
+    startNewJobs: () => dispatch.startNewJobs(db),
+    takeRequests: (...args) => dispatch.takeRequests(db, dialect, ...args),
+    takeJobRequests: (...args) => dispatch.takeJobRequests(db, dialect, ...args),
+    pendingCancels: (...args) => dispatch.pendingCancels(db, ...args),
+    applyStatuses: (...args) => dispatch.applyStatuses(db, ...args),
+    expireTargets: (...args) => dispatch.expireTargets(db, dialect, ...args),
+    nextDeadline: () => dispatch.nextDeadline(db),
+  };
+  return mapErrors(store, dialect);
+}
+
+/** Every method that answers a promise rejects with the dialect's mapping of the engine's error. */
+function mapErrors(store: Store, dialect: SqlDialect): Store {
+  const mapped: Record<string, unknown> = { ...store };
+  for (const [name, method] of Object.entries(store)) {
+    if (typeof method !== 'function' || name.startsWith('stream') || name === 'close') continue;
+    mapped[name] = (...args: unknown[]) =>
+      (method as (...args: unknown[]) => Promise<unknown>)(...args).catch((error: unknown) => {
+        throw dialect.mapError(error);
+      });
+  }
+  return mapped as unknown as Store;
+}
