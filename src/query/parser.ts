@@ -322,5 +322,8 @@ export function parseQuery(text: string | undefined, resource: Resource): QueryN
   if (surrogate !== null) {
     throw invalid(text, surrogate.index, 'Unicode text', 'a lone surrogate code unit');
   }
+  // PostgreSQL text cannot hold NUL: refused on every store, so both answer alike.
+  const nul = text.indexOf('\0');
+  if (nul !== -1) throw invalid(text, nul, 'text without NUL', 'NUL (U+0000)');
   return new Parser(text, resource).parse();
 }

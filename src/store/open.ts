@@ -1,3 +1,4 @@
+import { openPostgresStore } from './postgres/index.js';
 import { openSqliteStore } from './sqlite/index.js';
 import type { Store } from './store.js';
 
@@ -10,10 +11,5 @@ export interface StoreConfig {
 
 /** The store the configuration names. */
 export async function openStore(config: StoreConfig): Promise<Store> {
-  if (config.databaseUrl) {
-    throw new Error(
-      'PostgreSQL is not available in this version of fleetjobs: leave out --database-url to use SQLite',
-    );
-  }
-  return openSqliteStore(config.db);
+  return config.databaseUrl ? openPostgresStore(config.databaseUrl) : openSqliteStore(config.db);
 }

@@ -1,0 +1,52 @@
+import { Kysely, Migrator, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from '../sql/schema.js';
+import { migrations } from './migrations/index.js';
+
+/** Any number, fixed: the advisory lock key nodes take while they migrate. */
+const MIGRATION_LOCK_KEY = 0x666c656574; // "fleet"
+const POOL_SIZE = 10;
+
+/** BIGINT (ids, epoch milliseconds, counts) read as numbers: every value the store keeps fits in 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * A pool on the database at `url`, with every pending migration applied. The migrations run under
+ * a session advisory lock, so several nodes starting at once migrate one after the other.
+ */
+export async function openPostgresDatabase(url: string): Promise<Kysely<Database>> {
+  const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, types });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await migrate(pool, db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return db;
+}
+
+async function migrate(pool: pg.Pool, db: Kysely<Database>): Promise<void> {
+  const lock = await pool.connect();
+  try {
+    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const { error, results } = await new Migrator({
+      db,
+      provider: { getMigrations: async () => migrations },
+    }).migrateToLatest();
+    if (error) {
+      const failed = results?.find((result) => result.status === 'Error')?.migrationName;
+      throw new Error(
+        `Migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  } finally {
+    await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    lock.release();
+  }
+}

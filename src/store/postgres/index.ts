@@ -1,0 +1,18 @@
+import { createSqlStore } from '../sql/store.js';
+import type { Store } from '../store.js';
+import { openPostgresDatabase } from './database.js';
+import { postgresDialect } from './dialect.js';
+
+/**
+ * The PostgreSQL store: one pool. Streamed exports read their keyset batches through it too; each
+ * batch is one short statement on whichever connection is free, so it never holds up writers.
+ */
+export async function openPostgresStore(url: string): Promise<Store> {
+  const db = await openPostgresDatabase(url);
+  return createSqlStore({
+    db,
+    dialect: postgresDialect,
+    reader: async (query) => (await db.executeQuery(query)).rows,
+    close: () => db.destroy(),
+  });
+}

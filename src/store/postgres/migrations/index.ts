@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import * as initial from './001_initial.js';
+
+/**
+ * Every PostgreSQL migration, in order (its own numbering: 001 holds what SQLite's 001–003 built).
+ * Add new ones at the end and never change one that has shipped.
+ */
+export const migrations: Record<string, Migration> = {
+  '001_initial': initial,
+};
