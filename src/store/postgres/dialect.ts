@@ -6,6 +6,8 @@ import type { SqlDialect } from '../sql/dialect.js';
 const UNIQUE_VIOLATION = '23505';
 const NUL_IN_TEXT = '22021';
 const UNTRANSLATABLE = '22P05';
+const DEADLOCK = '40P01';
+const SERIALIZATION_FAILURE = '40001';
 
 const sqlState = (error: unknown): string | undefined =>
   typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
@@ -24,6 +26,11 @@ export const postgresDialect: SqlDialect = {
       from json_populate_recordset(null::${sql.table(table)}, cast(${json} as json))`,
   // Another node's transaction changing a row is skipped, not waited for: it sends that request.
   claimLock: (alias) => sql`for update of ${sql.id(alias)} skip locked`,
+  lockRows: (alias) => sql`for update of ${sql.id(alias)}`,
+  isRetryable: (error) => {
+    const state = sqlState(error);
+    return state === DEADLOCK || state === SERIALIZATION_FAILURE;
+  },
   mapError(error) {
     if (error instanceof AppError) return error;
     switch (sqlState(error)) {

@@ -25,6 +25,10 @@ export interface SqlDialect {
    * skipped, not waited for (several nodes on one PostgreSQL); nothing where writers are serial.
    */
   claimLock(alias: string): RawBuilder<unknown>;
+  /** Ends a SELECT that locks its rows (of table `alias`) until the transaction ends, waiting for them. */
+  lockRows(alias: string): RawBuilder<unknown>;
+  /** Whether the error aborted a transaction that may simply run again (a deadlock, say). */
+  isRetryable(error: unknown): boolean;
   /** A store error the request caused, as an AppError (4xx); any other error as it is. */
   mapError(error: unknown): unknown;
 }

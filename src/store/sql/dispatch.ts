@@ -21,6 +21,9 @@ import type { Database } from './schema.js';
  */
 
 type Db = Kysely<Database>;
+
+/** Code-point order, as the engines order device ids. */
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 type Trx = Transaction<Database>;
 
 export async function findDeviceCredentials(db: Db, id: string): Promise<DeviceCredentials | undefined> {
@@ -263,7 +266,14 @@ export async function applyStatuses(db: Db, updates: StatusUpdate[], now: Millis
   return db.transaction().execute(async (trx) => {
     const applied: boolean[] = [];
     const ended = new EndedTargets();
-    for (const update of updates) applied.push(await applyStatus(trx, update, now, ended));
+    // In target key order (a stable sort keeps one target's reports in order), the order every
+    // multi-target change locks targets in, so concurrent transactions cannot deadlock on them.
+    const byKey = updates
+      .map((update, index) => ({ update, index }))
+      .sort(
+        (a, b) => a.update.job_id - b.update.job_id || compareText(a.update.device_id, b.update.device_id),
+      );
+    for (const { update, index } of byKey) applied[index] = await applyStatus(trx, update, now, ended);
     await ended.count(trx, now);
     return applied;
   });

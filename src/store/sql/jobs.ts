@@ -31,6 +31,7 @@ import {
   TARGET_SORT_COLUMNS,
 } from './keyset.js';
 import { page, streamPages } from './pages.js';
+import { isPending } from './pending.js';
 import {
   JOB_COLUMNS,
   JOB_DETAIL_COLUMNS,
@@ -270,6 +271,17 @@ async function cancel(
   if (jobs.length === 0) return [];
   const all = jobs.map((job) => job.id);
   const unfinished = jobs.filter((job) => !isFinishedJob(job.job_status)).map((job) => job.id);
+  // Locks the pending targets first, in key order as every multi-target change does: the two
+  // updates below then wait for nobody, and cannot deadlock with another writer.
+  await db
+    .selectFrom('job_targets as t')
+    .select('t.job_id')
+    .where(dialect.inIntegers(sql.ref('t.job_id'), all))
+    .where(isPending('t.status'))
+    .orderBy('t.job_id')
+    .orderBy('t.device_id')
+    .modifyEnd(dialect.lockRows('t'))
+    .execute();
   const canceled = await db
     .updateTable('job_targets')
     .set({ status: 'canceled', end_time: now, deadline: null })

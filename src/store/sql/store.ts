@@ -69,15 +69,28 @@ export function createSqlStore({ db, dialect, reader, close }: SqlStoreOptions):
   return mapErrors(store, dialect);
 }
 
-/** Every method that answers a promise rejects with the dialect's mapping of the engine's error. */
+const ATTEMPTS = 5;
+
+/**
+ * Every method that answers a promise is one transaction: one the engine aborted to break a
+ * deadlock between writers runs again (it changed nothing), and any other error rejects as the
+ * dialect maps it.
+ */
 function mapErrors(store: Store, dialect: SqlDialect): Store {
   const mapped: Record<string, unknown> = { ...store };
   for (const [name, method] of Object.entries(store)) {
     if (typeof method !== 'function' || name.startsWith('stream') || name === 'close') continue;
-    mapped[name] = (...args: unknown[]) =>
-      (method as (...args: unknown[]) => Promise<unknown>)(...args).catch((error: unknown) => {
-        throw dialect.mapError(error);
-      });
+    const run = method as (...args: unknown[]) => Promise<unknown>;
+    mapped[name] = async (...args: unknown[]) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await run(...args);
+        } catch (error) {
+          if (attempt < ATTEMPTS && dialect.isRetryable(error)) continue;
+          throw dialect.mapError(error);
+        }
+      }
+    };
   }
   return mapped as unknown as Store;
 }

@@ -19,5 +19,7 @@ export const sqliteDialect: SqlDialect = {
       from json_each(${json}) row`,
   // Writers are serial: the rows a transaction selects stay as they are until it commits.
   claimLock: () => sql``,
+  lockRows: () => sql``,
+  isRetryable: () => false,
   mapError: (error) => error,
 };
