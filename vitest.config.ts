@@ -1,11 +1,29 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two projects: every test on SQLite (and the store tests on both engines), and the API and query
+ * differential tests again on PostgreSQL (FLEETJOBS_TEST_STORE). One embedded PostgreSQL serves
+ * the whole run (test/setup/postgres.ts).
+ */
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/setup/postgres.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'sqlite', include: ['test/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: [
+            'test/api/{auth,bad-input,devices,jobs,paging,tenancy}.test.ts',
+            'test/query/sql.differential.test.ts',
+          ],
+          env: { FLEETJOBS_TEST_STORE: 'postgres' },
+        },
+      },
+    ],
   },
 });

@@ -220,6 +220,16 @@ describe('bad input gets a clear 400 and changes nothing', () => {
     expectError(await h.delete(bob, `/ws/v1/jobs/inventory?query=${encodeURIComponent('(id > 0')}`), 400);
   });
 
+  it('a query value holding NUL (U+0000), on every store', async () => {
+    for (const url of ['/ws/v1/jobs/inventory', '/ws/v1/devices/inventory']) {
+      const message = expectError(
+        await h.get(bob, `${url}?query=${encodeURIComponent("description = 'a\u0000b'")}`),
+        400,
+      );
+      expect(message).toMatch(/^Invalid query at position 17: expected text without NUL/);
+    }
+  });
+
   it('a malformed, forged or foreign cursor', async () => {
     const first = (await h.get(bob, '/ws/v1/jobs/inventory?size=1')).json();
     expect(first.cursor).toEqual(expect.any(String));

@@ -1,14 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { JobService } from '../../src/jobs/service.js';
 import type { Role } from '../../src/model/account.js';
 import { hashApiSecret, hashPassword, randomId, randomSecret } from '../../src/security/hashing.js';
-import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
+import { openTestStore } from '../setup/stores.js';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -27,29 +24,27 @@ export const deviceId = (n: number, prefix = 0) =>
   `00000000-00000000-${prefix.toString(16).toUpperCase().padStart(8, '0')}-${n.toString(16).toUpperCase().padStart(8, '0')}`;
 
 /**
- * An API on a fresh SQLite file, with two accounts: `acme` (users alice (admin), bob (user),
+ * An API on a fresh store (SQLite, or PostgreSQL in the `postgres` test project), with two accounts: `acme` (users alice (admin), bob (user),
  * reader (read_only)) and `globex` (user mallory).
  */
 export class Harness {
   private constructor(
-    readonly dir: string,
+    private readonly dispose: () => Promise<void>,
     readonly store: Store,
     readonly jobs: JobService,
     readonly app: FastifyInstance,
   ) {}
 
   static async start(): Promise<Harness> {
-    const dir = mkdtempSync(join(tmpdir(), 'fleetjobs-api-'));
-    const store = await openSqliteStore(join(dir, 'fleetjobs.db'));
+    const { store, dispose } = await openTestStore();
     const jobs = new JobService(store);
     const app = await buildApp({ store, jobs });
-    return new Harness(dir, store, jobs, app);
+    return new Harness(dispose, store, jobs, app);
   }
 
   async close(): Promise<void> {
     await this.app.close();
-    await this.store.close();
-    rmSync(this.dir, { recursive: true, force: true });
+    await this.dispose();
   }
 
   async user(account: string, username: string, role: Role = 'user', password = PASSWORD): Promise<Caller> {

@@ -30,7 +30,16 @@ function freePort(): Promise<number> {
 
 const POSTGRES_UID = 'postgres';
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+interface Running {
+  url: string;
+  users: number;
+  stop(): Promise<void>;
+}
+
+/** Shared by every project of the run (each imports this file anew): one server, stopped by the last. */
+const shared = globalThis as { fleetjobsPostgres?: Promise<Running> };
+
+async function start(): Promise<Running> {
   const folder = mkdtempSync(join(tmpdir(), 'fleetjobs-pg-'));
   const asRoot = userInfo().uid === 0;
   if (asRoot) {
@@ -64,9 +73,22 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   await server.initialise();
   await server.start();
-  project.provide('postgresUrl', `postgres://postgres:${password}@127.0.0.1:${port}/postgres`);
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    users: 0,
+    async stop() {
+      await server.stop();
+      rmSync(folder, { recursive: true, force: true });
+    },
+  };
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  shared.fleetjobsPostgres ??= start();
+  const running = await shared.fleetjobsPostgres;
+  running.users++;
+  project.provide('postgresUrl', running.url);
   return async () => {
-    await server.stop();
-    rmSync(folder, { recursive: true, force: true });
+    if (--running.users === 0) await running.stop();
   };
 }
