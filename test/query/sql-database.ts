@@ -3,10 +3,16 @@
  * data set of devices, jobs and targets straight into the tables, and run compiled predicates.
  */
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, type RawBuilder, SqliteDialect } from 'kysely';
+import { type Insertable, Kysely, Migrator, type RawBuilder, SqliteDialect, sql } from 'kysely';
 import type { Device } from '../../src/model/device.js';
 import type { Job, JobTarget } from '../../src/model/job.js';
+import type { Dialect } from '../../src/query/sql.js';
+import { openPostgresDatabase } from '../../src/store/postgres/database.js';
+import { DEVICE_COLUMNS } from '../../src/store/sql/rows.js';
+import type { Database } from '../../src/store/sql/schema.js';
 import { migrations } from '../../src/store/sqlite/migrations/index.js';
+import { newPostgresDatabase } from '../setup/databases.js';
+import { TEST_ENGINE } from '../setup/stores.js';
 
 export const ACCOUNT = 1;
 
@@ -95,6 +101,75 @@ export async function openTestDatabase(): Promise<TestDatabase> {
           (raw.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n,
         ]),
       ),
+    close: () => db.destroy(),
+  };
+}
+
+/** The same, on the engine of the test project (test/setup/stores.ts), every call a promise. */
+export interface EngineTestDatabase {
+  db: Kysely<unknown>;
+  dialect: Dialect;
+  load(dataset: Dataset): Promise<void>;
+  rows<T>(query: RawBuilder<unknown>): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+export async function openEngineTestDatabase(): Promise<EngineTestDatabase> {
+  if (TEST_ENGINE === 'sqlite') {
+    const database = await openTestDatabase();
+    return {
+      db: database.db,
+      dialect: 'sqlite',
+      load: async (dataset) => database.load(dataset),
+      rows: async (query) => database.rows(query),
+      close: () => database.close(),
+    };
+  }
+  const db = (await openPostgresDatabase(await newPostgresDatabase())) as unknown as Kysely<Database>;
+  await db.insertInto('accounts').values({ id: ACCOUNT, name: 'test', created_at: 0 }).execute();
+  return {
+    db: db as unknown as Kysely<unknown>,
+    dialect: 'postgres',
+    load: (dataset) =>
+      db.transaction().execute(async (trx) => {
+        await sql`DELETE FROM job_targets; DELETE FROM jobs; DELETE FROM device_tags; DELETE FROM devices`.execute(
+          trx,
+        );
+        const devices = dataset.devices.map((device, index) => ({
+          ...Object.fromEntries(
+            DEVICE_COLUMNS.map((column) => [
+              column,
+              column === 'group_path'
+                ? device.group
+                : column === 'tags'
+                  ? JSON.stringify(device.tags)
+                  : device[column],
+            ]),
+          ),
+          pk: index + 1,
+          token_hash: 'hash',
+        })) as Insertable<Database['devices']>[];
+        if (devices.length > 0) await trx.insertInto('devices').values(devices).execute();
+        const tags = dataset.devices.flatMap((device, index) =>
+          [...new Set(device.tags)].map((tag) => ({ device_pk: index + 1, tag })),
+        );
+        if (tags.length > 0) await trx.insertInto('device_tags').values(tags).execute();
+        const jobs = dataset.jobs.map(({ job }) => ({
+          ...job,
+          timeout: 600,
+          offline_timeout: 86400,
+          targets: '{}',
+        }));
+        if (jobs.length > 0) await trx.insertInto('jobs').values(jobs).execute();
+        const targets = dataset.jobs.flatMap(({ targets }) =>
+          targets.map(({ target: { response: _response, ...target }, device }) => ({
+            ...target,
+            device_pk: device === null ? null : device + 1,
+          })),
+        );
+        if (targets.length > 0) await trx.insertInto('job_targets').values(targets).execute();
+      }),
+    rows: async <T>(query: RawBuilder<unknown>) => (await query.execute(db)).rows as T[],
     close: () => db.destroy(),
   };
 }

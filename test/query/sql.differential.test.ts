@@ -1,7 +1,7 @@
 /**
  * The differential test of the SQL compiler: for random data sets (missing values, non-ASCII text,
  * LIKE wildcards, deleted devices) and random well-typed queries, the SQL that the store filters
- * compile, run on SQLite with the real migrations, selects exactly the devices, targets and jobs
+ * compile, run on SQLite (and on PostgreSQL in the `postgres` test project) with the real migrations, selects exactly the devices, targets and jobs
  * that the reference evaluator selects.
  */
 import fc from 'fast-check';
@@ -17,13 +17,14 @@ import {
   serializeQuery,
 } from '../../src/query/index.js';
 import { deviceWhere, jobWhere, targetWhere } from '../../src/store/sql/filters.js';
+import { TEST_ENGINE } from '../setup/stores.js';
 import { ARB_NOW, arbDevice, arbDeviceId, arbJob, arbJobTarget, arbQuery } from './arbitraries.js';
 import {
   ACCOUNT,
   type Dataset,
-  openTestDatabase,
+  type EngineTestDatabase,
+  openEngineTestDatabase,
   type StoredTarget,
-  type TestDatabase,
 } from './sql-database.js';
 
 /** Where a target points: a device of the data set (by index), or a deleted device with some id. */
@@ -60,10 +61,10 @@ const arbDataset: fc.Arbitrary<Dataset> = fc
       .map((jobs) => ({ devices, jobs })),
   );
 
-let database: TestDatabase;
+let database: EngineTestDatabase;
 
 beforeAll(async () => {
-  database = await openTestDatabase();
+  database = await openEngineTestDatabase();
 });
 
 afterAll(async () => {
@@ -88,53 +89,62 @@ const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 const deviceOf = (dataset: Dataset, index: number | null): Device | null =>
   index === null ? null : (dataset.devices[index] as Device);
 
-const RUNS = 2000;
+/** Fewer on PostgreSQL, where loading a data set takes a few round trips. */
+const RUNS = TEST_ENGINE === 'sqlite' ? 2000 : 300;
 const QUERIES_PER_RUN = { minLength: 1, maxLength: 4 };
 
-describe('compiled SQL on SQLite selects what the reference evaluator selects', () => {
-  it('devices', () => {
-    fc.assert(
-      fc.property(arbDataset, fc.array(arbQuery('devices'), QUERIES_PER_RUN), (dataset, queries) => {
-        database.load(dataset);
-        for (const node of queries) {
-          const query = selectDevices(deviceWhere(node, 'sqlite', ARB_NOW));
-          const expected = dataset.devices
-            .filter((device) => matchesDevice(node, device, ARB_NOW))
-            .map((device) => device.id)
-            .sort(byCodeUnits);
-          expect(
-            database.rows<{ id: string }>(query).map((row) => row.id),
-            explain(node, query),
-          ).toEqual(expected);
-        }
-      }),
+describe(`compiled SQL on ${TEST_ENGINE} selects what the reference evaluator selects`, () => {
+  it('devices', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        arbDataset,
+        fc.array(arbQuery('devices'), QUERIES_PER_RUN),
+        async (dataset, queries) => {
+          await database.load(dataset);
+          for (const node of queries) {
+            const query = selectDevices(deviceWhere(node, database.dialect, ARB_NOW));
+            const expected = dataset.devices
+              .filter((device) => matchesDevice(node, device, ARB_NOW))
+              .map((device) => device.id)
+              .sort(byCodeUnits);
+            expect(
+              (await database.rows<{ id: string }>(query)).map((row) => row.id),
+              explain(node, query),
+            ).toEqual(expected);
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
   });
 
-  it('job targets, with the devices of deleted targets missing', () => {
-    fc.assert(
-      fc.property(arbDataset, fc.array(arbQuery('targets'), QUERIES_PER_RUN), (dataset, queries) => {
-        database.load(dataset);
-        for (const node of queries) {
-          const query = selectTargets(targetWhere(node, 'sqlite', ARB_NOW));
-          const expected = dataset.jobs
-            .flatMap(({ targets }) => targets)
-            .filter(({ target, device }) => matchesTarget(node, target, deviceOf(dataset, device), ARB_NOW))
-            .map(({ target }) => `${target.job_id} ${target.device_id}`)
-            .sort((a, b) => {
-              const [jobA, deviceA] = a.split(' ');
-              const [jobB, deviceB] = b.split(' ');
-              return Number(jobA) - Number(jobB) || byCodeUnits(deviceA as string, deviceB as string);
-            });
-          expect(
-            database
-              .rows<{ job_id: number; device_id: string }>(query)
-              .map((row) => `${row.job_id} ${row.device_id}`),
-            explain(node, query),
-          ).toEqual(expected);
-        }
-      }),
+  it('job targets, with the devices of deleted targets missing', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        arbDataset,
+        fc.array(arbQuery('targets'), QUERIES_PER_RUN),
+        async (dataset, queries) => {
+          await database.load(dataset);
+          for (const node of queries) {
+            const query = selectTargets(targetWhere(node, database.dialect, ARB_NOW));
+            const expected = dataset.jobs
+              .flatMap(({ targets }) => targets)
+              .filter(({ target, device }) => matchesTarget(node, target, deviceOf(dataset, device), ARB_NOW))
+              .map(({ target }) => `${target.job_id} ${target.device_id}`)
+              .sort((a, b) => {
+                const [jobA, deviceA] = a.split(' ');
+                const [jobB, deviceB] = b.split(' ');
+                return Number(jobA) - Number(jobB) || byCodeUnits(deviceA as string, deviceB as string);
+              });
+            expect(
+              (await database.rows<{ job_id: number; device_id: string }>(query)).map(
+                (row) => `${row.job_id} ${row.device_id}`,
+              ),
+              explain(node, query),
+            ).toEqual(expected);
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -145,10 +155,10 @@ describe('compiled SQL on SQLite selects what the reference evaluator selects', 
         arbDataset,
         fc.array(fc.tuple(arbQuery('jobs'), fc.constantFrom(0, 2, 1000)), QUERIES_PER_RUN),
         async (dataset, queries) => {
-          database.load(dataset);
+          await database.load(dataset);
           for (const [node, semiJoinMaxDevices] of queries) {
             const query = selectJobs(
-              await jobWhere(database.db, node, 'sqlite', ACCOUNT, ARB_NOW, { semiJoinMaxDevices }),
+              await jobWhere(database.db, node, database.dialect, ACCOUNT, ARB_NOW, { semiJoinMaxDevices }),
             );
             const expected = dataset.jobs
               .filter(({ job, targets }) =>
@@ -162,7 +172,7 @@ describe('compiled SQL on SQLite selects what the reference evaluator selects', 
               .map(({ job }) => job.id)
               .sort((a, b) => a - b);
             expect(
-              database.rows<{ id: number }>(query).map((row) => row.id),
+              (await database.rows<{ id: number }>(query)).map((row) => row.id),
               explain(node, query),
             ).toEqual(expected);
           }
