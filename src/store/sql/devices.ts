@@ -6,8 +6,9 @@ import type { Query } from '../../query/index.js';
 import type { ListRequest, NewDevice, StreamRequest } from '../store.js';
 import { EndedTargets } from './counts.js';
 import type { Reader, SqlDialect } from './dialect.js';
+import { DEVICE_STORE_FIELDS } from './fields.js';
 import { deviceWhere } from './filters.js';
-import { DEVICE_NOT_NULL, DEVICE_SORT_COLUMNS, resolveSort } from './keyset.js';
+import { resolveSort } from './keyset.js';
 import { page, streamPages } from './pages.js';
 import { isPending } from './pending.js';
 import { DEVICE_COLUMNS, deviceFromRow } from './rows.js';
@@ -182,7 +183,7 @@ function devicesQuery(db: Db, dialect: SqlDialect, accountId: number, query: Que
 }
 
 export async function listDevices(db: Db, dialect: SqlDialect, request: ListRequest): Promise<Device[]> {
-  const sort = resolveSort(request.order, DEVICE_SORT_COLUMNS, 'id', 'd', DEVICE_NOT_NULL);
+  const sort = resolveSort(request.order, DEVICE_STORE_FIELDS, 'id', 'd');
   const query = devicesQuery(db, dialect, request.accountId, request.query, Date.now());
   return (await page(query, sort, request.after, request.limit).execute()).map(deviceFromRow);
 }
@@ -193,7 +194,7 @@ export function streamDevices(
   reader: Reader,
   request: StreamRequest,
 ): AsyncGenerator<Device[]> {
-  const sort = resolveSort(request.order, DEVICE_SORT_COLUMNS, 'id', 'd', DEVICE_NOT_NULL);
+  const sort = resolveSort(request.order, DEVICE_STORE_FIELDS, 'id', 'd');
   return streamPages(
     reader,
     devicesQuery(db, dialect, request.accountId, request.query, Date.now()),

@@ -8,7 +8,6 @@
  * point, as in SQLite (checked against the reference evaluator on PostgreSQL 15 while writing this).
  */
 import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
-import { DEVICE_NUMBER_FIELDS, DEVICE_TEXT_FIELDS, DEVICE_TIMESTAMP_FIELDS } from '../../model/device.js';
 import type { FieldRef, QueryNode } from '../../query/ast.js';
 import {
   and,
@@ -21,6 +20,7 @@ import {
   type Predicate,
   usesScope,
 } from '../../query/sql.js';
+import { DEVICE_STORE_FIELDS, JOB_STORE_FIELDS, type StoreFields, TARGET_STORE_FIELDS } from './fields.js';
 
 export type { Dialect } from '../../query/sql.js';
 
@@ -34,64 +34,13 @@ export type { Dialect } from '../../query/sql.js';
  */
 export const SEMI_JOIN_MAX_DEVICES = 2000;
 
-interface ColumnSpec {
-  column: string;
-  nullable: boolean;
-  integer: boolean;
-}
-
-const spec = (column: string, nullable: boolean, integer: boolean): ColumnSpec => ({
-  column,
-  nullable,
-  integer,
-});
-
-const DEVICE_ENUM_FIELDS = ['connection_status', 'health_status', 'restricted_status'] as const;
-
-const DEVICE_COLUMNS: ReadonlyMap<string, ColumnSpec> = new Map([
-  ['id', spec('id', false, false)],
-  ['customer_id', spec('customer_id', false, true)],
-  ['vendor_id', spec('vendor_id', true, true)],
-  ...DEVICE_TEXT_FIELDS.map((name): [string, ColumnSpec] => [name, spec(name, true, false)]),
-  ['group', spec('group_path', false, false)],
-  ...DEVICE_ENUM_FIELDS.map((name): [string, ColumnSpec] => [name, spec(name, false, false)]),
-  ...DEVICE_NUMBER_FIELDS.map((name): [string, ColumnSpec] => [name, spec(name, true, false)]),
-  ...DEVICE_TIMESTAMP_FIELDS.map((name): [string, ColumnSpec] => [name, spec(name, true, true)]),
-]);
-
-const JOB_COLUMNS: ReadonlyMap<string, ColumnSpec> = new Map([
-  ['id', spec('id', false, true)],
-  ['customer_id', spec('customer_id', false, true)],
-  ['username', spec('username', false, false)],
-  ['job_type', spec('job_type', false, false)],
-  ['job_status', spec('job_status', false, false)],
-  ['description', spec('description', true, false)],
-  ['job_submit_time', spec('job_submit_time', false, true)],
-  ['job_completion_time', spec('job_completion_time', true, true)],
-  ['target_count', spec('target_count', false, true)],
-  ['progress_success', spec('progress_success', false, true)],
-  ['progress_failures', spec('progress_failures', false, true)],
-  ['progress_canceled', spec('progress_canceled', false, true)],
-  ['progress_pending', spec('progress_pending', false, true)],
-]);
-
-const TARGET_COLUMNS: ReadonlyMap<string, ColumnSpec> = new Map([
-  ['status', spec('status', false, false)],
-  ['device_id', spec('device_id', false, false)],
-  ['progress', spec('progress', false, true)],
-  ['message', spec('message', true, false)],
-  ['queued_time', spec('queued_time', false, true)],
-  ['start_time', spec('start_time', true, true)],
-  ['end_time', spec('end_time', true, true)],
-]);
-
 type ColumnMap = ReadonlyMap<string, FieldColumn>;
 
 /**
  * The columns of `table` under `alias`; `optionalRow`: the row comes from a LEFT JOIN, so every
  * column may be NULL.
  */
-function columnMap(specs: ReadonlyMap<string, ColumnSpec>, alias: string, optionalRow: boolean): ColumnMap {
+function columnMap(specs: StoreFields, alias: string, optionalRow: boolean): ColumnMap {
   const map = new Map<string, FieldColumn>();
   for (const [name, { column, nullable, integer }] of specs) {
     const reference = `"${alias}"."${column}"`;
@@ -135,7 +84,7 @@ function deviceTags(optionalRow: boolean, drivenByTags: boolean): FieldColumn {
 }
 
 function deviceColumnMap(optionalRow: boolean, drivenByTags: boolean): ColumnMap {
-  const map = new Map(columnMap(DEVICE_COLUMNS, 'd', optionalRow));
+  const map = new Map(columnMap(DEVICE_STORE_FIELDS, 'd', optionalRow));
   map.set('tags', deviceTags(optionalRow, drivenByTags));
   return map;
 }
@@ -153,8 +102,8 @@ const DEVICE = deviceColumnMap(false, true);
 const JOINED_DEVICE = deviceColumnMap(false, false);
 /** The device of a target, LEFT JOINed: missing (all NULL) when the device was deleted. */
 const TARGET_DEVICE = deviceColumnMap(true, false);
-const JOB = columnMap(JOB_COLUMNS, 'j', false);
-const TARGET = columnMap(TARGET_COLUMNS, 't', false);
+const JOB = columnMap(JOB_STORE_FIELDS, 'j', false);
+const TARGET = columnMap(TARGET_STORE_FIELDS, 't', false);
 
 const DEVICE_FIELDS = lookup({ device: DEVICE });
 const TARGET_FIELDS = lookup({ target: TARGET, device: TARGET_DEVICE });

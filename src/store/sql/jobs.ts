@@ -22,14 +22,9 @@ import type {
 } from '../store.js';
 import { EndedTargets } from './counts.js';
 import type { Reader, SqlDialect } from './dialect.js';
+import { JOB_STORE_FIELDS, TARGET_STORE_FIELDS } from './fields.js';
 import { deviceWhere, jobWhere, targetWhere } from './filters.js';
-import {
-  JOB_NOT_NULL,
-  JOB_SORT_COLUMNS,
-  resolveSort,
-  TARGET_NOT_NULL,
-  TARGET_SORT_COLUMNS,
-} from './keyset.js';
+import { resolveSort } from './keyset.js';
 import { page, streamPages } from './pages.js';
 import { isPending } from './pending.js';
 import {
@@ -154,7 +149,7 @@ async function jobsQuery(db: Db, dialect: SqlDialect, accountId: number, query: 
 }
 
 export async function listJobs(db: Db, dialect: SqlDialect, request: ListRequest): Promise<Job[]> {
-  const sort = resolveSort(request.order, JOB_SORT_COLUMNS, 'id', 'j', JOB_NOT_NULL);
+  const sort = resolveSort(request.order, JOB_STORE_FIELDS, 'id', 'j');
   const query = await jobsQuery(db, dialect, request.accountId, request.query, Date.now());
   return (await page(query, sort, request.after, request.limit).execute()).map(jobFromRow);
 }
@@ -165,7 +160,7 @@ export async function* streamJobs(
   reader: Reader,
   request: StreamRequest,
 ): AsyncGenerator<Job[]> {
-  const sort = resolveSort(request.order, JOB_SORT_COLUMNS, 'id', 'j', JOB_NOT_NULL);
+  const sort = resolveSort(request.order, JOB_STORE_FIELDS, 'id', 'j');
   yield* streamPages(
     reader,
     await jobsQuery(db, dialect, request.accountId, request.query, Date.now()),
@@ -209,7 +204,7 @@ export async function listTargets(
   jobId: number,
   request: ListRequest,
 ): Promise<JobTarget[] | undefined> {
-  const sort = resolveSort(request.order, TARGET_SORT_COLUMNS, 'device_id', 't', TARGET_NOT_NULL);
+  const sort = resolveSort(request.order, TARGET_STORE_FIELDS, 'device_id', 't');
   if (!(await jobExists(db, request.accountId, jobId))) return undefined;
   const query = targetsQuery(db, dialect, request.accountId, jobId, request.query, Date.now());
   return (await page(query, sort, request.after, request.limit).execute()).map(targetFromRow);
@@ -223,7 +218,7 @@ export async function* streamTargets(
   jobId: number,
   request: StreamRequest,
 ): AsyncGenerator<JobTarget[]> {
-  const sort = resolveSort(request.order, TARGET_SORT_COLUMNS, 'device_id', 't', TARGET_NOT_NULL);
+  const sort = resolveSort(request.order, TARGET_STORE_FIELDS, 'device_id', 't');
   if (!(await jobExists(db, request.accountId, jobId))) return;
   yield* streamPages(
     reader,

@@ -1,6 +1,7 @@
 import { type RawBuilder, type SqlBool, sql } from 'kysely';
 import { badRequest } from '../../model/error.js';
 import type { Keyset, Order, SortDirection } from '../store.js';
+import type { StoreFields } from './fields.js';
 
 /**
  * Ordering and keyset paging, the same on every store. Items sort on one field, ties break on the
@@ -9,95 +10,6 @@ import type { Keyset, Order, SortDirection } from '../store.js';
  * item seen, so paging sees every item that exists throughout exactly once, whatever is inserted or
  * deleted between pages.
  */
-
-/** Sortable fields of each resource and the column each one reads. */
-export const JOB_SORT_COLUMNS: Readonly<Record<string, string>> = {
-  id: 'id',
-  customer_id: 'customer_id',
-  username: 'username',
-  job_type: 'job_type',
-  job_status: 'job_status',
-  description: 'description',
-  job_submit_time: 'job_submit_time',
-  job_completion_time: 'job_completion_time',
-  target_count: 'target_count',
-  progress_success: 'progress_success',
-  progress_failures: 'progress_failures',
-  progress_canceled: 'progress_canceled',
-  progress_pending: 'progress_pending',
-};
-
-export const JOB_NOT_NULL = [
-  'id',
-  'customer_id',
-  'username',
-  'job_type',
-  'job_status',
-  'job_submit_time',
-  'target_count',
-  'progress_success',
-  'progress_failures',
-  'progress_canceled',
-  'progress_pending',
-];
-
-/** Every device field but `tags` (a list has no order). */
-export const DEVICE_SORT_COLUMNS: Readonly<Record<string, string>> = {
-  id: 'id',
-  customer_id: 'customer_id',
-  vendor_id: 'vendor_id',
-  name: 'name',
-  type: 'type',
-  firmware_version: 'firmware_version',
-  serial_number: 'serial_number',
-  mac: 'mac',
-  ip: 'ip',
-  public_ip: 'public_ip',
-  description: 'description',
-  notes: 'notes',
-  contact: 'contact',
-  location: 'location',
-  carrier: 'carrier',
-  carrier2: 'carrier2',
-  network: 'network',
-  network2: 'network2',
-  group: 'group_path',
-  connection_status: 'connection_status',
-  health_status: 'health_status',
-  restricted_status: 'restricted_status',
-  signal_percent: 'signal_percent',
-  signal_percent2: 'signal_percent2',
-  signal_quality: 'signal_quality',
-  signal_quality2: 'signal_quality2',
-  signal_strength: 'signal_strength',
-  signal_strength2: 'signal_strength2',
-  last_connect: 'last_connect',
-  last_disconnect: 'last_disconnect',
-  last_update: 'last_update',
-};
-
-export const DEVICE_NOT_NULL = [
-  'id',
-  'customer_id',
-  'group_path',
-  'connection_status',
-  'health_status',
-  'restricted_status',
-];
-
-/** Every target field but `response` (a JSON value has no order). */
-export const TARGET_SORT_COLUMNS: Readonly<Record<string, string>> = {
-  job_id: 'job_id',
-  device_id: 'device_id',
-  status: 'status',
-  progress: 'progress',
-  message: 'message',
-  queued_time: 'queued_time',
-  start_time: 'start_time',
-  end_time: 'end_time',
-};
-
-export const TARGET_NOT_NULL = ['job_id', 'device_id', 'status', 'progress', 'queued_time'];
 
 /** A resolved ordering: qualified sort and key columns, e.g. `j.job_status` and `j.id`. */
 export interface Sort {
@@ -113,21 +25,16 @@ export interface Sort {
 }
 
 /**
- * Resolves `order` against a resource's sortable columns (400 for another field). `alias` is the
- * table alias in the query; `notNull` lists the columns that never hold NULL. Text compares by
- * code point (SQLite's BINARY; PostgreSQL needs the "C" collation).
+ * Resolves `order` against a resource's fields (fields.ts; 400 for another field). `alias` is the
+ * table alias in the query. Text compares by code point (SQLite's BINARY; PostgreSQL's "C"
+ * collation).
  */
-export function resolveSort(
-  order: Order,
-  columns: Readonly<Record<string, string>>,
-  keyField: string,
-  alias: string,
-  notNull: readonly string[],
-): Sort {
-  const column = Object.hasOwn(columns, order.field) ? columns[order.field] : undefined;
-  const keyColumn = columns[keyField];
-  if (column === undefined || keyColumn === undefined) {
-    throw badRequest(`Cannot order by '${order.field}': expected one of ${Object.keys(columns).join(', ')}`);
+export function resolveSort(order: Order, fields: StoreFields, keyField: string, alias: string): Sort {
+  const sorted = fields.get(order.field);
+  const column = sorted?.column;
+  const keyColumn = fields.get(keyField)?.column;
+  if (sorted === undefined || column === undefined || keyColumn === undefined) {
+    throw badRequest(`Cannot order by '${order.field}': expected one of ${[...fields.keys()].join(', ')}`);
   }
   if (order.direction !== 'asc' && order.direction !== 'desc') {
     throw badRequest(`Invalid order direction '${String(order.direction)}': expected asc or desc`);
@@ -138,7 +45,7 @@ export function resolveSort(
     value: sql.ref(`${alias}.${column}`),
     key: sql.ref(`${alias}.${keyColumn}`),
     direction: order.direction,
-    nullable: !notNull.includes(column),
+    nullable: sorted.nullable,
   };
 }
 
