@@ -2,7 +2,7 @@ import { type RawBuilder, type SqlBool, sql } from 'kysely';
 import { isTerminalTarget, TARGET_STATUSES } from '../../model/job.js';
 
 /** The statuses of a target that may still change: queued and in progress. */
-export const PENDING_STATUSES = TARGET_STATUSES.filter((status) => !isTerminalTarget(status));
+const PENDING_STATUSES = TARGET_STATUSES.filter((status) => !isTerminalTarget(status));
 
 const PENDING_LIST = sql.raw(`(${PENDING_STATUSES.map((status) => `'${status}'`).join(', ')})`);
 

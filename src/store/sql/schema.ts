@@ -1,8 +1,9 @@
 import type { ColumnType, Generated } from 'kysely';
 
 /**
- * The tables of migrations/001_initial.ts as kysely sees them. Timestamps are INTEGER epoch
- * milliseconds; JSON values (tags, payload, targets, response) are TEXT.
+ * The tables of both engines' migrations (sqlite/migrations/, postgres/migrations/) as kysely sees
+ * them. Timestamps are epoch milliseconds (INTEGER, BIGINT read as numbers); JSON values (tags,
+ * payload, targets, response) are text.
  */
 
 export interface SettingsTable {
