@@ -78,6 +78,8 @@ export async function buildApp({ store, jobs, logger }: AppOptions): Promise<Fas
       );
     },
   });
+  // Responses are sent as the routes build them; their schemas only document them.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.decorateRequest('user', null);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, async (request: FastifyRequest, body: Buffer) =>

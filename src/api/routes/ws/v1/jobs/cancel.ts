@@ -4,6 +4,7 @@ import { type ApiContext, requestUser } from '../../../../context.js';
 import { refuseBody } from '../../../../errors.js';
 import { parseForce, parseJobIds, type RawQuery, single } from '../../../../params.js';
 import { jobJson } from '../../../../resources.js';
+import { byIdResults, byQueryQuery, describeRoute, job, jobIdsParams } from '../../../../schemas.js';
 import { deleteByQuery, requiredJobQuery } from './inventory.js';
 
 /**
@@ -23,7 +24,27 @@ export function jobCancelRoutes(app: FastifyInstance, context: ApiContext): void
     const results = await jobs.cancelJobs(accountId, parseJobIds(request.params.ids), force);
     return sendByIdResults(reply, results, jobJson);
   };
-  app.put<{ Params: { ids: string } }>('/ws/v1/jobs/cancel/:ids', { preValidation: refuseBody }, cancel);
-  app.put<{ Params: { ids: string } }>('/ws/v1/jobs/cancel:ids', { preValidation: refuseBody }, cancel);
-  app.delete('/ws/v1/jobs/cancel', { preValidation: refuseBody }, deleteByQuery(context));
+  const cancelSchema = (operationId: string, summary: string) => ({
+    schema: describeRoute(operationId, 'jobs', summary, {
+      params: jobIdsParams,
+      querystring: byQueryQuery,
+      description: 'With no ids and a `query`, cancels every matching unfinished job.',
+      response: { 200: byIdResults(job) },
+    }),
+    preValidation: refuseBody,
+  });
+  app.put<{ Params: { ids: string } }>(
+    '/ws/v1/jobs/cancel/:ids',
+    cancelSchema('cancelJobs', 'Cancel jobs by id'),
+    cancel,
+  );
+  app.put<{ Params: { ids: string } }>(
+    '/ws/v1/jobs/cancel:ids',
+    cancelSchema('cancelJobsNoSlash', 'Cancel jobs by id (the reference spelling, without a slash)'),
+    cancel,
+  );
+  app.delete(
+    '/ws/v1/jobs/cancel',
+    deleteByQuery(context, 'deleteJobsByQueryCancelPath', 'Delete every matching finished job'),
+  );
 }
