@@ -3,6 +3,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
   LogController,
+  type RouteOptions,
 } from 'fastify';
 import type { JobService } from '../jobs/service.js';
 import { AppError, badRequest } from '../model/error.js';
@@ -10,6 +11,7 @@ import type { Store } from '../store/store.js';
 import { Authenticator } from './auth.js';
 import { CursorCodec } from './cursor.js';
 import { BODY_LIMIT_BYTES, installErrorHandling, sendError } from './errors.js';
+import { collectOpenApi, openApiRoutes } from './openapi.js';
 import { healthRoutes } from './routes/healthz.js';
 import { v1Routes } from './routes/ws/v1/index.js';
 
@@ -18,6 +20,8 @@ export interface AppOptions {
   jobs: JobService;
   /** A pino logger; without one the app logs nothing. */
   logger?: FastifyBaseLogger;
+  /** Called with every route as it is registered (a test checks that each is documented). */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -60,7 +64,7 @@ function refuseLoneSurrogates(key: string, value: unknown): unknown {
   return value;
 }
 
-export async function buildApp({ store, jobs, logger }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ store, jobs, logger, onRoute }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     logController: new LogController({ disableRequestLogging: true }),
@@ -80,15 +84,18 @@ export async function buildApp({ store, jobs, logger }: AppOptions): Promise<Fas
   });
   // Responses are sent as the routes build them; their schemas only document them.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  if (onRoute !== undefined) app.addHook('onRoute', onRoute);
   app.decorateRequest('user', null);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, async (request: FastifyRequest, body: Buffer) =>
     parseJsonBody(request, body),
   );
   installErrorHandling(app);
+  await collectOpenApi(app);
 
   const context = { store, jobs, cursors: new CursorCodec(await store.secret('cursor')) };
   healthRoutes(app);
+  await openApiRoutes(app);
   await app.register(v1Routes(new Authenticator(store), context));
   return app;
 }
