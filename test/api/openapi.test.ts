@@ -32,7 +32,9 @@ describe('OpenAPI document', () => {
 
   it('is a valid OpenAPI 3.1 document, served without credentials', async () => {
     expect(document.openapi).toBe('3.1.0');
-    const result = await new Validator().validate(structuredClone(document));
+    const result = await new Validator().validate(
+      structuredClone(document) as unknown as Record<string, unknown>,
+    );
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
   });
