@@ -4,6 +4,7 @@ import { type Logger, pino } from 'pino';
 import { buildApp } from './api/app.js';
 import { startDispatch } from './dispatch/index.js';
 import { JobService } from './jobs/service.js';
+import { Metrics } from './observability/metrics.js';
 import { openStore, type StoreConfig } from './store/open.js';
 
 export interface ServerConfig extends StoreConfig {
@@ -12,6 +13,8 @@ export interface ServerConfig extends StoreConfig {
   mqttPort: number;
   mqttUrl?: string | undefined;
   logger?: Logger;
+  /** When set, `GET /metrics` requires `Authorization: Bearer <token>`. */
+  metricsToken?: string | undefined;
 }
 
 export interface RunningServer {
@@ -53,8 +56,14 @@ const withoutPassword = (text: string | undefined): string => {
 /** Opens the store, starts job dispatch over MQTT, then serves the HTTP API. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const logger = config.logger ?? pino({ level: process.env.FLEETJOBS_LOG_LEVEL ?? 'info' });
-  const store = await openStore(config);
-  const closers: (() => Promise<void>)[] = [() => store.close()];
+  const metrics = new Metrics(() => store.totals());
+  const store = await openStore({ ...config, onQuery: metrics.storeQuery });
+  const closers: (() => Promise<void>)[] = [
+    async () => {
+      metrics.close();
+      await store.close();
+    },
+  ];
   const closeAll = async () => {
     for (const close of closers.splice(0)) await close();
   };
@@ -67,9 +76,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       mqttPort: config.mqttPort,
       mqttUrl: config.mqttUrl,
       logger,
+      metrics,
     });
     closers.unshift(() => dispatch.close());
-    const app = await buildApp({ store, jobs, logger });
+    const app = await buildApp({ store, jobs, logger, metrics, metricsToken: config.metricsToken });
     closers.unshift(() => closeHttp(app));
     const mqtt =
       dispatch.port === undefined

@@ -7,12 +7,14 @@ import Fastify, {
 } from 'fastify';
 import type { JobService } from '../jobs/service.js';
 import { AppError, badRequest } from '../model/error.js';
+import { Metrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
 import { Authenticator } from './auth.js';
 import { CursorCodec } from './cursor.js';
 import { BODY_LIMIT_BYTES, installErrorHandling, sendError } from './errors.js';
 import { collectOpenApi, openApiRoutes } from './openapi.js';
 import { healthRoutes } from './routes/healthz.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { v1Routes } from './routes/ws/v1/index.js';
 
 export interface AppOptions {
@@ -20,6 +22,10 @@ export interface AppOptions {
   jobs: JobService;
   /** A pino logger; without one the app logs nothing. */
   logger?: FastifyBaseLogger;
+  /** The service's metrics; without them the app keeps its own (for its HTTP series and store gauges). */
+  metrics?: Metrics;
+  /** When set, `GET /metrics` requires `Authorization: Bearer <token>`. */
+  metricsToken?: string | undefined;
   /** Called with every route as it is registered (a test checks that each is documented). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -64,7 +70,8 @@ function refuseLoneSurrogates(key: string, value: unknown): unknown {
   return value;
 }
 
-export async function buildApp({ store, jobs, logger, onRoute }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { store, jobs, logger, onRoute } = options;
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     logController: new LogController({ disableRequestLogging: true }),
@@ -94,6 +101,9 @@ export async function buildApp({ store, jobs, logger, onRoute }: AppOptions): Pr
   await collectOpenApi(app);
 
   const context = { store, jobs, cursors: new CursorCodec(await store.secret('cursor')) };
+  const metrics = options.metrics ?? new Metrics(() => store.totals());
+  if (options.metrics === undefined) app.addHook('onClose', async () => metrics.close());
+  metricsRoutes(app, metrics, options.metricsToken);
   healthRoutes(app);
   await openApiRoutes(app);
   await app.register(v1Routes(new Authenticator(store), context));

@@ -35,6 +35,7 @@ export async function collectOpenApi(app: FastifyInstance): Promise<void> {
           basic: { type: 'http', scheme: 'basic' },
           apiKeyId: { type: 'apiKey', in: 'header', name: 'X-API-KEY-ID' },
           apiKeySecret: { type: 'apiKey', in: 'header', name: 'X-API-KEY-SECRET' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'the --metrics-token, when set' },
         },
       },
       security: [{ basic: [] }, { apiKeyId: [], apiKeySecret: [] }],

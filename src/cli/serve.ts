@@ -6,6 +6,7 @@ interface ServeOptions extends StoreOptions {
   port: number;
   mqttPort: number;
   mqttUrl?: string;
+  metricsToken?: string;
 }
 
 const fail = (message: string): never => {
@@ -28,6 +29,7 @@ async function serve(options: ServeOptions): Promise<void> {
       port: options.port,
       mqttPort: options.mqttPort,
       mqttUrl: options.mqttUrl,
+      metricsToken: options.metricsToken,
     }),
   );
   let stopping = false;
@@ -70,6 +72,11 @@ export function registerServe(program: Command): void {
     .addOption(
       new Option('--mqtt-url <url>', 'external MQTT broker to use instead of the embedded one').env(
         'FLEETJOBS_MQTT_URL',
+      ),
+    )
+    .addOption(
+      new Option('--metrics-token <token>', 'require Authorization: Bearer <token> on GET /metrics').env(
+        'FLEETJOBS_METRICS_TOKEN',
       ),
     )
     .action(serve);

@@ -1,7 +1,7 @@
 import type { JobService } from '../jobs/service.js';
 import type { DispatchStore } from '../store/store.js';
 import { startEmbeddedBroker } from './broker.js';
-import { Dispatcher, type Logger, type Transport } from './dispatcher.js';
+import { Dispatcher, type DispatchMetrics, type Logger, type Transport } from './dispatcher.js';
 import { connectExternalBroker } from './external.js';
 
 export type { Logger } from './dispatcher.js';
@@ -16,6 +16,7 @@ export interface DispatchOptions {
   /** When set, no broker is embedded: the service joins this one as a client. */
   mqttUrl?: string | undefined;
   logger: Logger;
+  metrics?: DispatchMetrics;
 }
 
 export interface Dispatch {
@@ -27,7 +28,12 @@ export interface Dispatch {
 /** Runs jobs on devices over MQTT (CONTRACT §7), on the embedded broker or an external one. */
 export async function startDispatch(options: DispatchOptions): Promise<Dispatch> {
   const { store, logger } = options;
-  const dispatcher = new Dispatcher({ store, jobs: options.jobs, logger });
+  const dispatcher = new Dispatcher({
+    store,
+    jobs: options.jobs,
+    logger,
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+  });
   // Before any device can announce itself: presence starts empty, on either broker.
   await store.disconnectAll(Date.now());
   let transport: Transport;

@@ -1,11 +1,13 @@
 import { openSqliteStore } from './sqlite/index.js';
-import type { Store } from './store.js';
+import type { OnQuery, Store } from './store.js';
 
 export interface StoreConfig {
   /** The SQLite file (created with its folder if missing). */
   db: string;
   /** `postgres://…`: when set, PostgreSQL instead of SQLite. */
   databaseUrl?: string | undefined;
+  /** Told how long each statement took. */
+  onQuery?: OnQuery;
 }
 
 /** The store the configuration names. */
@@ -15,5 +17,5 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       'PostgreSQL is not available in this version of fleetjobs: leave out --database-url to use SQLite',
     );
   }
-  return openSqliteStore(config.db);
+  return openSqliteStore(config.db, config.onQuery);
 }

@@ -8,7 +8,7 @@ import { JobService } from '../../src/jobs/service.js';
 import type { Role } from '../../src/model/account.js';
 import { hashApiSecret, hashPassword, randomId, randomSecret } from '../../src/security/hashing.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
-import type { Store } from '../../src/store/store.js';
+import type { OnQuery, Store } from '../../src/store/store.js';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -38,10 +38,13 @@ export class Harness {
     readonly app: FastifyInstance,
   ) {}
 
-  /** `options`: what else the app is built with (a logger, a route hook). */
-  static async start(options: Omit<Partial<AppOptions>, 'store' | 'jobs'> = {}): Promise<Harness> {
+  /** `options`: what else the app is built with (a logger, a route hook); `onQuery`: the store's. */
+  static async start(
+    options: Omit<Partial<AppOptions>, 'store' | 'jobs'> = {},
+    onQuery?: OnQuery,
+  ): Promise<Harness> {
     const dir = mkdtempSync(join(tmpdir(), 'fleetjobs-api-'));
-    const store = await openSqliteStore(join(dir, 'fleetjobs.db'));
+    const store = await openSqliteStore(join(dir, 'fleetjobs.db'), onQuery);
     const jobs = new JobService(store);
     const app = await buildApp({ ...options, store, jobs });
     return new Harness(dir, store, jobs, app);

@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Store } from '../store.js';
+import { storeTotals } from '../sql/totals.js';
+import type { OnQuery, Store } from '../store.js';
 import * as accounts from './accounts.js';
 import { openSqliteDatabase, openSqliteReader } from './database.js';
 import * as devices from './devices.js';
@@ -10,8 +11,8 @@ import * as jobs from './jobs.js';
  * The SQLite store: one kysely connection for everything that writes or must be current, and a
  * separate read-only connection (opened on first use) for streamed exports.
  */
-export async function openSqliteStore(path: string): Promise<Store> {
-  const db = await openSqliteDatabase(path);
+export async function openSqliteStore(path: string, onQuery?: OnQuery): Promise<Store> {
+  const db = await openSqliteDatabase(path, onQuery);
   let readerConnection: BetterSqlite3.Database | undefined;
   const reader = () => {
     readerConnection ??= openSqliteReader(path);
@@ -32,6 +33,7 @@ export async function openSqliteStore(path: string): Promise<Store> {
     listUsers: (accountName) => accounts.listUsers(db, accountName),
     removeUser: (username) => accounts.removeUser(db, username),
     countUsers: () => accounts.countUsers(db),
+    totals: () => storeTotals(db),
     createApiKey: (input) => accounts.createApiKey(db, input),
     findApiKey: (id) => accounts.findApiKey(db, id),
     listApiKeys: (username) => accounts.listApiKeys(db, username),
