@@ -7,8 +7,6 @@ const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
 const LOOP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 /** How often the event loop's delay is sampled. */
 const LOOP_SAMPLE_MS = 100;
-/** The store's totals are read at most this often; a scrape in between gets the last ones. */
-export const TOTALS_MAX_AGE_MS = 5_000;
 
 /**
  * The Prometheus series of CONTRACT §12, in a registry of their own (one per service instance, so
@@ -58,22 +56,21 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly #loopTimer: NodeJS.Timeout;
-  #totals: { read: Promise<StoreTotals>; at: number } | undefined;
 
-  /** `totals`: the store's totals, read when a scrape needs fresh ones. */
-  constructor(totals: () => Promise<StoreTotals>, now: () => number = Date.now) {
+  /** `totals`: the store's totals (kept by the store, cheap to read), read once per scrape. */
+  constructor(totals: () => Promise<StoreTotals>) {
     collectDefaultMetrics({ register: this.registry });
-    const current = async (): Promise<StoreTotals> => {
-      const at = now();
-      if (this.#totals === undefined || at - this.#totals.at >= TOTALS_MAX_AGE_MS) {
-        const read = totals();
-        this.#totals = { read, at };
-        // A failed read is not kept: the next scrape tries again.
-        read.catch(() => {
-          if (this.#totals?.read === read) this.#totals = undefined;
-        });
+    // The three gauges collect in parallel: they share one read.
+    let reading: Promise<StoreTotals> | undefined;
+    const current = (): Promise<StoreTotals> => {
+      if (reading === undefined) {
+        reading = totals();
+        const done = () => {
+          reading = undefined;
+        };
+        reading.then(done, done);
       }
-      return this.#totals.read;
+      return reading;
     };
     const gauge = (
       name: string,

@@ -1,5 +1,5 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Metrics, TOTALS_MAX_AGE_MS } from '../../src/observability/metrics.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Metrics } from '../../src/observability/metrics.js';
 import type { Store } from '../../src/store/store.js';
 import { type Caller, deviceId, expectError, Harness } from './harness.js';
 
@@ -24,24 +24,17 @@ function parse(text: string) {
 
 describe('GET /metrics', () => {
   let h: Harness;
-  let clock = 1_000_000;
   let store: Store | undefined;
-  const metrics = new Metrics(
-    () => {
-      if (store === undefined) throw new Error('no store yet');
-      return store.totals();
-    },
-    () => clock,
-  );
+  const metrics = new Metrics(() => {
+    if (store === undefined) throw new Error('no store yet');
+    return store.totals();
+  });
   let alice: Caller;
 
   beforeAll(async () => {
     h = await Harness.start({ metrics, metricsToken: 's3cret-token' }, metrics.storeQuery);
     store = h.store;
     alice = await h.user('acme', 'alice');
-  });
-  afterEach(() => {
-    clock += TOTALS_MAX_AGE_MS;
   });
   afterAll(async () => {
     metrics.close();
@@ -111,12 +104,44 @@ describe('GET /metrics', () => {
     expect(samples.get('fleetjobs_monitor_deliveries_total')).toBeUndefined();
   });
 
-  it('reads the store at most once per interval: a scrape in between gets the last totals', async () => {
-    const first = (await scrape()).samples.get('fleetjobs_jobs{status="new"}') ?? 0;
-    await h.job(alice, { targets: { devices: [deviceId(2)] } });
-    expect((await scrape()).samples.get('fleetjobs_jobs{status="new"}')).toBe(first);
-    clock += TOTALS_MAX_AGE_MS;
-    expect((await scrape()).samples.get('fleetjobs_jobs{status="new"}')).toBe(first + 1);
+  it('keeps the totals equal to a count of the jobs, through creates, cancels, deletes and removals', async () => {
+    const bob = await h.user('globex', 'bob');
+    await h.devices(bob, 5, () => ({}), 9);
+    const ids: number[] = [];
+    for (let n = 1; n <= 5; n++) ids.push((await h.job(bob, { targets: { devices: [deviceId(n, 9)] } })).id);
+    await h.job(bob, { targets: { all: true } });
+    expect((await h.put(bob, `/ws/v1/jobs/cancel/${ids[0]},${ids[1]}`)).statusCode).toBe(200);
+    expect((await h.delete(bob, `/ws/v1/jobs/inventory/${ids[0]}`)).statusCode).toBe(200);
+    expect((await h.delete(bob, `/ws/v1/devices/inventory/${deviceId(3, 9)}`)).statusCode).toBe(200);
+    await h.store.setConnection(deviceId(4, 9), 'connected', Date.now());
+    await h.store.setConnection(deviceId(1), 'disconnected', Date.now());
+    const expected = { jobs: new Map<string, number>(), targets: new Map<string, number>() };
+    const add = (map: Map<string, number>, key: string, by: number) => map.set(key, (map.get(key) ?? 0) + by);
+    for (const caller of [alice, bob]) {
+      const page = (await h.get(caller, '/ws/v1/jobs/inventory')).json() as {
+        list: {
+          job_status: string;
+          progress_success: number;
+          progress_failures: number;
+          progress_canceled: number;
+          progress_pending: number;
+        }[];
+      };
+      for (const job of page.list) {
+        add(expected.jobs, job.job_status, 1);
+        add(expected.targets, 'successful', job.progress_success);
+        add(expected.targets, 'failed', job.progress_failures);
+        add(expected.targets, 'canceled', job.progress_canceled);
+        add(expected.targets, 'pending', job.progress_pending);
+      }
+    }
+    const { samples } = await scrape();
+    for (const [status, count] of expected.jobs)
+      expect(samples.get(`fleetjobs_jobs{status="${status}"}`)).toBe(count);
+    for (const [status, count] of expected.targets) {
+      expect(samples.get(`fleetjobs_targets{status="${status}"}`)).toBe(count);
+    }
+    expect(samples.get('fleetjobs_devices_connected')).toBe(1);
   });
 });
 

@@ -2,33 +2,26 @@ import { type QueryExecutorProvider, sql } from 'kysely';
 import { JOB_STATUSES, type JobStatus } from '../../model/job.js';
 import type { StoreTotals } from '../store.js';
 
+const TARGET_BUCKETS = ['successful', 'failed', 'canceled', 'pending'] as const;
+
 /**
- * The store-wide totals that /metrics reports: jobs by status, targets by progress bucket (from
- * the jobs' own counters, never a scan of the targets), devices connected. Engine-neutral SQL.
+ * The store-wide totals that /metrics reports, from the `store_totals` rows that the store keeps
+ * as jobs and devices change (a few rows, however large the store): jobs by status, targets by
+ * progress bucket, devices connected. Engine-neutral SQL.
  */
 export async function storeTotals(db: QueryExecutorProvider): Promise<StoreTotals> {
-  const { rows } = await sql<{
-    job_status: string;
-    jobs: number | string;
-    successful: number | string | null;
-    failed: number | string | null;
-    canceled: number | string | null;
-    pending: number | string | null;
-  }>`select job_status, count(*) as jobs, sum(progress_success) as successful,
-       sum(progress_failures) as failed, sum(progress_canceled) as canceled,
-       sum(progress_pending) as pending
-     from jobs group by job_status`.execute(db);
-  const connected = await sql<{ count: number | string }>`select count(*) as count from devices
-     where connection_status = 'connected'`.execute(db);
-  const jobs = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<JobStatus, number>;
-  const targets = { successful: 0, failed: 0, canceled: 0, pending: 0 };
-  for (const row of rows) {
-    if ((JOB_STATUSES as readonly string[]).includes(row.job_status)) {
-      jobs[row.job_status as JobStatus] = Number(row.jobs);
-    }
-    for (const bucket of ['successful', 'failed', 'canceled', 'pending'] as const) {
-      targets[bucket] += Number(row[bucket] ?? 0);
-    }
-  }
-  return { jobs, targets, devicesConnected: Number(connected.rows[0]?.count ?? 0) };
+  const { rows } = await sql<{ name: string; value: number | string }>`
+    select name, value from store_totals`.execute(db);
+  const value = new Map(rows.map((row) => [row.name, Number(row.value)]));
+  const count = (name: string) => value.get(name) ?? 0;
+  return {
+    jobs: Object.fromEntries(JOB_STATUSES.map((status) => [status, count(`jobs:${status}`)])) as Record<
+      JobStatus,
+      number
+    >,
+    targets: Object.fromEntries(
+      TARGET_BUCKETS.map((bucket) => [bucket, count(`targets:${bucket}`)]),
+    ) as StoreTotals['targets'],
+    devicesConnected: count('devices:connected'),
+  };
 }
