@@ -1,9 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
 import { buildApp } from './api/app.js';
 import { startDispatch } from './dispatch/index.js';
 import { JobService } from './jobs/service.js';
+import { createLogger, type LogFormat } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { openStore, type StoreConfig } from './store/open.js';
 
@@ -12,7 +13,10 @@ export interface ServerConfig extends StoreConfig {
   port: number;
   mqttPort: number;
   mqttUrl?: string | undefined;
+  /** Without one, a logger on standard output at `logLevel` (default info) in `logFormat` (json). */
   logger?: Logger;
+  logLevel?: string;
+  logFormat?: LogFormat;
   /** When set, `GET /metrics` requires `Authorization: Bearer <token>`. */
   metricsToken?: string | undefined;
 }
@@ -55,7 +59,7 @@ const withoutPassword = (text: string | undefined): string => {
 
 /** Opens the store, starts job dispatch over MQTT, then serves the HTTP API. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
-  const logger = config.logger ?? pino({ level: process.env.FLEETJOBS_LOG_LEVEL ?? 'info' });
+  const logger = config.logger ?? (await createLogger(config.logLevel ?? 'info', config.logFormat ?? 'json'));
   const metrics = new Metrics(() => store.totals());
   const store = await openStore({ ...config, onQuery: metrics.storeQuery });
   const closers: (() => Promise<void>)[] = [

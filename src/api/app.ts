@@ -13,6 +13,7 @@ import { Authenticator } from './auth.js';
 import { CursorCodec } from './cursor.js';
 import { BODY_LIMIT_BYTES, installErrorHandling, sendError } from './errors.js';
 import { collectOpenApi, openApiRoutes } from './openapi.js';
+import { requestId, requestLogging } from './request-log.js';
 import { healthRoutes } from './routes/healthz.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { v1Routes } from './routes/ws/v1/index.js';
@@ -74,7 +75,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { store, jobs, logger, onRoute } = options;
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
-    logController: new LogController({ disableRequestLogging: true }),
+    // fastify's own request lines are replaced by one line per request (request-log.ts).
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    genReqId: requestId,
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 64 * 1024 },
     ajv: {
@@ -98,6 +101,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     parseJsonBody(request, body),
   );
   installErrorHandling(app);
+  requestLogging(app);
   await collectOpenApi(app);
 
   const context = { store, jobs, cursors: new CursorCodec(await store.secret('cursor')) };

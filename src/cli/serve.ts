@@ -1,5 +1,9 @@
 import { type Command, Option } from 'commander';
+import type { LogFormat } from '../observability/logger.js';
 import { parsePort, type StoreOptions, storeConfig, storeOptions } from './options.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const LOG_FORMATS: LogFormat[] = ['json', 'pretty'];
 
 interface ServeOptions extends StoreOptions {
   host: string;
@@ -7,6 +11,8 @@ interface ServeOptions extends StoreOptions {
   mqttPort: number;
   mqttUrl?: string;
   metricsToken?: string;
+  logLevel: string;
+  logFormat: LogFormat;
 }
 
 const fail = (message: string): never => {
@@ -30,6 +36,8 @@ async function serve(options: ServeOptions): Promise<void> {
       mqttPort: options.mqttPort,
       mqttUrl: options.mqttUrl,
       metricsToken: options.metricsToken,
+      logLevel: options.logLevel,
+      logFormat: options.logFormat,
     }),
   );
   let stopping = false;
@@ -78,6 +86,18 @@ export function registerServe(program: Command): void {
       new Option('--metrics-token <token>', 'require Authorization: Bearer <token> on GET /metrics').env(
         'FLEETJOBS_METRICS_TOKEN',
       ),
+    )
+    .addOption(
+      new Option('--log-level <level>', 'least severe log records written')
+        .choices(LOG_LEVELS)
+        .env('FLEETJOBS_LOG_LEVEL')
+        .default('info'),
+    )
+    .addOption(
+      new Option('--log-format <format>', 'json: one JSON object a line; pretty: for a terminal')
+        .choices(LOG_FORMATS)
+        .env('FLEETJOBS_LOG_FORMAT')
+        .default('json'),
     )
     .action(serve);
 }

@@ -169,6 +169,7 @@ export class Dispatcher {
         Date.now(),
       );
       if (online && !known) this.#logger.warn({ device: deviceId }, 'presence of an unknown device ignored');
+      if (known) this.#logger.info({ device: deviceId }, online ? 'device connected' : 'device disconnected');
       if (online && known) this.#topicIds.set(deviceId, topicId);
       return known;
     });

@@ -5,7 +5,7 @@ import { refuseBody } from '../../../../errors.js';
 import { parseForce, parseJobIds, type RawQuery, single } from '../../../../params.js';
 import { jobJson } from '../../../../resources.js';
 import { byIdResults, byQueryQuery, describeRoute, job, jobIdsParams } from '../../../../schemas.js';
-import { deleteByQuery, requiredJobQuery } from './inventory.js';
+import { cancelByQuery, deleteByQuery } from './inventory.js';
 
 /**
  * `PUT /ws/v1/jobs/cancel/{ids}` and, as the reference writes it, `PUT /ws/v1/jobs/cancel{ids}`
@@ -19,9 +19,11 @@ export function jobCancelRoutes(app: FastifyInstance, context: ApiContext): void
     const accountId = requestUser(request).account_id;
     // `PUT /ws/v1/jobs/cancel?query=…` with no ids: the same as the by-query cancel.
     if (request.params.ids === '' && single(raw, 'query') !== undefined) {
-      return reply.send(await jobs.cancelJobsByQuery(accountId, requiredJobQuery(request, 'cancel'), force));
+      return reply.send(await cancelByQuery(context, request, force));
     }
     const results = await jobs.cancelJobs(accountId, parseJobIds(request.params.ids), force);
+    const canceled = results.flatMap((result) => (result.ok ? [result.value.id] : []));
+    if (canceled.length > 0) request.log.info({ jobs: canceled, account: accountId, force }, 'jobs canceled');
     return sendByIdResults(reply, results, jobJson);
   };
   const cancelSchema = (operationId: string, summary: string) => ({

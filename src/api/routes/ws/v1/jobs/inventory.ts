@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { JobCreateInput } from '../../../../../jobs/service.js';
 import { badRequest } from '../../../../../model/error.js';
 import { parseQuery } from '../../../../../query/index.js';
+import type { ByQueryResult } from '../../../../../store/store.js';
 import { sendByIdResults } from '../../../../by-id.js';
 import { type ApiContext, requestUser } from '../../../../context.js';
 import { refuseBody } from '../../../../errors.js';
@@ -30,6 +31,18 @@ export function requiredJobQuery(request: FastifyRequest, action: string) {
     );
   }
   return query;
+}
+
+/** Cancels every matching unfinished job, and logs how many. */
+export async function cancelByQuery(
+  { jobs }: ApiContext,
+  request: FastifyRequest,
+  force: boolean,
+): Promise<ByQueryResult> {
+  const accountId = requestUser(request).account_id;
+  const result = await jobs.cancelJobsByQuery(accountId, requiredJobQuery(request, 'cancel'), force);
+  if (result.count > 0) request.log.info({ jobs: result.count, account: accountId, force }, 'jobs canceled');
+  return result;
 }
 
 /** `DELETE …?query=`: deletes every matching finished job. */
@@ -74,6 +87,10 @@ export function jobInventoryRoutes(app: FastifyInstance, context: ApiContext): v
     async (request, reply) => {
       const user = requestUser(request);
       const job = await jobs.createJob(user.account_id, user.username, request.body);
+      request.log.info(
+        { job: job.id, job_type: job.job_type, targets: job.target_count, account: user.account_id },
+        'job created',
+      );
       return reply.status(201).header('Location', `/ws/v1/jobs/${job.id}`).send(jobDetailJson(job));
     },
   );
@@ -98,18 +115,14 @@ export function jobInventoryRoutes(app: FastifyInstance, context: ApiContext): v
     deleteByQuery(context, 'deleteJobsByQuery', 'Delete every matching finished job'),
   );
 
-  const cancelByQuery = {
+  const cancelByQuerySchema = {
     schema: describeRoute('cancelJobsByQuery', 'jobs', 'Cancel every matching unfinished job', {
       querystring: byQueryQuery,
       response: { 200: byQueryResult },
     }),
     preValidation: refuseBody,
   };
-  app.put('/ws/v1/jobs/inventory/cancel', cancelByQuery, async (request) =>
-    jobs.cancelJobsByQuery(
-      requestUser(request).account_id,
-      requiredJobQuery(request, 'cancel'),
-      parseForce(single(request.query as RawQuery, 'force')),
-    ),
+  app.put('/ws/v1/jobs/inventory/cancel', cancelByQuerySchema, async (request) =>
+    cancelByQuery(context, request, parseForce(single(request.query as RawQuery, 'force'))),
   );
 }
