@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -17,14 +18,20 @@ export interface ServerConfig extends StoreConfig {
   logger?: Logger;
   logLevel?: string;
   logFormat?: LogFormat;
+  /** PEM files: HTTPS, and MQTT over TLS on `mqttsPort` (embedded broker). Both or neither. */
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  mqttsPort?: number;
   /** When set, `GET /metrics` requires `Authorization: Bearer <token>`. */
   metricsToken?: string | undefined;
 }
 
 export interface RunningServer {
-  /** `http://host:port` as actually bound (a port of 0 picks a free one). */
+  /** `http://host:port` (or `https://`) as actually bound (a port of 0 picks a free one). */
   url: string;
   mqttPort: number | undefined;
+  /** The embedded broker's MQTT-over-TLS port, with TLS. */
+  mqttsPort: number | undefined;
   /** Stops accepting, finishes in-flight requests, then closes dispatch and the store. */
   close(): Promise<void>;
 }
@@ -57,9 +64,28 @@ const withoutPassword = (text: string | undefined): string => {
   }
 };
 
+export const DEFAULT_MQTTS_PORT = 8883;
+
+/** The certificate and key of `--tls-cert` / `--tls-key`, read at start: a bad path fails the start. */
+function readTls(config: ServerConfig): { cert: Buffer; key: Buffer } | undefined {
+  if (config.tlsCert === undefined && config.tlsKey === undefined) return undefined;
+  if (config.tlsCert === undefined || config.tlsKey === undefined) {
+    throw new Error('TLS needs both --tls-cert and --tls-key');
+  }
+  const read = (path: string, option: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new Error(`cannot read ${option} ${path}: ${(error as Error).message}`);
+    }
+  };
+  return { cert: read(config.tlsCert, '--tls-cert'), key: read(config.tlsKey, '--tls-key') };
+}
+
 /** Opens the store, starts job dispatch over MQTT, then serves the HTTP API. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const logger = config.logger ?? (await createLogger(config.logLevel ?? 'info', config.logFormat ?? 'json'));
+  const tls = readTls(config);
   const metrics = new Metrics(() => store.totals());
   const store = await openStore({ ...config, onQuery: metrics.storeQuery });
   const closers: (() => Promise<void>)[] = [
@@ -79,16 +105,24 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       mqttHost: config.host,
       mqttPort: config.mqttPort,
       mqttUrl: config.mqttUrl,
+      mqttTls: tls === undefined ? undefined : { ...tls, port: config.mqttsPort ?? DEFAULT_MQTTS_PORT },
       logger,
       metrics,
     });
     closers.unshift(() => dispatch.close());
-    const app = await buildApp({ store, jobs, logger, metrics, metricsToken: config.metricsToken });
+    const app = await buildApp({
+      store,
+      jobs,
+      logger,
+      metrics,
+      metricsToken: config.metricsToken,
+      https: tls,
+    });
     closers.unshift(() => closeHttp(app));
     const mqtt =
       dispatch.port === undefined
         ? `MQTT broker ${withoutPassword(config.mqttUrl)}`
-        : `MQTT broker on port ${dispatch.port}`;
+        : `MQTT broker on port ${dispatch.port}${dispatch.tlsPort === undefined ? '' : ` (TLS on ${dispatch.tlsPort})`}`;
     await app.listen({
       host: config.host,
       port: config.port,
@@ -96,10 +130,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     });
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    const url = `http://${host}:${address.port}`;
+    const url = `${tls === undefined ? 'http' : 'https'}://${host}:${address.port}`;
     // A plain line on stderr, not a JSON log record: it is meant for the person who just ran `npm start`.
     if ((await store.countUsers()) === 0) process.stderr.write(`${CREATE_USER_HINT}\n`);
-    return { url, mqttPort: dispatch.port, close: closeAll };
+    return { url, mqttPort: dispatch.port, mqttsPort: dispatch.tlsPort, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

@@ -27,6 +27,8 @@ export interface AppOptions {
   metrics?: Metrics;
   /** When set, `GET /metrics` requires `Authorization: Bearer <token>`. */
   metricsToken?: string | undefined;
+  /** A certificate and key (PEM): HTTPS instead of HTTP. */
+  https?: { cert: Buffer; key: Buffer } | undefined;
   /** Called with every route as it is registered (a test checks that each is documented). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -74,6 +76,7 @@ function refuseLoneSurrogates(key: string, value: unknown): unknown {
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { store, jobs, logger, onRoute } = options;
   const app = Fastify({
+    ...(options.https === undefined ? {} : { https: options.https }),
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     // fastify's own request lines are replaced by one line per request (request-log.ts).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),

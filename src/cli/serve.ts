@@ -11,6 +11,9 @@ interface ServeOptions extends StoreOptions {
   mqttPort: number;
   mqttUrl?: string;
   metricsToken?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  mqttsPort: number;
   logLevel: string;
   logFormat: LogFormat;
 }
@@ -36,6 +39,9 @@ async function serve(options: ServeOptions): Promise<void> {
       mqttPort: options.mqttPort,
       mqttUrl: options.mqttUrl,
       metricsToken: options.metricsToken,
+      tlsCert: options.tlsCert,
+      tlsKey: options.tlsKey,
+      mqttsPort: options.mqttsPort,
       logLevel: options.logLevel,
       logFormat: options.logFormat,
     }),
@@ -81,6 +87,18 @@ export function registerServe(program: Command): void {
       new Option('--mqtt-url <url>', 'external MQTT broker to use instead of the embedded one').env(
         'FLEETJOBS_MQTT_URL',
       ),
+    )
+    .addOption(
+      new Option('--tls-cert <file>', 'PEM certificate: serve HTTPS and MQTT over TLS').env(
+        'FLEETJOBS_TLS_CERT',
+      ),
+    )
+    .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('FLEETJOBS_TLS_KEY'))
+    .addOption(
+      new Option('--mqtts-port <port>', 'MQTT-over-TLS port of the embedded broker (with --tls-cert)')
+        .env('FLEETJOBS_MQTTS_PORT')
+        .default(8883)
+        .argParser(parsePort),
     )
     .addOption(
       new Option('--metrics-token <token>', 'require Authorization: Bearer <token> on GET /metrics').env(

@@ -1,6 +1,6 @@
 import type { JobService } from '../jobs/service.js';
 import type { DispatchStore } from '../store/store.js';
-import { startEmbeddedBroker } from './broker.js';
+import { type BrokerTls, startEmbeddedBroker } from './broker.js';
 import { Dispatcher, type DispatchMetrics, type Logger, type Transport } from './dispatcher.js';
 import { connectExternalBroker } from './external.js';
 
@@ -15,6 +15,8 @@ export interface DispatchOptions {
   mqttPort: number;
   /** When set, no broker is embedded: the service joins this one as a client. */
   mqttUrl?: string | undefined;
+  /** MQTT over TLS on the embedded broker, besides plain MQTT. */
+  mqttTls?: BrokerTls | undefined;
   logger: Logger;
   metrics?: DispatchMetrics;
 }
@@ -22,6 +24,8 @@ export interface DispatchOptions {
 export interface Dispatch {
   /** The embedded broker's port. */
   port?: number;
+  /** The embedded broker's MQTT-over-TLS port. */
+  tlsPort?: number;
   close(): Promise<void>;
 }
 
@@ -38,6 +42,7 @@ export async function startDispatch(options: DispatchOptions): Promise<Dispatch>
   await store.disconnectAll(Date.now());
   let transport: Transport;
   let port: number | undefined;
+  let tlsPort: number | undefined;
   if (options.mqttUrl) {
     transport = await connectExternalBroker({ url: options.mqttUrl, dispatcher, logger });
   } else {
@@ -46,14 +51,17 @@ export async function startDispatch(options: DispatchOptions): Promise<Dispatch>
       dispatcher,
       host: options.mqttHost,
       port: options.mqttPort,
+      tls: options.mqttTls,
       logger,
     });
     transport = broker;
     port = broker.port;
+    tlsPort = broker.tlsPort;
   }
   await dispatcher.start(transport);
   return {
     ...(port === undefined ? {} : { port }),
+    ...(tlsPort === undefined ? {} : { tlsPort }),
     async close() {
       await dispatcher.close();
       await transport.close();
