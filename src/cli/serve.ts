@@ -23,6 +23,20 @@ const fail = (message: string): never => {
   process.exit(1);
 };
 
+/** Why the start failed, with what to do about a port that is taken. */
+function startFailure(error: unknown, options: ServeOptions): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const { code, port } = error as { code?: string; port?: number };
+  if (code !== 'EADDRINUSE') return message;
+  const which =
+    port === options.port
+      ? ['HTTP', '--port', 'FLEETJOBS_PORT']
+      : port === options.mqttsPort
+        ? ['MQTT-over-TLS', '--mqtts-port', 'FLEETJOBS_MQTTS_PORT']
+        : ['MQTT', '--mqtt-port', 'FLEETJOBS_MQTT_PORT'];
+  return `${which[0]} port ${port ?? ''} is already in use (another fleetjobs, or another program): choose another with ${which[1]} or ${which[2]}`;
+}
+
 /**
  * Starts the server and stops it on SIGTERM/SIGINT: in-flight requests finish, then dispatch and
  * the store close, and the process exits 0. The signals are caught from the start, so one that
@@ -62,7 +76,7 @@ async function serve(options: ServeOptions): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   // A failed start exits at once: nothing half-started may keep the process alive.
-  await starting.catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)));
+  await starting.catch((error: unknown) => fail(startFailure(error, options)));
 }
 
 export function registerServe(program: Command): void {
