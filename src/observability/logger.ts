@@ -9,6 +9,11 @@ export async function createLogger(level: string, format: LogFormat): Promise<Lo
   const { default: pretty } = await import('pino-pretty');
   return pino(
     { level },
-    pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }),
+    pretty({
+      colorize: process.stdout.isTTY,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname',
+      singleLine: true,
+    }),
   );
 }
