@@ -34,7 +34,7 @@ function startFailure(error: unknown, options: ServeOptions): string {
       : port === options.mqttsPort
         ? ['MQTT-over-TLS', '--mqtts-port', 'FLEETJOBS_MQTTS_PORT']
         : ['MQTT', '--mqtt-port', 'FLEETJOBS_MQTT_PORT'];
-  return `${which[0]} port ${port ?? ''} is already in use (another fleetjobs, or another program): choose another with ${which[1]} or ${which[2]}`;
+  return `${which[0]} port ${port ?? ''} is already in use (EADDRINUSE: another fleetjobs, or another program): choose another with ${which[1]} or ${which[2]}`;
 }
 
 /**

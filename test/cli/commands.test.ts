@@ -164,7 +164,7 @@ describe('fleetjobs simulate and serve, when something is wrong', () => {
       );
       expect(result.code).toBe(1);
       expect(result.stderr.trim()).toBe(
-        `fleetjobs: HTTP port ${port} is already in use (another fleetjobs, or another program): choose another with --port or FLEETJOBS_PORT`,
+        `fleetjobs: HTTP port ${port} is already in use (EADDRINUSE: another fleetjobs, or another program): choose another with --port or FLEETJOBS_PORT`,
       );
     } finally {
       taken.close();
