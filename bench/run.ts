@@ -14,6 +14,7 @@ const BENCHMARKS = [
   'dispatch.ts', // a job to 10,000 simulated devices: time to complete, service RSS, with flapping devices
   'dispatch-large.ts', // a 100,000-target job dispatched without stalling the event loop
   'engines.ts', // the same store calls on SQLite and on an embedded PostgreSQL
+  'metrics.ts', // a /metrics scrape on the generated dataset
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
 import { buildApp } from './api/app.js';
 import { startDispatch } from './dispatch/index.js';
 import { JobService } from './jobs/service.js';
+import { createLogger, type LogFormat } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
 import { openStore, type StoreConfig } from './store/open.js';
 
 export interface ServerConfig extends StoreConfig {
@@ -11,13 +14,24 @@ export interface ServerConfig extends StoreConfig {
   port: number;
   mqttPort: number;
   mqttUrl?: string | undefined;
+  /** Without one, a logger on standard output at `logLevel` (default info) in `logFormat` (json). */
   logger?: Logger;
+  logLevel?: string;
+  logFormat?: LogFormat;
+  /** PEM files: HTTPS, and MQTT over TLS on `mqttsPort` (embedded broker). Both or neither. */
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  mqttsPort?: number;
+  /** When set, `GET /metrics` requires `Authorization: Bearer <token>`. */
+  metricsToken?: string | undefined;
 }
 
 export interface RunningServer {
-  /** `http://host:port` as actually bound (a port of 0 picks a free one). */
+  /** `http://host:port` (or `https://`) as actually bound (a port of 0 picks a free one). */
   url: string;
   mqttPort: number | undefined;
+  /** The embedded broker's MQTT-over-TLS port, with TLS. */
+  mqttsPort: number | undefined;
   /** Stops accepting, finishes in-flight requests, then closes dispatch and the store. */
   close(): Promise<void>;
 }
@@ -50,11 +64,36 @@ const withoutPassword = (text: string | undefined): string => {
   }
 };
 
+export const DEFAULT_MQTTS_PORT = 8883;
+
+/** The certificate and key of `--tls-cert` / `--tls-key`, read at start: a bad path fails the start. */
+function readTls(config: ServerConfig): { cert: Buffer; key: Buffer } | undefined {
+  if (config.tlsCert === undefined && config.tlsKey === undefined) return undefined;
+  if (config.tlsCert === undefined || config.tlsKey === undefined) {
+    throw new Error('TLS needs both --tls-cert and --tls-key');
+  }
+  const read = (path: string, option: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new Error(`cannot read ${option} ${path}: ${(error as Error).message}`);
+    }
+  };
+  return { cert: read(config.tlsCert, '--tls-cert'), key: read(config.tlsKey, '--tls-key') };
+}
+
 /** Opens the store, starts job dispatch over MQTT, then serves the HTTP API. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
-  const logger = config.logger ?? pino({ level: process.env.FLEETJOBS_LOG_LEVEL ?? 'info' });
-  const store = await openStore(config);
-  const closers: (() => Promise<void>)[] = [() => store.close()];
+  const logger = config.logger ?? (await createLogger(config.logLevel ?? 'info', config.logFormat ?? 'json'));
+  const tls = readTls(config);
+  const metrics = new Metrics(() => store.totals());
+  const store = await openStore({ ...config, onQuery: metrics.storeQuery });
+  const closers: (() => Promise<void>)[] = [
+    async () => {
+      metrics.close();
+      await store.close();
+    },
+  ];
   const closeAll = async () => {
     for (const close of closers.splice(0)) await close();
   };
@@ -66,15 +105,24 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       mqttHost: config.host,
       mqttPort: config.mqttPort,
       mqttUrl: config.mqttUrl,
+      mqttTls: tls === undefined ? undefined : { ...tls, port: config.mqttsPort ?? DEFAULT_MQTTS_PORT },
       logger,
+      metrics,
     });
     closers.unshift(() => dispatch.close());
-    const app = await buildApp({ store, jobs, logger });
+    const app = await buildApp({
+      store,
+      jobs,
+      logger,
+      metrics,
+      metricsToken: config.metricsToken,
+      https: tls,
+    });
     closers.unshift(() => closeHttp(app));
     const mqtt =
       dispatch.port === undefined
         ? `MQTT broker ${withoutPassword(config.mqttUrl)}`
-        : `MQTT broker on port ${dispatch.port}`;
+        : `MQTT broker on port ${dispatch.port}${dispatch.tlsPort === undefined ? '' : ` (TLS on ${dispatch.tlsPort})`}`;
     await app.listen({
       host: config.host,
       port: config.port,
@@ -82,10 +130,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     });
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    const url = `http://${host}:${address.port}`;
+    const url = `${tls === undefined ? 'http' : 'https'}://${host}:${address.port}`;
     // A plain line on stderr, not a JSON log record: it is meant for the person who just ran `npm start`.
     if ((await store.countUsers()) === 0) process.stderr.write(`${CREATE_USER_HINT}\n`);
-    return { url, mqttPort: dispatch.port, close: closeAll };
+    return { url, mqttPort: dispatch.port, mqttsPort: dispatch.tlsPort, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

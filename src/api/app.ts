@@ -3,14 +3,19 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
   LogController,
+  type RouteOptions,
 } from 'fastify';
 import type { JobService } from '../jobs/service.js';
 import { AppError, badRequest } from '../model/error.js';
+import { Metrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
 import { Authenticator } from './auth.js';
 import { CursorCodec } from './cursor.js';
 import { BODY_LIMIT_BYTES, installErrorHandling, sendError } from './errors.js';
+import { collectOpenApi, openApiRoutes } from './openapi.js';
+import { requestId, requestLogging } from './request-log.js';
 import { healthRoutes } from './routes/healthz.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { v1Routes } from './routes/ws/v1/index.js';
 
 export interface AppOptions {
@@ -18,6 +23,14 @@ export interface AppOptions {
   jobs: JobService;
   /** A pino logger; without one the app logs nothing. */
   logger?: FastifyBaseLogger;
+  /** The service's metrics; without them the app keeps its own (for its HTTP series and store gauges). */
+  metrics?: Metrics;
+  /** When set, `GET /metrics` requires `Authorization: Bearer <token>`. */
+  metricsToken?: string | undefined;
+  /** A certificate and key (PEM): HTTPS instead of HTTP. */
+  https?: { cert: Buffer; key: Buffer } | undefined;
+  /** Called with every route as it is registered (a test checks that each is documented). */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -60,10 +73,14 @@ function refuseLoneSurrogates(key: string, value: unknown): unknown {
   return value;
 }
 
-export async function buildApp({ store, jobs, logger }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { store, jobs, logger, onRoute } = options;
   const app = Fastify({
+    ...(options.https === undefined ? {} : { https: options.https }),
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
-    logController: new LogController({ disableRequestLogging: true }),
+    // fastify's own request lines are replaced by one line per request (request-log.ts).
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    genReqId: requestId,
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 64 * 1024 },
     ajv: {
@@ -78,15 +95,24 @@ export async function buildApp({ store, jobs, logger }: AppOptions): Promise<Fas
       );
     },
   });
+  // Responses are sent as the routes build them; their schemas only document them.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  if (onRoute !== undefined) app.addHook('onRoute', onRoute);
   app.decorateRequest('user', null);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, async (request: FastifyRequest, body: Buffer) =>
     parseJsonBody(request, body),
   );
   installErrorHandling(app);
+  requestLogging(app);
+  await collectOpenApi(app);
 
   const context = { store, jobs, cursors: new CursorCodec(await store.secret('cursor')) };
+  const metrics = options.metrics ?? new Metrics(() => store.totals());
+  if (options.metrics === undefined) app.addHook('onClose', async () => metrics.close());
+  metricsRoutes(app, metrics, options.metricsToken);
   healthRoutes(app);
+  await openApiRoutes(app);
   await app.register(v1Routes(new Authenticator(store), context));
   return app;
 }

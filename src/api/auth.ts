@@ -98,13 +98,30 @@ export class Authenticator {
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
+/** Who a refused request claimed to be, for the log: a username or key id, never a secret. */
+function claimedIdentity(request: FastifyRequest): Record<string, string> {
+  const keyId = header(request, 'x-api-key-id');
+  if (keyId !== undefined) return { api_key_id: keyId.slice(0, 128) };
+  const [scheme = '', encoded = ''] = (header(request, 'authorization') ?? '').trim().split(/\s+/);
+  if (scheme.toLowerCase() !== 'basic') return {};
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? {} : { username: decoded.slice(0, Math.min(colon, 128)) };
+}
+
 /** The onRequest hook of every route under `/ws/`: who is asking, and may they do this? */
 export function authHook(authenticator: Authenticator) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     try {
       request.user = await authenticator.authenticate(request);
     } catch (error) {
-      if (error instanceof AppError && error.status === 401) reply.header('WWW-Authenticate', AUTH_REALM);
+      if (error instanceof AppError && error.status === 401) {
+        reply.header('WWW-Authenticate', AUTH_REALM);
+        // Without any credentials it is a question (a browser's first request), not a failure.
+        const claimed = claimedIdentity(request);
+        if (Object.keys(claimed).length > 0)
+          request.log.warn({ ...claimed, ip: request.ip, reason: error.message }, 'login failed');
+      }
       throw error;
     }
     if (request.user.role === 'read_only' && !READ_METHODS.has(request.method)) {

@@ -75,6 +75,9 @@ function describe(request: FastifyRequest, context: string, error: FastifySchema
     case 'required':
       return `${where}: missing required field '${String(params.missingProperty)}'`;
     case 'type': {
+      // Parameters are typed as text, so only a repeated one (an array) fails.
+      if (context === 'querystring')
+        return `Parameter '${where.slice(context.length + 1)}' is given more than once`;
       const types = Array.isArray(params.type) ? params.type : String(params.type).split(',');
       return `${where} must be ${types.map((type) => (type === 'integer' ? 'an integer' : type)).join(' or ')}`;
     }

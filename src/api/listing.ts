@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
+import type { TSchema } from 'typebox';
 import { parseQuery, type Query, serializeQuery } from '../query/index.js';
 import type { Keyset, ListRequest, Order, StreamRequest } from '../store/store.js';
 import { requestUser } from './context.js';
@@ -7,6 +8,16 @@ import { csvStream } from './formats/csv.js';
 import { type Page, pageXml } from './formats/xml.js';
 import { parseFields, parseOrder, parseSize, type RawQuery, single } from './params.js';
 import { type ResourceInfo, toJson } from './resources.js';
+import { csv, csvQuery, describeRoute, page, pageQuery } from './schemas.js';
+
+/** How a list or export route is described in the OpenAPI document. */
+export interface ListDoc {
+  operationId: string;
+  tag: 'jobs' | 'devices';
+  summary: string;
+  /** The path parameters' schema, when the path has some. */
+  params?: TSchema;
+}
 
 /** `query` and `orderby` as a list or an export takes them. */
 interface Selection {
@@ -63,6 +74,7 @@ export interface PageOptions<T> {
 export function pageRoutes<Route extends RouteGenericInterface, T>(
   app: FastifyInstance,
   path: string,
+  doc: ListDoc & { item: TSchema },
   options: (request: FastifyRequest<Route>) => PageOptions<T>,
 ): void {
   const list = (xml: boolean) => async (request: FastifyRequest, reply: FastifyReply) =>
@@ -70,8 +82,29 @@ export function pageRoutes<Route extends RouteGenericInterface, T>(
       ...options(request as FastifyRequest<Route>),
       xml: xml || prefersXml(request),
     });
-  app.get(path, list(false));
-  app.get(`${path}.xml`, list(true));
+  const parts = { ...(doc.params === undefined ? {} : { params: doc.params }), querystring: pageQuery };
+  const xmlPage = { content: { 'application/xml': { schema: { type: 'string' } } } };
+  app.get(
+    path,
+    {
+      schema: describeRoute(doc.operationId, doc.tag, doc.summary, {
+        ...parts,
+        description: 'JSON, or XML when the Accept header prefers application/xml.',
+        response: { 200: page(doc.item) },
+      }),
+    },
+    list(false),
+  );
+  app.get(
+    `${path}.xml`,
+    {
+      schema: describeRoute(`${doc.operationId}Xml`, doc.tag, `${doc.summary} as XML`, {
+        ...parts,
+        response: { 200: { description: 'the page as XML', ...xmlPage } },
+      }),
+    },
+    list(true),
+  );
 }
 
 /**
@@ -161,10 +194,19 @@ export async function sendCsv<T>(
 export function csvRoute<T>(
   app: FastifyInstance,
   path: string,
+  doc: ListDoc,
   resource: ResourceInfo<T>,
   stream: (request: StreamRequest) => AsyncIterable<T[]>,
 ): void {
-  app.get(path, async (request, reply) =>
+  app.get(path, { schema: csvSchema(doc) }, async (request, reply) =>
     sendCsv(request, reply, { resource, accountId: requestUser(request).account_id, stream }),
   );
 }
+
+/** The schema of a CSV export route. */
+export const csvSchema = (doc: ListDoc) =>
+  describeRoute(doc.operationId, doc.tag, doc.summary, {
+    ...(doc.params === undefined ? {} : { params: doc.params }),
+    querystring: csvQuery,
+    response: { 200: csv },
+  });

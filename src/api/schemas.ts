@@ -1,73 +1,246 @@
+import { type TSchema, Type } from 'typebox';
 import {
+  CONNECTION_STATUSES,
   DEVICE_NUMBER_FIELDS,
   DEVICE_TEXT_FIELDS,
+  DEVICE_TIMESTAMP_FIELDS,
   HEALTH_STATUSES,
   RESTRICTED_STATUSES,
 } from '../model/device.js';
-import { JOB_TYPES } from '../model/job.js';
+import { JOB_STATUSES, JOB_TYPES, TARGET_STATUSES } from '../model/job.js';
 
 /**
- * Request body shapes (JSON Schema for Ajv, which fastify runs with no coercion and no removal):
- * a wrong type or an unknown field is 400. What values mean is checked by the job service.
+ * The TypeBox schemas of every route: Ajv validates requests with them (no coercion, no removal, so
+ * a wrong type or an unknown field is 400) and the OpenAPI document is generated from them. What
+ * values mean is checked by the job service. Responses are written by the routes as they are
+ * (the serializer is plain JSON.stringify); their schemas here describe them.
  */
 
-const nullable = (type: string) => ({ type: [type, 'null'] });
-const strings = { type: 'array', items: { type: 'string' } } as const;
+/** `["string", "null"]` rather than `anyOf`, so that Ajv says "must be string or null". */
+const nullable = (type: 'string' | 'integer' | 'number', options: object = {}) =>
+  Type.Unsafe<never>({ type: [type, 'null'], ...options });
+const oneOf = (values: readonly string[], options: object = {}) =>
+  Type.Unsafe<string>({ type: 'string', enum: [...values], ...options });
+const strings = Type.Array(Type.String());
+const timestamp = (description: string) => nullable('string', { format: 'date-time', description });
+
+// ---- Request bodies ----
 
 /** Every field a client may write on a device. */
 const deviceFields = {
   vendor_id: nullable('integer'),
   ...Object.fromEntries(DEVICE_TEXT_FIELDS.map((field) => [field, nullable('string')])),
-  group: { type: 'string' },
+  group: Type.String({ description: 'group path, e.g. /NorthWest/Seattle' }),
   tags: strings,
-  health_status: { type: 'string', enum: HEALTH_STATUSES },
-  restricted_status: { type: 'string', enum: RESTRICTED_STATUSES },
+  health_status: oneOf(HEALTH_STATUSES),
+  restricted_status: oneOf(RESTRICTED_STATUSES),
   ...Object.fromEntries(DEVICE_NUMBER_FIELDS.map((field) => [field, nullable('number')])),
 };
 
-const deviceCreate = {
-  type: 'object',
-  required: ['id'],
-  additionalProperties: false,
-  properties: { id: { type: 'string' }, ...deviceFields, device_token: { type: 'string' } },
-};
+const optionalDeviceFields = Object.fromEntries(
+  Object.entries(deviceFields).map(([field, schema]) => [field, Type.Optional(schema)]),
+);
+
+const deviceId = Type.String({ description: 'four groups of 8 hex digits' });
+
+const deviceCreate = Type.Object(
+  {
+    id: deviceId,
+    ...optionalDeviceFields,
+    device_token: Type.Optional(Type.String({ description: 'MQTT password; generated when absent' })),
+  },
+  { additionalProperties: false },
+);
 
 /** One device or an array of them; the route wraps a single one into an array before validation. */
-export const deviceCreateBody = { type: 'array', items: deviceCreate };
+export const deviceCreateBody = Type.Array(deviceCreate, {
+  description: 'one device, or an array of up to 10,000 (a single object is taken as an array of one)',
+});
 
 /** `id` may be repeated as it is in the path (a device read, edited and sent back), never changed. */
-export const deviceUpdateBody = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { id: { type: 'string' }, ...deviceFields },
-};
+export const deviceUpdateBody = Type.Object(
+  { id: Type.Optional(deviceId), ...optionalDeviceFields },
+  { additionalProperties: false },
+);
 
-export const deviceTokenBody = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { device_token: { type: 'string' } },
-};
+export const deviceTokenBody = Type.Object(
+  { device_token: Type.Optional(Type.String({ description: 'the new token; generated when absent' })) },
+  { additionalProperties: false },
+);
 
-export const jobCreateBody = {
-  type: 'object',
-  required: ['job_type', 'targets'],
-  additionalProperties: false,
-  properties: {
-    job_type: { type: 'string', enum: JOB_TYPES },
-    description: nullable('string'),
-    targets: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        devices: strings,
-        groups: strings,
-        tags: strings,
-        query: { type: 'string' },
-        all: { type: 'boolean' },
+export const jobCreateBody = Type.Object(
+  {
+    job_type: oneOf(JOB_TYPES),
+    description: Type.Optional(nullable('string')),
+    targets: Type.Object(
+      {
+        devices: Type.Optional(strings),
+        groups: Type.Optional(strings),
+        tags: Type.Optional(strings),
+        query: Type.Optional(Type.String({ description: 'devices matching this v1 query' })),
+        all: Type.Optional(Type.Boolean()),
       },
-    },
-    payload: {},
-    timeout: { type: 'integer', minimum: 1 },
-    offline_timeout: { type: 'integer', minimum: 1 },
+      { additionalProperties: false, description: 'the union of these selects the devices' },
+    ),
+    payload: Type.Optional(Type.Unknown({ description: 'any JSON value, sent to the devices' })),
+    timeout: Type.Optional(Type.Integer({ minimum: 1, description: 'seconds a device has to finish' })),
+    offline_timeout: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'seconds to wait for an offline device' }),
+    ),
   },
+  { additionalProperties: false },
+);
+
+// ---- Path and query parameters (always text; the routes parse them and say what is wrong) ----
+
+export const jobIdParams = Type.Object({ id: Type.String({ description: 'a job id' }) });
+const jobIdList = Type.String({ description: 'a job id, or several separated by commas: 12,13,14' });
+export const jobIdsParams = Type.Object({ ids: jobIdList });
+/** The by-id delete shares its path with the one-job GET, so its parameter has the same name. */
+export const jobIdListParams = Type.Object({ id: jobIdList });
+export const deviceIdParams = Type.Object({ id: deviceId });
+
+const parameter = (description: string) => Type.Optional(Type.String({ description }));
+const queryParameter = parameter('v1 query language; empty or absent matches everything');
+const orderbyParameter = parameter("'<field>' or '<field> asc|desc' (desc by default)");
+
+export const pageQuery = Type.Object({
+  query: queryParameter,
+  orderby: orderbyParameter,
+  size: parameter('page size, 1-1000 (default and maximum 1000)'),
+  cursor: parameter('from the previous page, to get the next one'),
+});
+export const csvQuery = Type.Object({
+  query: queryParameter,
+  orderby: orderbyParameter,
+  fields: parameter('comma-separated fields (columns), in the order wanted'),
+});
+const forceParameter = parameter('true also cancels targets a device is working on');
+export const forceQuery = Type.Object({ force: forceParameter });
+export const byQueryQuery = Type.Object({
+  query: parameter('the jobs to act on (required), in the v1 query language'),
+  force: forceParameter,
+});
+export const deleteByQueryQuery = Type.Object({
+  query: parameter('the finished jobs to delete (required), in the v1 query language'),
+});
+
+// ---- Responses ----
+
+export const errorBody = Type.Object(
+  { error_status: Type.Integer(), error_message: Type.String() },
+  { description: 'what went wrong' },
+);
+
+const jobProperties = {
+  id: Type.Integer(),
+  customer_id: Type.Integer(),
+  username: Type.String(),
+  job_type: oneOf(JOB_TYPES),
+  job_status: oneOf(JOB_STATUSES),
+  description: nullable('string'),
+  job_submit_time: Type.String({ format: 'date-time' }),
+  job_completion_time: timestamp('when the job finished'),
+  target_count: Type.Integer(),
+  progress_success: Type.Integer(),
+  progress_failures: Type.Integer(),
+  progress_canceled: Type.Integer(),
+  progress_pending: Type.Integer(),
 };
+export const job = Type.Object(jobProperties);
+export const jobDetail = Type.Object({
+  ...jobProperties,
+  payload: Type.Unknown(),
+  timeout: Type.Integer(),
+  offline_timeout: Type.Integer(),
+  targets: jobCreateBody.properties.targets,
+});
+
+export const target = Type.Object({
+  job_id: Type.Integer(),
+  device_id: Type.String(),
+  status: oneOf(TARGET_STATUSES),
+  progress: Type.Integer(),
+  message: nullable('string'),
+  response: Type.Unknown({ description: "the device's answer" }),
+  queued_time: Type.String({ format: 'date-time' }),
+  start_time: timestamp('when the request reached the device'),
+  end_time: timestamp('when the device finished'),
+});
+
+export const device = Type.Object({
+  id: Type.String(),
+  customer_id: Type.Integer(),
+  vendor_id: nullable('integer'),
+  ...Object.fromEntries(DEVICE_TEXT_FIELDS.map((field) => [field, nullable('string')])),
+  group: nullable('string'),
+  tags: strings,
+  connection_status: oneOf(CONNECTION_STATUSES),
+  health_status: oneOf(HEALTH_STATUSES),
+  restricted_status: oneOf(RESTRICTED_STATUSES),
+  ...Object.fromEntries(DEVICE_NUMBER_FIELDS.map((field) => [field, nullable('number')])),
+  ...Object.fromEntries(DEVICE_TIMESTAMP_FIELDS.map((field) => [field, timestamp(field)])),
+});
+
+export const createdDevices = Type.Object({
+  count: Type.Integer(),
+  size: Type.Integer(),
+  list: Type.Array(Type.Object({ ...device.properties, device_token: Type.String() })),
+});
+
+/** The list envelope of §3: `cursor` and `next_uri` only when more items follow. */
+export const page = (item: TSchema) =>
+  Type.Object({
+    count: Type.Integer(),
+    size: Type.Integer(),
+    cursor: Type.Optional(Type.String()),
+    next_uri: Type.Optional(Type.String()),
+    list: Type.Array(item),
+  });
+
+/** A by-id cancel or delete: what changed, and an entry per id left alone. */
+export const byIdResults = (item: TSchema) =>
+  Type.Object({
+    count: Type.Integer(),
+    list: Type.Array(item),
+    errors: Type.Optional(
+      Type.Array(
+        Type.Object({
+          id: Type.Union([Type.Integer(), Type.String()]),
+          error_status: Type.Integer(),
+          error_message: Type.String(),
+        }),
+      ),
+    ),
+  });
+
+export const byQueryResult = Type.Object({
+  count: Type.Integer({ description: 'jobs changed' }),
+  skipped: Type.Integer({ description: 'matching jobs left alone' }),
+});
+
+export const summary = (uris: Record<string, string>) =>
+  Type.Object(Object.fromEntries(Object.keys(uris).map((key) => [key, Type.String()])));
+
+export const deviceToken = Type.Object({ id: Type.String(), device_token: Type.String() });
+
+export const csv = {
+  description: 'CSV, with a header line',
+  content: { 'text/csv': { schema: Type.String() } },
+};
+
+/** Every error status a route may answer, with the §3 body. */
+const ERRORS = {
+  '4XX': errorBody,
+  '5XX': errorBody,
+};
+
+/** A route's OpenAPI description: unique operationId, tag, summary, and its answers with the error body. */
+export function describeRoute(
+  operationId: string,
+  tag: 'jobs' | 'devices' | 'service',
+  summary: string,
+  schema: { response?: Record<string, unknown>; [part: string]: unknown } = {},
+) {
+  return { operationId, tags: [tag], summary, ...schema, response: { ...schema.response, ...ERRORS } };
+}

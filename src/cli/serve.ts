@@ -1,17 +1,41 @@
 import { type Command, Option } from 'commander';
+import type { LogFormat } from '../observability/logger.js';
 import { parsePort, type StoreOptions, storeConfig, storeOptions } from './options.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const LOG_FORMATS: LogFormat[] = ['json', 'pretty'];
 
 interface ServeOptions extends StoreOptions {
   host: string;
   port: number;
   mqttPort: number;
   mqttUrl?: string;
+  metricsToken?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  mqttsPort: number;
+  logLevel: string;
+  logFormat: LogFormat;
 }
 
 const fail = (message: string): never => {
   process.stderr.write(`fleetjobs: ${message.split('\n')[0]}\n`);
   process.exit(1);
 };
+
+/** Why the start failed, with what to do about a port that is taken. */
+function startFailure(error: unknown, options: ServeOptions): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const { code, port } = error as { code?: string; port?: number };
+  if (code !== 'EADDRINUSE') return message;
+  const which =
+    port === options.port
+      ? ['HTTP', '--port', 'FLEETJOBS_PORT']
+      : port === options.mqttsPort
+        ? ['MQTT-over-TLS', '--mqtts-port', 'FLEETJOBS_MQTTS_PORT']
+        : ['MQTT', '--mqtt-port', 'FLEETJOBS_MQTT_PORT'];
+  return `${which[0]} port ${port ?? ''} is already in use (EADDRINUSE: another fleetjobs, or another program): choose another with ${which[1]} or ${which[2]}`;
+}
 
 /**
  * Starts the server and stops it on SIGTERM/SIGINT: in-flight requests finish, then dispatch and
@@ -28,6 +52,12 @@ async function serve(options: ServeOptions): Promise<void> {
       port: options.port,
       mqttPort: options.mqttPort,
       mqttUrl: options.mqttUrl,
+      metricsToken: options.metricsToken,
+      tlsCert: options.tlsCert,
+      tlsKey: options.tlsKey,
+      mqttsPort: options.mqttsPort,
+      logLevel: options.logLevel,
+      logFormat: options.logFormat,
     }),
   );
   let stopping = false;
@@ -46,7 +76,7 @@ async function serve(options: ServeOptions): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   // A failed start exits at once: nothing half-started may keep the process alive.
-  await starting.catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)));
+  await starting.catch((error: unknown) => fail(startFailure(error, options)));
 }
 
 export function registerServe(program: Command): void {
@@ -71,6 +101,35 @@ export function registerServe(program: Command): void {
       new Option('--mqtt-url <url>', 'external MQTT broker to use instead of the embedded one').env(
         'FLEETJOBS_MQTT_URL',
       ),
+    )
+    .addOption(
+      new Option('--tls-cert <file>', 'PEM certificate: serve HTTPS and MQTT over TLS').env(
+        'FLEETJOBS_TLS_CERT',
+      ),
+    )
+    .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('FLEETJOBS_TLS_KEY'))
+    .addOption(
+      new Option('--mqtts-port <port>', 'MQTT-over-TLS port of the embedded broker (with --tls-cert)')
+        .env('FLEETJOBS_MQTTS_PORT')
+        .default(8883)
+        .argParser(parsePort),
+    )
+    .addOption(
+      new Option('--metrics-token <token>', 'require Authorization: Bearer <token> on GET /metrics').env(
+        'FLEETJOBS_METRICS_TOKEN',
+      ),
+    )
+    .addOption(
+      new Option('--log-level <level>', 'least severe log records written')
+        .choices(LOG_LEVELS)
+        .env('FLEETJOBS_LOG_LEVEL')
+        .default('info'),
+    )
+    .addOption(
+      new Option('--log-format <format>', 'json: one JSON object a line; pretty: for a terminal')
+        .choices(LOG_FORMATS)
+        .env('FLEETJOBS_LOG_FORMAT')
+        .default('json'),
     )
     .action(serve);
 }

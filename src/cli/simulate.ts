@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { SimulatedIdentity, Simulator } from '../dispatch/simulator.js';
 
 const REGISTER_CHUNK = 1_000;
@@ -39,6 +39,14 @@ const writeState = (path: string, state: SimulatorState) => {
   writeFileSync(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
 };
 
+/** fetch says only "fetch failed"; its cause says why (ECONNREFUSED, a certificate, …). */
+const reason = (error: unknown): string => {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.message ?? cause?.code ?? (error instanceof Error ? error.message : String(error));
+};
+
+const WHERE_HINT = 'is `fleetjobs serve` running there? --url, or FLEETJOBS_PORT, names the HTTP API to use';
+
 const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
 
 /**
@@ -68,10 +76,13 @@ async function register(
       ...(options.group ? { group: options.group } : {}),
       ...(tags ? { tags } : {}),
     }));
-    const response = await fetch(new URL('/ws/v1/devices/inventory', options.url), {
+    const url = new URL('/ws/v1/devices/inventory', options.url);
+    const response = await fetch(url, {
       method: 'POST',
       headers: { authorization: auth, 'content-type': 'application/json' },
       body: JSON.stringify(chunk),
+    }).catch((error: unknown) => {
+      throw new Error(`cannot reach fleetjobs at ${url.origin}: ${reason(error)} (${WHERE_HINT})`);
     });
     const body = (await response.json().catch(() => null)) as {
       list?: { id: string; device_token: string }[];
@@ -131,23 +142,39 @@ async function simulate(options: SimulateOptions): Promise<void> {
   console.log(`${interactive ? '\n' : ''}${progressLine(simulator)}; devices offline`);
 }
 
-const number = (name: string, min: number, max: number) => (value: string) => {
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
-    throw new Error(`--${name} must be a number from ${min} to ${max}`);
-  }
-  return parsed;
-};
+/** A number option; a bad one is a one-line usage error, not a stack trace. */
+const number =
+  (name: string, min: number, max: number, integer = false) =>
+  (value: string) => {
+    const parsed = value.trim() === '' ? Number.NaN : Number(value);
+    if (!Number.isFinite(parsed) || parsed < min || parsed > max || (integer && !Number.isInteger(parsed))) {
+      throw new InvalidArgumentError(
+        `--${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}.`,
+      );
+    }
+    return parsed;
+  };
+
+/** Where the service runs by default: the same environment variables as `fleetjobs serve`. */
+const defaultPort = (variable: string, fallback: number) => process.env[variable] ?? String(fallback);
 
 export function registerSimulate(program: Command): void {
   program
     .command('simulate')
     .description('simulated devices that connect over MQTT and answer job requests')
-    .option('--url <url>', 'the fleetjobs HTTP API', 'http://127.0.0.1:8080')
-    .option('--mqtt-url <url>', 'the MQTT broker devices connect to', 'mqtt://127.0.0.1:1883')
+    .option(
+      '--url <url>',
+      'the fleetjobs HTTP API (default port: FLEETJOBS_PORT, else 8080)',
+      `http://127.0.0.1:${defaultPort('FLEETJOBS_PORT', 8080)}`,
+    )
+    .option(
+      '--mqtt-url <url>',
+      'the MQTT broker devices connect to (default port: FLEETJOBS_MQTT_PORT, else 1883)',
+      `mqtt://127.0.0.1:${defaultPort('FLEETJOBS_MQTT_PORT', 1883)}`,
+    )
     .requiredOption('--username <name>', 'user that registers the devices')
     .requiredOption('--password <password>', "that user's password")
-    .option('--count <n>', 'how many devices', number('count', 1, 100_000), 10)
+    .option('--count <n>', 'how many devices', number('count', 1, 100_000, true), 10)
     .option('--fail-rate <r>', 'fraction of requests that fail (0-1)', number('fail-rate', 0, 1), 0)
     .option('--latency <ms>', 'milliseconds before a device answers', number('latency', 0, 86_400_000), 1_000)
     .option('--group <path>', 'group of newly registered devices')

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { type AddressInfo, createServer, type Server } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { DEVICE_ID_PATTERN } from '../model/device.js';
 import { verifyDeviceToken } from '../security/hashing.js';
@@ -29,6 +30,21 @@ interface CachedAuth {
 
 export interface EmbeddedBroker extends Transport {
   readonly port: number;
+  /** The MQTT-over-TLS port, when the broker has a certificate. */
+  readonly tlsPort?: number;
+}
+
+/** A certificate and key (PEM) for MQTT over TLS, and the port to take it on (0 picks a free one). */
+export interface BrokerTls {
+  cert: Buffer;
+  key: Buffer;
+  port: number;
+}
+
+async function listen(server: Server, port: number, host: string): Promise<number> {
+  server.listen(port, host);
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
 }
 
 /**
@@ -41,6 +57,7 @@ export async function startEmbeddedBroker(options: {
   dispatcher: Dispatcher;
   host: string;
   port: number;
+  tls?: BrokerTls | undefined;
   logger: Logger;
 }): Promise<EmbeddedBroker> {
   const { store, dispatcher, logger } = options;
@@ -128,14 +145,24 @@ export async function startEmbeddedBroker(options: {
     logger.debug({ device: client.id, err: error }, 'mqtt client error');
   });
 
-  const server: Server = createServer(broker.handle);
-  server.listen(options.port, options.host);
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
+  /** Every connection, plain or TLS, goes through here. */
+  const handleConnection = (socket: Socket) => broker.handle(socket);
+  const servers: Server[] = [createServer(handleConnection)];
+  const port = await listen(servers[0] as Server, options.port, options.host);
   logger.info({ host: options.host, port }, 'embedded mqtt broker listening');
+  let tlsPort: number | undefined;
+  if (options.tls !== undefined) {
+    const { cert, key } = options.tls;
+    const tlsServer = createTlsServer({ cert, key }, handleConnection);
+    tlsServer.on('tlsClientError', (error) => logger.debug({ err: error }, 'mqtts handshake failed'));
+    servers.push(tlsServer);
+    tlsPort = await listen(tlsServer, options.tls.port, options.host);
+    logger.info({ host: options.host, port: tlsPort }, 'embedded mqtt broker listening for TLS');
+  }
 
   return {
     port,
+    ...(tlsPort === undefined ? {} : { tlsPort }),
     publish: (topic, payload) =>
       new Promise((resolve, reject) =>
         broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (error) =>
@@ -148,7 +175,9 @@ export async function startEmbeddedBroker(options: {
       sessions.get(deviceId)?.close();
     },
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = Promise.all(
+        servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+      );
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await closed;
     },

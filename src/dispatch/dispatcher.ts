@@ -1,6 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { BaseLogger } from 'pino';
 import type { JobService } from '../jobs/service.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { CancelNotice, DispatchStore, OutgoingRequest, StatusUpdate } from '../store/store.js';
 import {
   cancelPayload,
@@ -12,6 +13,9 @@ import {
 import { cancelTopic, type DeviceTopic, requestTopic } from './topics.js';
 
 export type Logger = Pick<BaseLogger, 'debug' | 'info' | 'warn' | 'error'>;
+
+/** The series dispatch counts. */
+export type DispatchMetrics = Pick<Metrics, 'dispatchPublishes' | 'statusReports'>;
 
 /** How the dispatcher reaches devices: the embedded broker or a client of an external one. */
 export interface Transport {
@@ -41,6 +45,7 @@ export class Dispatcher {
   readonly #store: DispatchStore;
   readonly #jobs: JobService;
   readonly #logger: Logger;
+  readonly #metrics: DispatchMetrics | undefined;
   #transport: Transport | null = null;
   #attach: () => void = () => undefined;
   readonly #attached = new Promise<void>((resolve) => {
@@ -74,10 +79,16 @@ export class Dispatcher {
   readonly #onJobsCanceled = (notices: CancelNotice[]) => this.#track(this.#sendCancels(notices));
   readonly #onDeviceGone = (deviceId: string) => this.#kick(deviceId);
 
-  constructor(options: { store: DispatchStore; jobs: JobService; logger: Logger }) {
+  constructor(options: {
+    store: DispatchStore;
+    jobs: JobService;
+    logger: Logger;
+    metrics?: DispatchMetrics;
+  }) {
     this.#store = options.store;
     this.#jobs = options.jobs;
     this.#logger = options.logger;
+    this.#metrics = options.metrics;
   }
 
   #listen(on: boolean): void {
@@ -138,6 +149,7 @@ export class Dispatcher {
         return;
       }
       case 'status': {
+        this.#metrics?.statusReports.inc();
         const report = parseStatusReport(payload);
         if (!report.ok) return this.#ignore(topic, report.reason);
         const update = { device_id: topic.deviceId, job_id: topic.jobId, report: report.value };
@@ -157,6 +169,7 @@ export class Dispatcher {
         Date.now(),
       );
       if (online && !known) this.#logger.warn({ device: deviceId }, 'presence of an unknown device ignored');
+      if (known) this.#logger.info({ device: deviceId }, online ? 'device connected' : 'device disconnected');
       if (online && known) this.#topicIds.set(deviceId, topicId);
       return known;
     });
@@ -256,7 +269,9 @@ export class Dispatcher {
    * forever): what was decided is stored, and an unanswered request is sent again on `online`.
    */
   async #publish(topic: string, payload: string): Promise<void> {
-    const published = this.#attached.then(() => this.#transport?.publish(topic, payload));
+    const published = this.#attached
+      .then(() => this.#transport?.publish(topic, payload))
+      .then(() => this.#metrics?.dispatchPublishes.inc());
     await Promise.race([published, this.#stopped]);
   }
 

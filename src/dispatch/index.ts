@@ -1,7 +1,7 @@
 import type { JobService } from '../jobs/service.js';
 import type { DispatchStore } from '../store/store.js';
-import { startEmbeddedBroker } from './broker.js';
-import { Dispatcher, type Logger, type Transport } from './dispatcher.js';
+import { type BrokerTls, startEmbeddedBroker } from './broker.js';
+import { Dispatcher, type DispatchMetrics, type Logger, type Transport } from './dispatcher.js';
 import { connectExternalBroker } from './external.js';
 
 export type { Logger } from './dispatcher.js';
@@ -15,23 +15,34 @@ export interface DispatchOptions {
   mqttPort: number;
   /** When set, no broker is embedded: the service joins this one as a client. */
   mqttUrl?: string | undefined;
+  /** MQTT over TLS on the embedded broker, besides plain MQTT. */
+  mqttTls?: BrokerTls | undefined;
   logger: Logger;
+  metrics?: DispatchMetrics;
 }
 
 export interface Dispatch {
   /** The embedded broker's port. */
   port?: number;
+  /** The embedded broker's MQTT-over-TLS port. */
+  tlsPort?: number;
   close(): Promise<void>;
 }
 
 /** Runs jobs on devices over MQTT (CONTRACT §7), on the embedded broker or an external one. */
 export async function startDispatch(options: DispatchOptions): Promise<Dispatch> {
   const { store, logger } = options;
-  const dispatcher = new Dispatcher({ store, jobs: options.jobs, logger });
+  const dispatcher = new Dispatcher({
+    store,
+    jobs: options.jobs,
+    logger,
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+  });
   // Before any device can announce itself: presence starts empty, on either broker.
   await store.disconnectAll(Date.now());
   let transport: Transport;
   let port: number | undefined;
+  let tlsPort: number | undefined;
   if (options.mqttUrl) {
     transport = await connectExternalBroker({ url: options.mqttUrl, dispatcher, logger });
   } else {
@@ -40,14 +51,17 @@ export async function startDispatch(options: DispatchOptions): Promise<Dispatch>
       dispatcher,
       host: options.mqttHost,
       port: options.mqttPort,
+      tls: options.mqttTls,
       logger,
     });
     transport = broker;
     port = broker.port;
+    tlsPort = broker.tlsPort;
   }
   await dispatcher.start(transport);
   return {
     ...(port === undefined ? {} : { port }),
+    ...(tlsPort === undefined ? {} : { tlsPort }),
     async close() {
       await dispatcher.close();
       await transport.close();

@@ -3,6 +3,7 @@ import type { ConnectionStatus, DEVICE_REPORTED_FIELDS, Device, DeviceInput } fr
 import type {
   Job,
   JobDetail,
+  JobStatus,
   JobTarget,
   JobType,
   Millis,
@@ -140,6 +141,16 @@ export interface StatusReport {
   response?: unknown;
 }
 
+/** Called with the duration of every statement the store runs (milliseconds), for /metrics. */
+export type OnQuery = (durationMillis: number) => void;
+
+/** Store-wide totals for /metrics; targets by progress bucket (`failed` includes `timed_out`). */
+export interface StoreTotals {
+  jobs: Record<JobStatus, number>;
+  targets: { successful: number; failed: number; canceled: number; pending: number };
+  devicesConnected: number;
+}
+
 export interface Store extends DispatchStore {
   readonly dialect: 'sqlite' | 'postgres';
   close(): Promise<void>;
@@ -161,6 +172,8 @@ export interface Store extends DispatchStore {
   listUsers(accountName?: string): Promise<User[]>;
   removeUser(username: string): Promise<boolean>;
   countUsers(): Promise<number>;
+  /** What /metrics reports of the store: counted from the jobs' counters, not from their targets. */
+  totals(): Promise<StoreTotals>;
   createApiKey(input: { id: string; userId: number; secretHash: string; now: Millis }): Promise<ApiKey>;
   findApiKey(id: string): Promise<StoredApiKey | undefined>;
   listApiKeys(username: string): Promise<ApiKey[]>;

@@ -1,10 +1,10 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
+import { type AppOptions, buildApp } from '../../src/api/app.js';
 import { JobService } from '../../src/jobs/service.js';
 import type { Role } from '../../src/model/account.js';
 import { hashApiSecret, hashPassword, randomId, randomSecret } from '../../src/security/hashing.js';
-import type { Store } from '../../src/store/store.js';
+import type { OnQuery, Store } from '../../src/store/store.js';
 import { openTestStore } from '../setup/stores.js';
 
 export const PASSWORD = 'correct horse battery staple';
@@ -35,10 +35,14 @@ export class Harness {
     readonly app: FastifyInstance,
   ) {}
 
-  static async start(): Promise<Harness> {
-    const { store, dispose } = await openTestStore();
+  /** `options`: what else the app is built with (a logger, a route hook); `onQuery`: the store's. */
+  static async start(
+    options: Omit<Partial<AppOptions>, 'store' | 'jobs'> = {},
+    onQuery?: OnQuery,
+  ): Promise<Harness> {
+    const { store, dispose } = await openTestStore(onQuery);
     const jobs = new JobService(store);
-    const app = await buildApp({ store, jobs });
+    const app = await buildApp({ ...options, store, jobs });
     return new Harness(dispose, store, jobs, app);
   }
 

@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -130,5 +132,64 @@ describe('fleetjobs user and apikey commands', () => {
     const result = await fleetjobs(['user', 'list', '--database-url', url.toString()]);
     expect(result.code).toBe(1);
     expect(oneLine(result.stderr)).toBe(true);
+  });
+});
+
+describe('fleetjobs simulate and serve, when something is wrong', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fleetjobs-cli-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const simulate = (args: string[], env: Record<string, string> = {}) =>
+    fleetjobs(
+      ['simulate', '--username', 'a', '--password', 'b', '--state-file', join(dir, 's.json'), ...args],
+      {
+        env,
+      },
+    );
+
+  it('says in one line which number is bad', async () => {
+    for (const [args, message] of [
+      [['--count', 'abc'], '--count must be a whole number from 1 to 100000'],
+      [['--fail-rate', '2'], '--fail-rate must be a number from 0 to 1'],
+      [['--latency', '-5'], '--latency must be a number from 0 to'],
+    ] as const) {
+      const result = await simulate([...args]);
+      expect(result.code).not.toBe(0);
+      expect(oneLine(result.stderr), result.stderr).toBe(true);
+      expect(result.stderr).toContain(message);
+    }
+  });
+
+  it('finds the service on FLEETJOBS_PORT, and names the URL and the reason when it is not there', async () => {
+    const server = createServer().listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    server.close();
+    await once(server, 'close');
+    const result = await simulate([], { FLEETJOBS_PORT: String(port) });
+    expect(result.code).toBe(1);
+    expect(oneLine(result.stderr), result.stderr).toBe(true);
+    expect(result.stderr).toContain(
+      `cannot reach fleetjobs at http://127.0.0.1:${port}: connect ECONNREFUSED`,
+    );
+  });
+
+  it('names --port and FLEETJOBS_PORT when the HTTP port is taken', async () => {
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const result = await fleetjobs(
+        ['serve', '--db', join(dir, 'x.db'), '--port', String(port), '--mqtt-port', '0'],
+        {
+          env: { FLEETJOBS_LOG_LEVEL: 'silent' },
+        },
+      );
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `fleetjobs: HTTP port ${port} is already in use (EADDRINUSE: another fleetjobs, or another program): choose another with --port or FLEETJOBS_PORT`,
+      );
+    } finally {
+      taken.close();
+    }
   });
 });

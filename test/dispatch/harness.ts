@@ -8,6 +8,7 @@ import { type Dispatch, startDispatch } from '../../src/dispatch/index.js';
 import type { JobCreateInput } from '../../src/jobs/service.js';
 import { JobService } from '../../src/jobs/service.js';
 import type { JobDetail, JobStatus, JobTarget, TargetStatus } from '../../src/model/job.js';
+import { Metrics } from '../../src/observability/metrics.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 
@@ -41,6 +42,7 @@ export interface Service {
   mqttUrl: string;
   dbPath: string;
   dispatch: Dispatch;
+  metrics: Metrics;
   /** Creates devices, returning their ids and tokens. */
   addDevices(count: number): Promise<{ id: string; token: string }[]>;
   createJob(input: Partial<JobCreateInput> & { targets: JobCreateInput['targets'] }): Promise<number>;
@@ -54,7 +56,9 @@ export async function startService(options: { dbPath?: string; mqttUrl?: string 
   const store = await openSqliteStore(dbPath);
   const jobs = new JobService(store);
   const account = await store.ensureAccount('acme', Date.now());
+  const metrics = new Metrics(() => store.totals());
   const dispatch = await startDispatch({
+    metrics,
     store,
     jobs,
     mqttHost: '127.0.0.1',
@@ -69,6 +73,7 @@ export async function startService(options: { dbPath?: string; mqttUrl?: string 
     mqttUrl: options.mqttUrl ?? `mqtt://127.0.0.1:${dispatch.port}`,
     dbPath,
     dispatch,
+    metrics,
     async addDevices(count) {
       const inputs = Array.from({ length: count }, () => ({ id: newDeviceId() }));
       const created = await jobs.createDevices(account.id, inputs);
@@ -80,6 +85,7 @@ export async function startService(options: { dbPath?: string; mqttUrl?: string 
     },
     async stop() {
       await dispatch.close();
+      metrics.close();
       await store.close();
       if (dir) rmSync(dir, { recursive: true, force: true });
     },

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
-import type { Store } from '../../src/store/store.js';
+import type { OnQuery, Store } from '../../src/store/store.js';
 import { newPostgresDatabase } from './databases.js';
 
 /** The engine of this test project: vitest.config.ts runs some tests again with `postgres`. */
@@ -11,13 +11,13 @@ export const TEST_ENGINE: 'sqlite' | 'postgres' =
   process.env.FLEETJOBS_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
 
 /** A fresh, empty store of the project's engine; `dispose` closes it and removes its files. */
-export async function openTestStore(): Promise<{ store: Store; dispose(): Promise<void> }> {
+export async function openTestStore(onQuery?: OnQuery): Promise<{ store: Store; dispose(): Promise<void> }> {
   if (TEST_ENGINE === 'postgres') {
-    const store = await openPostgresStore(await newPostgresDatabase());
+    const store = await openPostgresStore(await newPostgresDatabase(), onQuery);
     return { store, dispose: () => store.close() };
   }
   const dir = mkdtempSync(join(tmpdir(), 'fleetjobs-test-'));
-  const store = await openSqliteStore(join(dir, 'fleetjobs.db'));
+  const store = await openSqliteStore(join(dir, 'fleetjobs.db'), onQuery);
   return {
     store,
     async dispose() {

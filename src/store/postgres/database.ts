@@ -1,6 +1,7 @@
 import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../sql/schema.js';
+import type { OnQuery } from '../store.js';
 import { migrations } from './migrations/index.js';
 
 /** Any number, fixed: the advisory lock key nodes take while they migrate. */
@@ -19,9 +20,12 @@ const types = {
  * A pool on the database at `url`, with every pending migration applied. The migrations run under
  * a session advisory lock, so several nodes starting at once migrate one after the other.
  */
-export async function openPostgresDatabase(url: string): Promise<Kysely<Database>> {
+export async function openPostgresDatabase(url: string, onQuery?: OnQuery): Promise<Kysely<Database>> {
   const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, types });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis) }),
+  });
   try {
     await migrate(pool, db);
   } catch (error) {

@@ -6,6 +6,7 @@ import type { Reader, SqlDialect } from './dialect.js';
 import * as dispatch from './dispatch.js';
 import * as jobs from './jobs.js';
 import type { Database } from './schema.js';
+import { storeTotals } from './totals.js';
 
 export interface SqlStoreOptions {
   db: Kysely<Database>;
@@ -29,6 +30,7 @@ export function createSqlStore({ db, dialect, reader, close }: SqlStoreOptions):
     listUsers: (accountName) => accounts.listUsers(db, accountName),
     removeUser: (username) => accounts.removeUser(db, username),
     countUsers: () => accounts.countUsers(db),
+    totals: () => storeTotals(db),
     createApiKey: (input) => accounts.createApiKey(db, input),
     findApiKey: (id) => accounts.findApiKey(db, id),
     listApiKeys: (username) => accounts.listApiKeys(db, username),

@@ -12,6 +12,7 @@ import {
   SqliteDriver,
 } from 'kysely';
 import type { Database } from '../sql/schema.js';
+import type { OnQuery } from '../store.js';
 import { migrations } from './migrations/index.js';
 
 const BUSY_TIMEOUT_MS = 5_000;
@@ -62,10 +63,13 @@ function openConnection(path: string, readonly: boolean): BetterSqlite3.Database
  * Opens (creating it and its folder if missing) the SQLite database at `path` with WAL, foreign
  * keys, a busy timeout and synchronous=NORMAL, and applies every pending migration.
  */
-export async function openSqliteDatabase(path: string): Promise<Kysely<Database>> {
+export async function openSqliteDatabase(path: string, onQuery?: OnQuery): Promise<Kysely<Database>> {
   mkdirSync(dirname(path), { recursive: true });
   const connection = openConnection(path, false);
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: connection }) });
+  const db = new Kysely<Database>({
+    dialect: new ImmediateSqliteDialect({ database: connection }),
+    ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis) }),
+  });
   try {
     const { error, results } = await new Migrator({
       db,

@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { createSqlStore } from '../sql/store.js';
-import type { Store } from '../store.js';
+import type { OnQuery, Store } from '../store.js';
 import { openSqliteDatabase, openSqliteReader } from './database.js';
 import { sqliteDialect } from './dialect.js';
 
@@ -8,8 +8,8 @@ import { sqliteDialect } from './dialect.js';
  * The SQLite store: one kysely connection for everything that writes or must be current, and a
  * separate read-only connection (opened on first use) for streamed exports.
  */
-export async function openSqliteStore(path: string): Promise<Store> {
-  const db = await openSqliteDatabase(path);
+export async function openSqliteStore(path: string, onQuery?: OnQuery): Promise<Store> {
+  const db = await openSqliteDatabase(path, onQuery);
   let readerConnection: BetterSqlite3.Database | undefined;
   return createSqlStore({
     db,

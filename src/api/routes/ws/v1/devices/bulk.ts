@@ -5,5 +5,11 @@ import { DEVICES } from '../../../../resources.js';
 
 /** `GET /ws/v1/devices/bulk`: every matching device as CSV. */
 export function deviceBulkRoutes(app: FastifyInstance, { store }: ApiContext): void {
-  csvRoute(app, '/ws/v1/devices/bulk', DEVICES, (streamRequest) => store.streamDevices(streamRequest));
+  csvRoute(
+    app,
+    '/ws/v1/devices/bulk',
+    { operationId: 'exportDevices', tag: 'devices', summary: 'Every matching device as CSV' },
+    DEVICES,
+    (streamRequest) => store.streamDevices(streamRequest),
+  );
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { describeRoute, summary } from '../../../../schemas.js';
 
 export const DEVICES_SUMMARY = {
   inventory_uri: '/ws/v1/devices/inventory',
@@ -8,5 +9,13 @@ export const DEVICES_SUMMARY = {
 
 /** `GET /ws/v1/devices`: where the device routes are. */
 export function deviceRoutes(app: FastifyInstance): void {
-  app.get('/ws/v1/devices', async () => DEVICES_SUMMARY);
+  app.get(
+    '/ws/v1/devices',
+    {
+      schema: describeRoute('devicesSummary', 'devices', 'Where the device routes are', {
+        response: { 200: summary(DEVICES_SUMMARY) },
+      }),
+    },
+    async () => DEVICES_SUMMARY,
+  );
 }

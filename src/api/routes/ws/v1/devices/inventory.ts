@@ -6,23 +6,41 @@ import { type ApiContext, requestUser } from '../../../../context.js';
 import { refuseBody, wrapSingleBody } from '../../../../errors.js';
 import { pageRoutes } from '../../../../listing.js';
 import { DEVICES, deviceJson } from '../../../../resources.js';
-import { deviceCreateBody, deviceTokenBody, deviceUpdateBody } from '../../../../schemas.js';
+import {
+  byIdResults,
+  createdDevices,
+  describeRoute,
+  device,
+  deviceCreateBody,
+  deviceIdParams,
+  deviceToken,
+  deviceTokenBody,
+  deviceUpdateBody,
+} from '../../../../schemas.js';
 
 type DeviceRequest = FastifyRequest<{ Params: { id: string } }>;
 
 /** `/ws/v1/devices/inventory…`: list (JSON or XML), create, get, update, delete, new token. */
 export function deviceInventoryRoutes(app: FastifyInstance, { store, jobs, cursors }: ApiContext): void {
-  pageRoutes(app, '/ws/v1/devices/inventory', (request) => ({
-    resource: DEVICES,
-    cursors,
-    scope: { accountId: requestUser(request).account_id },
-    fetch: (listRequest) => store.listDevices(listRequest),
-  }));
+  pageRoutes(
+    app,
+    '/ws/v1/devices/inventory',
+    { operationId: 'listDevices', tag: 'devices', summary: 'A page of devices', item: device },
+    (request) => ({
+      resource: DEVICES,
+      cursors,
+      scope: { accountId: requestUser(request).account_id },
+      fetch: (listRequest) => store.listDevices(listRequest),
+    }),
+  );
 
   app.post<{ Body: DeviceCreateInput[] }>(
     '/ws/v1/devices/inventory',
     {
-      schema: { body: deviceCreateBody },
+      schema: describeRoute('createDevices', 'devices', 'Register one device or many', {
+        body: deviceCreateBody,
+        response: { 201: createdDevices },
+      }),
       preValidation: async (request) => wrapSingleBody(request, 'a device'),
     },
     async (request, reply) => {
@@ -35,18 +53,30 @@ export function deviceInventoryRoutes(app: FastifyInstance, { store, jobs, curso
     },
   );
 
-  app.get('/ws/v1/devices/inventory/:id', async (request: DeviceRequest) => {
-    const device = await store.getDevice(
-      requestUser(request).account_id,
-      normalizeDeviceId(request.params.id),
-    );
-    if (device === undefined) throw notFound(`Device ${request.params.id} not found`);
-    return deviceJson(device);
-  });
+  const byId = (operationId: string, summary: string, schema: Record<string, unknown> = {}) =>
+    describeRoute(operationId, 'devices', summary, { params: deviceIdParams, ...schema });
+
+  app.get(
+    '/ws/v1/devices/inventory/:id',
+    { schema: byId('getDevice', 'One device', { response: { 200: device } }) },
+    async (request: DeviceRequest) => {
+      const device = await store.getDevice(
+        requestUser(request).account_id,
+        normalizeDeviceId(request.params.id),
+      );
+      if (device === undefined) throw notFound(`Device ${request.params.id} not found`);
+      return deviceJson(device);
+    },
+  );
 
   app.put<{ Params: { id: string }; Body: DeviceInput & { id?: string } }>(
     '/ws/v1/devices/inventory/:id',
-    { schema: { body: deviceUpdateBody } },
+    {
+      schema: byId('updateDevice', "Change a device's fields", {
+        body: deviceUpdateBody,
+        response: { 200: device },
+      }),
+    },
     async (request) => {
       const { id, ...patch } = request.body;
       if (id !== undefined && normalizeDeviceId(id) !== normalizeDeviceId(request.params.id)) {
@@ -59,10 +89,15 @@ export function deviceInventoryRoutes(app: FastifyInstance, { store, jobs, curso
   );
 
   // Answered like a job delete: the ids removed.
-  app.delete(
+  app.delete<{ Params: { id: string } }>(
     '/ws/v1/devices/inventory/:id',
-    { preValidation: refuseBody },
-    async (request: DeviceRequest) => {
+    {
+      schema: byId('deleteDevice', 'Remove a device', {
+        response: { 200: byIdResults(device.properties.id) },
+      }),
+      preValidation: refuseBody,
+    },
+    async (request) => {
       await jobs.deleteDevice(requestUser(request).account_id, request.params.id);
       return { count: 1, list: [normalizeDeviceId(request.params.id)] };
     },
@@ -71,7 +106,10 @@ export function deviceInventoryRoutes(app: FastifyInstance, { store, jobs, curso
   app.post<{ Params: { id: string }; Body: { device_token?: string } }>(
     '/ws/v1/devices/inventory/:id/token',
     {
-      schema: { body: deviceTokenBody },
+      schema: byId('replaceDeviceToken', 'A new device token (MQTT password)', {
+        body: deviceTokenBody,
+        response: { 200: deviceToken },
+      }),
       preValidation: async (request) => {
         if (request.body === undefined || request.body === null) request.body = {};
       },

@@ -5,5 +5,11 @@ import { JOBS } from '../../../../resources.js';
 
 /** `GET /ws/v1/jobs/bulk`: every matching job as CSV. */
 export function jobBulkRoutes(app: FastifyInstance, { store }: ApiContext): void {
-  csvRoute(app, '/ws/v1/jobs/bulk', JOBS, (streamRequest) => store.streamJobs(streamRequest));
+  csvRoute(
+    app,
+    '/ws/v1/jobs/bulk',
+    { operationId: 'exportJobs', tag: 'jobs', summary: 'Every matching job as CSV' },
+    JOBS,
+    (streamRequest) => store.streamJobs(streamRequest),
+  );
 }
