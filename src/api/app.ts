@@ -18,6 +18,8 @@ export interface AppOptions {
   jobs: JobService;
   /** A pino logger; without one the app logs nothing. */
   logger?: FastifyBaseLogger;
+  /** The clock of login throttling; Date.now unless a test gives one. */
+  now?: () => number;
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -60,7 +62,7 @@ function refuseLoneSurrogates(key: string, value: unknown): unknown {
   return value;
 }
 
-export async function buildApp({ store, jobs, logger }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ store, jobs, logger, now }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     logController: new LogController({ disableRequestLogging: true }),
@@ -87,6 +89,6 @@ export async function buildApp({ store, jobs, logger }: AppOptions): Promise<Fas
 
   const context = { store, jobs, cursors: new CursorCodec(await store.secret('cursor')) };
   healthRoutes(app);
-  await app.register(v1Routes(new Authenticator(store), context));
+  await app.register(v1Routes(new Authenticator(store, now), context));
   return app;
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
+import { type AppOptions, buildApp } from '../../src/api/app.js';
 import { JobService } from '../../src/jobs/service.js';
 import type { Role } from '../../src/model/account.js';
 import { hashApiSecret, hashPassword, randomId, randomSecret } from '../../src/security/hashing.js';
@@ -38,11 +38,12 @@ export class Harness {
     readonly app: FastifyInstance,
   ) {}
 
-  static async start(): Promise<Harness> {
+  /** `now`: the clock of login throttling. */
+  static async start(options: Pick<AppOptions, 'now'> = {}): Promise<Harness> {
     const dir = mkdtempSync(join(tmpdir(), 'fleetjobs-api-'));
     const store = await openSqliteStore(join(dir, 'fleetjobs.db'));
     const jobs = new JobService(store);
-    const app = await buildApp({ store, jobs });
+    const app = await buildApp({ store, jobs, ...options });
     return new Harness(dir, store, jobs, app);
   }
 
