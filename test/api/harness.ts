@@ -7,7 +7,7 @@ import { type AppOptions, buildApp } from '../../src/api/app.js';
 import { JobService } from '../../src/jobs/service.js';
 import type { Role } from '../../src/model/account.js';
 import { hashApiSecret, hashPassword, randomId, randomSecret } from '../../src/security/hashing.js';
-import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import { openSqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 
 export const PASSWORD = 'correct horse battery staple';
@@ -38,10 +38,13 @@ export class Harness {
     readonly app: FastifyInstance,
   ) {}
 
-  /** `now`: the clock of login throttling. */
-  static async start(options: Pick<AppOptions, 'now'> = {}): Promise<Harness> {
+  /** `now`: the clock of login throttling; `store`: options of the SQLite store. */
+  static async start({
+    store: storeOptions,
+    ...options
+  }: Pick<AppOptions, 'now' | 'logger'> & { store?: SqliteStoreOptions } = {}): Promise<Harness> {
     const dir = mkdtempSync(join(tmpdir(), 'fleetjobs-api-'));
-    const store = await openSqliteStore(join(dir, 'fleetjobs.db'));
+    const store = await openSqliteStore(join(dir, 'fleetjobs.db'), storeOptions);
     const jobs = new JobService(store);
     const app = await buildApp({ store, jobs, ...options });
     return new Harness(dir, store, jobs, app);

@@ -1,7 +1,10 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Store } from '../store.js';
+
+export type { SqliteStoreOptions } from './database.js';
+
 import * as accounts from './accounts.js';
-import { openSqliteDatabase, openSqliteReader } from './database.js';
+import { openSqliteDatabase, openSqliteReader, type SqliteStoreOptions } from './database.js';
 import * as devices from './devices.js';
 import * as dispatch from './dispatch.js';
 import * as jobs from './jobs.js';
@@ -10,8 +13,8 @@ import * as jobs from './jobs.js';
  * The SQLite store: one kysely connection for everything that writes or must be current, and a
  * separate read-only connection (opened on first use) for streamed exports.
  */
-export async function openSqliteStore(path: string): Promise<Store> {
-  const db = await openSqliteDatabase(path);
+export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<Store> {
+  const db = await openSqliteDatabase(path, options);
   let readerConnection: BetterSqlite3.Database | undefined;
   const reader = () => {
     readerConnection ??= openSqliteReader(path);
