@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js';
 import { Authenticator } from './auth.js';
 import { CursorCodec } from './cursor.js';
 import { BODY_LIMIT_BYTES, installErrorHandling, sendError } from './errors.js';
+import { HTTP_TIMEOUTS, type HttpTimeouts, httpLimitOptions } from './http-limits.js';
 import { healthRoutes } from './routes/healthz.js';
 import { v1Routes } from './routes/ws/v1/index.js';
 
@@ -20,6 +21,8 @@ export interface AppOptions {
   logger?: FastifyBaseLogger;
   /** The clock of login throttling; Date.now unless a test gives one. */
   now?: () => number;
+  /** Request and idle timeouts of the HTTP server (§13); tests shorten them. */
+  httpTimeouts?: HttpTimeouts;
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -62,11 +65,18 @@ function refuseLoneSurrogates(key: string, value: unknown): unknown {
   return value;
 }
 
-export async function buildApp({ store, jobs, logger, now }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({
+  store,
+  jobs,
+  logger,
+  now,
+  httpTimeouts = HTTP_TIMEOUTS,
+}: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
+    ...httpLimitOptions(httpTimeouts),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 64 * 1024 },
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },
