@@ -225,11 +225,47 @@ interface Candidate {
 }
 
 /** The account's jobs that `where` selects, with what cancel and delete need to know of them. */
-async function candidates(db: Db, accountId: number, where: RawBuilder<SqlBool>): Promise<Candidate[]> {
+async function candidates(
+  db: Db,
+  accountId: number,
+  where: RawBuilder<SqlBool>,
+  limit?: number,
+): Promise<Candidate[]> {
   const { rows } = await sql<Candidate>`select j.id, j.job_status,
       exists (select 1 from job_targets t where t.job_id = j.id and t.status = 'in_progress') as in_progress
-    from jobs j where j.customer_id = ${accountId} and ${where} order by j.id`.execute(db);
+    from jobs j where j.customer_id = ${accountId} and ${where} order by j.id
+    ${limit === undefined ? sql`` : sql`limit ${limit}`}`.execute(db);
   return rows;
+}
+
+/** Jobs per transaction of a by-query change: a slice takes some milliseconds, never a second. */
+const SLICE = 1_000;
+
+/**
+ * Applies `change` to the jobs `where` selects, in id order, SLICE jobs per transaction, letting
+ * the event loop (other requests, MQTT) run between slices. Each slice re-reads its jobs inside its
+ * transaction, so every job is changed entirely or not at all, and counted once.
+ */
+async function inSlices(
+  db: Db,
+  accountId: number,
+  where: RawBuilder<SqlBool>,
+  change: (trx: Db, slice: Candidate[]) => Promise<void>,
+): Promise<number> {
+  let afterId = 0;
+  let matched = 0;
+  for (;;) {
+    const slice = await db.transaction().execute(async (trx) => {
+      const jobs = await candidates(trx, accountId, sql<SqlBool>`(${where}) and j.id > ${afterId}`, SLICE);
+      await change(trx, jobs);
+      return jobs;
+    });
+    matched += slice.length;
+    const last = slice.at(-1);
+    if (slice.length < SLICE || last === undefined) return matched;
+    afterId = last.id;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
 
 const byIds = (ids: number[]) => sql<SqlBool>`j.id in ${jsonIds(ids)}`;
@@ -322,12 +358,14 @@ export async function cancelJobsByQuery(
   now: Millis,
 ): Promise<ByQueryResult & { notices: CancelNotice[] }> {
   const where = await jobWhere(db, query, DIALECT, accountId, now);
-  return db.transaction().execute(async (trx) => {
-    const matching = await candidates(trx, accountId, where);
-    const changing = matching.filter((job) => cancelable(job, force));
-    const notices = await cancel(trx, changing, force, now);
-    return { count: changing.length, skipped: matching.length - changing.length, notices };
+  let count = 0;
+  const notices: CancelNotice[] = [];
+  const matched = await inSlices(db, accountId, where, async (trx, slice) => {
+    const changing = slice.filter((job) => cancelable(job, force));
+    notices.push(...(await cancel(trx, changing, force, now)));
+    count += changing.length;
   });
+  return { count, skipped: matched - count, notices };
 }
 
 async function deleteByIds(db: Db, ids: number[]): Promise<void> {
@@ -356,10 +394,11 @@ export async function deleteJobs(db: Db, accountId: number, ids: number[]): Prom
 
 export async function deleteJobsByQuery(db: Db, accountId: number, query: Query): Promise<ByQueryResult> {
   const where = await jobWhere(db, query, DIALECT, accountId, Date.now());
-  return db.transaction().execute(async (trx) => {
-    const matching = await candidates(trx, accountId, where);
-    const finished = matching.filter((job) => isFinishedJob(job.job_status)).map((job) => job.id);
+  let count = 0;
+  const matched = await inSlices(db, accountId, where, async (trx, slice) => {
+    const finished = slice.filter((job) => isFinishedJob(job.job_status)).map((job) => job.id);
     await deleteByIds(trx, finished);
-    return { count: finished.length, skipped: matching.length - finished.length };
+    count += finished.length;
   });
+  return { count, skipped: matched - count };
 }
