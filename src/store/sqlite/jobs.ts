@@ -238,13 +238,18 @@ async function candidates(
   return rows;
 }
 
-/** Jobs per transaction of a by-query change: a slice takes some milliseconds, never a second. */
-const SLICE = 1_000;
+/**
+ * A by-query change runs in slices that each take about SLICE_MS (the event loop waits for no
+ * longer than that): the slice size adapts to how long the last one took, within these bounds.
+ */
+const SLICE_MS = 40;
+const SLICE_JOBS = { first: 100, min: 10, max: 1_000 };
 
 /**
- * Applies `change` to the jobs `where` selects, in id order, SLICE jobs per transaction, letting
+ * Applies `change` to the jobs `where` selects, in id order, one slice per transaction, letting
  * the event loop (other requests, MQTT) run between slices. Each slice re-reads its jobs inside its
- * transaction, so every job is changed entirely or not at all, and counted once.
+ * transaction, so every job is changed entirely or not at all, and counted once. Returns how many
+ * jobs matched.
  */
 async function inSlices(
   db: Db,
@@ -254,16 +259,20 @@ async function inSlices(
 ): Promise<number> {
   let afterId = 0;
   let matched = 0;
+  let size = SLICE_JOBS.first;
   for (;;) {
+    const started = performance.now();
     const slice = await db.transaction().execute(async (trx) => {
-      const jobs = await candidates(trx, accountId, sql<SqlBool>`(${where}) and j.id > ${afterId}`, SLICE);
+      const jobs = await candidates(trx, accountId, sql<SqlBool>`(${where}) and j.id > ${afterId}`, size);
       await change(trx, jobs);
       return jobs;
     });
     matched += slice.length;
     const last = slice.at(-1);
-    if (slice.length < SLICE || last === undefined) return matched;
+    if (slice.length < size || last === undefined) return matched;
     afterId = last.id;
+    const took = Math.max(performance.now() - started, 1);
+    size = Math.round(Math.min(SLICE_JOBS.max, Math.max(SLICE_JOBS.min, (size * SLICE_MS) / took)));
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
