@@ -22,7 +22,7 @@ const path = join(dir, 'fleet.db');
 copyFileSync(await ensureDataset(), path);
 let store: Store | undefined;
 const metrics = new Metrics(() => (store as Store).totals());
-store = await openSqliteStore(path, metrics.storeQuery);
+store = await openSqliteStore(path, { onQuery: metrics.storeQuery });
 const app = await buildApp({ store, jobs: new JobService(store), metrics });
 
 const scrape = async (): Promise<number> => {

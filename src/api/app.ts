@@ -12,6 +12,7 @@ import type { Store } from '../store/store.js';
 import { Authenticator } from './auth.js';
 import { CursorCodec } from './cursor.js';
 import { BODY_LIMIT_BYTES, installErrorHandling, sendError } from './errors.js';
+import { HTTP_TIMEOUTS, type HttpTimeouts, httpLimitOptions } from './http-limits.js';
 import { collectOpenApi, openApiRoutes } from './openapi.js';
 import { requestId, requestLogging } from './request-log.js';
 import { healthRoutes } from './routes/healthz.js';
@@ -31,6 +32,10 @@ export interface AppOptions {
   https?: { cert: Buffer; key: Buffer } | undefined;
   /** Called with every route as it is registered (a test checks that each is documented). */
   onRoute?: (route: RouteOptions) => void;
+  /** The clock of login throttling; Date.now unless a test gives one. */
+  now?: () => number;
+  /** Request and idle timeouts of the HTTP server (§13); tests shorten them. */
+  httpTimeouts?: HttpTimeouts;
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -74,7 +79,7 @@ function refuseLoneSurrogates(key: string, value: unknown): unknown {
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const { store, jobs, logger, onRoute } = options;
+  const { store, jobs, logger, onRoute, now, httpTimeouts = HTTP_TIMEOUTS } = options;
   const app = Fastify({
     ...(options.https === undefined ? {} : { https: options.https }),
     ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
@@ -82,6 +87,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     genReqId: requestId,
     bodyLimit: BODY_LIMIT_BYTES,
+    ...httpLimitOptions(httpTimeouts),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 64 * 1024 },
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false },
@@ -113,6 +119,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   metricsRoutes(app, metrics, options.metricsToken);
   healthRoutes(app);
   await openApiRoutes(app);
-  await app.register(v1Routes(new Authenticator(store), context));
+  await app.register(v1Routes(new Authenticator(store, now), context));
   return app;
 }

@@ -4,6 +4,7 @@ import type { User } from '../model/account.js';
 import { AppError } from '../model/error.js';
 import { hashPassword, randomSecret, verifyApiSecret, verifyPassword } from '../security/hashing.js';
 import type { Store } from '../store/store.js';
+import { LoginThrottle, TooManyAttempts } from './login-throttle.js';
 
 export const AUTH_REALM = 'Basic realm="fleetjobs"';
 const MAX_CACHED = 10_000;
@@ -16,9 +17,24 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
 };
 
 /**
+ * Runs tasks one at a time, in order. scrypt takes a whole core for ~36 ms: hashing one password at
+ * a time leaves the other core to everything else even during a flood of logins.
+ */
+class SerialQueue {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(task);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/**
  * Checks HTTP Basic or API-key credentials. scrypt is slow on purpose, so a password that matched
  * is remembered, keyed by the stored hash it matched: the user is still looked up on every request,
- * so a removed user or a changed password stops working at once.
+ * so a removed user or a changed password stops working at once. Failed passwords are throttled
+ * (per client address and per username) before any hashing; a remembered password is not.
  */
 export class Authenticator {
   readonly #verified = new Map<string, true>();
@@ -27,8 +43,15 @@ export class Authenticator {
   readonly #salt = randomBytes(32);
   /** Checked for unknown usernames, so that they cost the same scrypt as known ones (no probing by timing). */
   #decoyHash: Promise<string> | undefined;
+  readonly #hashing = new SerialQueue();
+  readonly #throttle: LoginThrottle;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    now: () => number = Date.now,
+  ) {
+    this.#throttle = new LoginThrottle(now);
+  }
 
   async authenticate(request: FastifyRequest): Promise<User> {
     const keyId = header(request, 'x-api-key-id');
@@ -59,29 +82,51 @@ export class Authenticator {
     const username = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
     const user = await this.store.findUser(username);
+    const address = request.ip;
     if (user === undefined) {
-      this.#decoyHash ??= hashPassword(randomSecret());
-      await verifyPassword(password, await this.#decoyHash);
+      const finish = this.#throttle.begin(address, username);
+      await this.#checkDecoy(password).finally(() => finish(false));
       throw unauthorized('Invalid username or password');
     }
-    if (!(await this.#passwordMatches(password, user.password_hash))) {
-      throw unauthorized('Invalid username or password');
+    const cacheKey = this.#cacheKey(user.password_hash, password);
+    if (this.#verified.has(cacheKey)) {
+      this.#throttle.check(address);
+    } else {
+      const finish = this.#throttle.begin(address, username);
+      let matches = false;
+      try {
+        matches = await this.#passwordMatches(password, user.password_hash, cacheKey);
+      } finally {
+        finish(matches);
+      }
+      if (!matches) throw unauthorized('Invalid username or password');
     }
     const { password_hash: _hash, ...plain } = user;
     return plain;
   }
 
-  async #passwordMatches(password: string, storedHash: string): Promise<boolean> {
-    const cacheKey = createHash('sha256')
+  /** An unknown username costs the same scrypt as a known one (no probing by timing), and never matches. */
+  async #checkDecoy(password: string): Promise<void> {
+    this.#decoyHash ??= hashPassword(randomSecret());
+    const decoyHash = await this.#decoyHash;
+    await this.#hashing.run(() => verifyPassword(password, decoyHash));
+  }
+
+  #cacheKey(storedHash: string, password: string): string {
+    return createHash('sha256')
       .update(this.#salt)
       .update(storedHash)
       .update('\0')
       .update(password)
       .digest('base64');
-    if (this.#verified.has(cacheKey)) return true;
+  }
+
+  async #passwordMatches(password: string, storedHash: string, cacheKey: string): Promise<boolean> {
     let pending = this.#pending.get(cacheKey);
     if (pending === undefined) {
-      pending = verifyPassword(password, storedHash).finally(() => this.#pending.delete(cacheKey));
+      pending = this.#hashing
+        .run(() => verifyPassword(password, storedHash))
+        .finally(() => this.#pending.delete(cacheKey));
       this.#pending.set(cacheKey, pending);
     }
     const matches = await pending;
@@ -122,6 +167,7 @@ export function authHook(authenticator: Authenticator) {
         if (Object.keys(claimed).length > 0)
           request.log.warn({ ...claimed, ip: request.ip, reason: error.message }, 'login failed');
       }
+      if (error instanceof TooManyAttempts) reply.header('Retry-After', String(error.retryAfterSeconds));
       throw error;
     }
     if (request.user.role === 'read_only' && !READ_METHODS.has(request.method)) {

@@ -7,6 +7,7 @@ import type {
 } from 'fastify';
 import { DEVICE_SERVICE_FIELDS } from '../model/device.js';
 import { AppError, badRequest } from '../model/error.js';
+import { isOutOfSpace } from '../store/errors.js';
 
 export const BODY_LIMIT_BYTES = 16 * 1024 * 1024;
 
@@ -106,6 +107,10 @@ export function installErrorHandling(app: FastifyInstance): void {
       const context = fastifyError.validationContext ?? 'request';
       const message = fastifyError.validation.map((item) => describe(request, context, item)).join('; ');
       return sendError(reply, 400, message);
+    }
+    if (isOutOfSpace(error)) {
+      request.log.error({ err: error }, 'write failed: the store is out of space (disk full)');
+      return sendError(reply, 507, 'the store is out of space');
     }
     const status = fastifyError.statusCode;
     if (status !== undefined && status >= 400 && status < 500) {

@@ -15,5 +15,5 @@ export interface StoreConfig {
 export async function openStore(config: StoreConfig): Promise<Store> {
   return config.databaseUrl
     ? openPostgresStore(config.databaseUrl, config.onQuery)
-    : openSqliteStore(config.db, config.onQuery);
+    : openSqliteStore(config.db, { onQuery: config.onQuery });
 }

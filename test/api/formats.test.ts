@@ -1,9 +1,10 @@
 import { parse as parseCsv } from 'csv-parse/sync';
+import fc from 'fast-check';
 import { XMLParser } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import { csvStream } from '../../src/api/formats/csv.js';
 import { pageXml, xmlText } from '../../src/api/formats/xml.js';
-import { DEVICES, TARGETS } from '../../src/api/resources.js';
+import { DEVICES, isoTime, TARGETS } from '../../src/api/resources.js';
 import type { JobTarget } from '../../src/model/job.js';
 
 const target = (n: number, extra: Partial<JobTarget> = {}): JobTarget => ({
@@ -48,6 +49,25 @@ describe('XML', () => {
   });
 });
 
+describe('timestamps', () => {
+  it('are written exactly as Date#toISOString writes them', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.integer({ min: 0, max: 253_402_300_799_999 }),
+          fc.integer({ min: -62_198_755_200_000, max: 8_640_000_000_000_000 }),
+          fc.constantFrom(0, 86_399_999, 86_400_000, 253_402_300_800_000, -1),
+        ),
+        (millis) => {
+          expect(isoTime(millis)).toBe(new Date(millis).toISOString());
+        },
+      ),
+      { numRuns: 5_000 },
+    );
+    expect(isoTime(null)).toBeNull();
+  });
+});
+
 describe('CSV', () => {
   it('quotes what needs it and writes CRLF between records', async () => {
     const rows = [target(1, { message: 'a,b "c"\nd', response: ['x', { y: 1 }] }), target(2)];
@@ -68,6 +88,50 @@ describe('CSV', () => {
       '["x",{"y":1}]',
       '',
     ]);
+  });
+
+  it('round-trips through an RFC 4180 parser, whatever the text, in batches of any size', async () => {
+    const awkward = fc.string({
+      unit: fc.constantFrom('a', 'Z', ' ', '"', ',', '\r', '\n', ';', 'é', '\u0000', '\uD83D\uDE00'),
+      maxLength: 12,
+    });
+    const cellText = fc.option(fc.oneof(awkward, fc.string({ unit: 'grapheme', maxLength: 12 })), {
+      nil: null,
+    });
+    const item = fc.record({
+      message: cellText,
+      response: fc.option(fc.jsonValue({ maxDepth: 2 }), { nil: null }),
+      progress: fc.integer({ min: 0, max: 100 }),
+      end_time: fc.option(fc.integer({ min: 0, max: 4_102_444_800_000 }), { nil: null }),
+    });
+    const fields = ['device_id', 'message', 'progress', 'response', 'end_time'];
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(item, { maxLength: 5 }), { maxLength: 4 }), async (batchItems) => {
+        let n = 0;
+        const batchList = batchItems.map((items) => items.map((extra) => target(++n, extra)));
+        async function* batches() {
+          yield* batchList;
+        }
+        const csv = await text(await csvStream(TARGETS, fields, batches()));
+        const expected = [
+          fields,
+          ...batchList
+            .flat()
+            .map((row) => [
+              row.device_id,
+              row.message ?? '',
+              String(row.progress),
+              typeof row.response === 'object' && row.response !== null
+                ? JSON.stringify(row.response)
+                : String(row.response ?? ''),
+              row.end_time === null ? '' : new Date(row.end_time).toISOString(),
+            ]),
+        ];
+        expect(parseCsv(csv, { relax_column_count: false })).toEqual(expected);
+        expect(csv.endsWith('\r\n')).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('closes the store iterator when the client goes away mid-download', async () => {

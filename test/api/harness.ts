@@ -4,8 +4,8 @@ import { type AppOptions, buildApp } from '../../src/api/app.js';
 import { JobService } from '../../src/jobs/service.js';
 import type { Role } from '../../src/model/account.js';
 import { hashApiSecret, hashPassword, randomId, randomSecret } from '../../src/security/hashing.js';
-import type { OnQuery, Store } from '../../src/store/store.js';
-import { openTestStore } from '../setup/stores.js';
+import type { Store } from '../../src/store/store.js';
+import { openTestStore, type TestStoreOptions } from '../setup/stores.js';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -35,12 +35,12 @@ export class Harness {
     readonly app: FastifyInstance,
   ) {}
 
-  /** `options`: what else the app is built with (a logger, a route hook); `onQuery`: the store's. */
-  static async start(
-    options: Omit<Partial<AppOptions>, 'store' | 'jobs'> = {},
-    onQuery?: OnQuery,
-  ): Promise<Harness> {
-    const { store, dispose } = await openTestStore(onQuery);
+  /** `options`: what else the app is built with (a clock, a logger, a route hook); `store`: the store's options. */
+  static async start({
+    store: storeOptions,
+    ...options
+  }: Omit<Partial<AppOptions>, 'store' | 'jobs'> & { store?: TestStoreOptions } = {}): Promise<Harness> {
+    const { store, dispose } = await openTestStore(storeOptions);
     const jobs = new JobService(store);
     const app = await buildApp({ ...options, store, jobs });
     return new Harness(dispose, store, jobs, app);

@@ -32,7 +32,11 @@ describe('GET /metrics', () => {
   let alice: Caller;
 
   beforeAll(async () => {
-    h = await Harness.start({ metrics, metricsToken: 's3cret-token' }, metrics.storeQuery);
+    h = await Harness.start({
+      metrics,
+      metricsToken: 's3cret-token',
+      store: { onQuery: metrics.storeQuery },
+    });
     store = h.store;
     alice = await h.user('acme', 'alice');
   });

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
-import { openSqliteStore } from '../../src/store/sqlite/index.js';
-import type { OnQuery, Store } from '../../src/store/store.js';
+import { openSqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/index.js';
+import type { Store } from '../../src/store/store.js';
 import { newPostgresDatabase } from './databases.js';
 
 /** The engine of this test project: vitest.config.ts runs some tests again with `postgres`. */
@@ -11,13 +11,18 @@ export const TEST_ENGINE: 'sqlite' | 'postgres' =
   process.env.FLEETJOBS_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
 
 /** A fresh, empty store of the project's engine; `dispose` closes it and removes its files. */
-export async function openTestStore(onQuery?: OnQuery): Promise<{ store: Store; dispose(): Promise<void> }> {
+/** SQLite's options (`maxPageCount` applies to SQLite only); `onQuery` applies to both engines. */
+export type TestStoreOptions = SqliteStoreOptions;
+
+export async function openTestStore(
+  options: TestStoreOptions = {},
+): Promise<{ store: Store; dispose(): Promise<void> }> {
   if (TEST_ENGINE === 'postgres') {
-    const store = await openPostgresStore(await newPostgresDatabase(), onQuery);
+    const store = await openPostgresStore(await newPostgresDatabase(), options.onQuery);
     return { store, dispose: () => store.close() };
   }
   const dir = mkdtempSync(join(tmpdir(), 'fleetjobs-test-'));
-  const store = await openSqliteStore(join(dir, 'fleetjobs.db'), onQuery);
+  const store = await openSqliteStore(join(dir, 'fleetjobs.db'), options);
   return {
     store,
     async dispose() {

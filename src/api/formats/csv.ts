@@ -1,12 +1,38 @@
 import { Readable } from 'node:stream';
-import { stringify } from 'csv-stringify/sync';
 import type { ResourceInfo } from '../resources.js';
 import { cellText } from './cells.js';
 
-/** RFC 4180: CRLF between records; a field with a quote, comma, CR or LF is quoted, quotes doubled. */
-const CSV_OPTIONS = { record_delimiter: '\r\n', quoted_match: /[\r\n]/ } as const;
+const NEEDS_QUOTES = /[",\r\n]/;
 
-const csvRows = (rows: string[][]): string => stringify(rows, CSV_OPTIONS);
+/** RFC 4180: a field with a quote, comma, CR or LF is quoted, its quotes doubled. */
+const csvField = (text: string): string =>
+  NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+
+/** One field's cell as CSV; numbers (most cells of an export) skip the text and quoting steps. */
+function cellEncoder(resource: ResourceInfo<unknown>, field: string): (value: unknown) => string {
+  if (resource.timestampFields.has(field)) return (value) => cellText(resource, field, value);
+  return (value) => (typeof value === 'number' ? String(value) : csvField(cellText(resource, field, value)));
+}
+
+/**
+ * Encodes items as CSV records, CRLF after each: one string per batch, built by concatenation
+ * without an array per row.
+ */
+function recordEncoder<T>(resource: ResourceInfo<T>, fields: readonly string[]): (items: T[]) => string {
+  const encoders = fields.map((field) => cellEncoder(resource as ResourceInfo<unknown>, field));
+  const last = fields.length - 1;
+  return (items) => {
+    let out = '';
+    for (const item of items) {
+      const record = item as Record<string, unknown>;
+      for (let index = 0; index < last; index++) {
+        out += `${(encoders[index] as (value: unknown) => string)(record[fields[index] as string])},`;
+      }
+      out += `${(encoders[last] as (value: unknown) => string)(record[fields[last] as string])}\r\n`;
+    }
+    return out;
+  };
+}
 
 /**
  * Streams every item of `batches` as CSV: the header row always, then one row per item. The first
@@ -20,15 +46,12 @@ export async function csvStream<T>(
 ): Promise<Readable> {
   const iterator = batches[Symbol.asyncIterator]();
   let next = await iterator.next();
-  const toRow = (item: T): string[] => {
-    const record = item as Record<string, unknown>;
-    return fields.map((field) => cellText(resource, field, record[field]));
-  };
+  const encode = recordEncoder(resource, fields);
   let finished = next.done === true;
   async function* chunks(): AsyncGenerator<string> {
-    yield csvRows([[...fields]]);
+    yield `${fields.map(csvField).join(',')}\r\n`;
     while (next.done !== true) {
-      yield csvRows(next.value.map(toRow));
+      yield encode(next.value);
       next = await iterator.next();
     }
     finished = true;

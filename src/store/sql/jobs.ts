@@ -238,11 +238,56 @@ interface Candidate {
 }
 
 /** The account's jobs that `where` selects, with what cancel and delete need to know of them. */
-async function candidates(db: Db, accountId: number, where: RawBuilder<SqlBool>): Promise<Candidate[]> {
+async function candidates(
+  db: Db,
+  accountId: number,
+  where: RawBuilder<SqlBool>,
+  limit?: number,
+): Promise<Candidate[]> {
   const { rows } = await sql<Candidate>`select j.id, j.job_status,
       exists (select 1 from job_targets t where t.job_id = j.id and t.status = 'in_progress') as in_progress
-    from jobs j where j.customer_id = ${accountId} and ${where} order by j.id`.execute(db);
+    from jobs j where j.customer_id = ${accountId} and ${where} order by j.id
+    ${limit === undefined ? sql`` : sql`limit ${limit}`}`.execute(db);
   return rows;
+}
+
+/**
+ * A by-query change runs in slices that each take about SLICE_MS (the event loop waits for no
+ * longer than that): the slice size adapts to how long the last one took, within these bounds.
+ */
+const SLICE_MS = 40;
+const SLICE_JOBS = { first: 100, min: 10, max: 1_000 };
+
+/**
+ * Applies `change` to the jobs `where` selects, in id order, one slice per transaction, letting
+ * the event loop (other requests, MQTT) run between slices. Each slice re-reads its jobs inside its
+ * transaction, so every job is changed entirely or not at all, and counted once. Returns how many
+ * jobs matched.
+ */
+async function inSlices(
+  db: Db,
+  accountId: number,
+  where: RawBuilder<SqlBool>,
+  change: (trx: Db, slice: Candidate[]) => Promise<void>,
+): Promise<number> {
+  let afterId = 0;
+  let matched = 0;
+  let size = SLICE_JOBS.first;
+  for (;;) {
+    const started = performance.now();
+    const slice = await db.transaction().execute(async (trx) => {
+      const jobs = await candidates(trx, accountId, sql<SqlBool>`(${where}) and j.id > ${afterId}`, size);
+      await change(trx, jobs);
+      return jobs;
+    });
+    matched += slice.length;
+    const last = slice.at(-1);
+    if (slice.length < size || last === undefined) return matched;
+    afterId = last.id;
+    const took = Math.max(performance.now() - started, 1);
+    size = Math.round(Math.min(SLICE_JOBS.max, Math.max(SLICE_JOBS.min, (size * SLICE_MS) / took)));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
 
 const byIds = (dialect: SqlDialect, ids: number[]) => dialect.inIntegers(sql.ref('j.id'), ids);
@@ -366,12 +411,14 @@ export async function cancelJobsByQuery(
   now: Millis,
 ): Promise<ByQueryResult & { notices: CancelNotice[] }> {
   const where = await jobWhere(db, query, dialect.id, accountId, now);
-  return db.transaction().execute(async (trx) => {
-    const matching = await candidates(trx, accountId, where);
-    const changing = matching.filter((job) => cancelable(job, force));
-    const notices = await cancel(trx, dialect, changing, force, now);
-    return { count: changing.length, skipped: matching.length - changing.length, notices };
+  let count = 0;
+  const notices: CancelNotice[] = [];
+  const matched = await inSlices(db, accountId, where, async (trx, slice) => {
+    const changing = slice.filter((job) => cancelable(job, force));
+    notices.push(...(await cancel(trx, dialect, changing, force, now)));
+    count += changing.length;
   });
+  return { count, skipped: matched - count, notices };
 }
 
 /** Guarded: a job that is not finished (any more) stays. */
@@ -419,10 +466,11 @@ export async function deleteJobsByQuery(
   query: Query,
 ): Promise<ByQueryResult> {
   const where = await jobWhere(db, query, dialect.id, accountId, Date.now());
-  return db.transaction().execute(async (trx) => {
-    const matching = await candidates(trx, accountId, where);
-    const finished = matching.filter((job) => isFinishedJob(job.job_status)).map((job) => job.id);
+  let count = 0;
+  const matched = await inSlices(db, accountId, where, async (trx, slice) => {
+    const finished = slice.filter((job) => isFinishedJob(job.job_status)).map((job) => job.id);
     await deleteByIds(trx, dialect, finished);
-    return { count: finished.length, skipped: matching.length - finished.length };
+    count += finished.length;
   });
+  return { count, skipped: matched - count };
 }

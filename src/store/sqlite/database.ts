@@ -8,7 +8,6 @@ import {
   Kysely,
   Migrator,
   SqliteDialect,
-  type SqliteDialectConfig,
   SqliteDriver,
 } from 'kysely';
 import type { Database } from '../sql/schema.js';
@@ -23,24 +22,31 @@ const OPTIMIZE_EVERY_MS = 60 * 60 * 1000;
 /**
  * Transactions take the write lock when they begin (BEGIN IMMEDIATE): a transaction that reads and
  * then writes cannot fail half-way with SQLITE_BUSY when another process (the CLI) writes too; it
- * waits up to busy_timeout for the lock instead.
+ * waits up to busy_timeout for the lock instead. SQLite rolls a transaction back by itself on some
+ * errors (SQLITE_FULL among them): then there is nothing left to roll back, and the error to report
+ * is the one that caused it, not the failed ROLLBACK's.
  */
 class ImmediateSqliteDriver extends SqliteDriver {
+  constructor(private readonly database: BetterSqlite3.Database) {
+    super({ database });
+  }
+
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (this.database.inTransaction) await super.rollbackTransaction(connection);
   }
 }
 
 class ImmediateSqliteDialect extends SqliteDialect {
-  readonly #config: SqliteDialectConfig;
-
-  constructor(config: SqliteDialectConfig) {
-    super(config);
-    this.#config = config;
+  constructor(private readonly connection: BetterSqlite3.Database) {
+    super({ database: connection });
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config);
+    return new ImmediateSqliteDriver(this.connection);
   }
 }
 
@@ -59,15 +65,26 @@ function openConnection(path: string, readonly: boolean): BetterSqlite3.Database
   return connection;
 }
 
+export interface SqliteStoreOptions {
+  /** SQLite's max_page_count once migrated: the store cannot grow past it (a full disk, for tests). */
+  maxPageCount?: number;
+  /** Told how long each statement took (the store query histogram of /metrics). */
+  onQuery?: OnQuery;
+}
+
 /**
  * Opens (creating it and its folder if missing) the SQLite database at `path` with WAL, foreign
  * keys, a busy timeout and synchronous=NORMAL, and applies every pending migration.
  */
-export async function openSqliteDatabase(path: string, onQuery?: OnQuery): Promise<Kysely<Database>> {
+export async function openSqliteDatabase(
+  path: string,
+  options: SqliteStoreOptions = {},
+): Promise<Kysely<Database>> {
   mkdirSync(dirname(path), { recursive: true });
   const connection = openConnection(path, false);
+  const { onQuery } = options;
   const db = new Kysely<Database>({
-    dialect: new ImmediateSqliteDialect({ database: connection }),
+    dialect: new ImmediateSqliteDialect(connection),
     ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis) }),
   });
   try {
@@ -85,6 +102,7 @@ export async function openSqliteDatabase(path: string, onQuery?: OnQuery): Promi
     await db.destroy();
     throw error;
   }
+  if (options.maxPageCount !== undefined) connection.pragma(`max_page_count = ${options.maxPageCount}`);
   keepStatisticsFresh(connection);
   return db;
 }

@@ -1,15 +1,17 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { createSqlStore } from '../sql/store.js';
-import type { OnQuery, Store } from '../store.js';
-import { openSqliteDatabase, openSqliteReader } from './database.js';
+import type { Store } from '../store.js';
+import { openSqliteDatabase, openSqliteReader, type SqliteStoreOptions } from './database.js';
 import { sqliteDialect } from './dialect.js';
+
+export type { SqliteStoreOptions } from './database.js';
 
 /**
  * The SQLite store: one kysely connection for everything that writes or must be current, and a
  * separate read-only connection (opened on first use) for streamed exports.
  */
-export async function openSqliteStore(path: string, onQuery?: OnQuery): Promise<Store> {
-  const db = await openSqliteDatabase(path, onQuery);
+export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<Store> {
+  const db = await openSqliteDatabase(path, options);
   let readerConnection: BetterSqlite3.Database | undefined;
   return createSqlStore({
     db,
