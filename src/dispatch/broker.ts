@@ -6,6 +6,7 @@ import { DEVICE_ID_PATTERN } from '../model/device.js';
 import { verifyDeviceToken } from '../security/hashing.js';
 import type { DispatchStore } from '../store/store.js';
 import type { Dispatcher, Logger, Transport } from './dispatcher.js';
+import { PacketLimiter } from './packet-limits.js';
 import { maySubscribe, parseDeviceTopic } from './topics.js';
 
 /** How long a verified token is trusted without asking the store again (a change kicks at once). */
@@ -78,7 +79,10 @@ export async function startEmbeddedBroker(options: {
       }
       checkToken(username.toUpperCase(), password).then(
         (ok) => {
-          if (ok) return done(null, true);
+          if (ok) {
+            if (client.conn instanceof PacketLimiter) client.conn.loggedIn();
+            return done(null, true);
+          }
           logger.warn({ device: username }, 'mqtt login refused: wrong token or unknown device');
           done(authError('bad username or password', BAD_CREDENTIALS), false);
         },
@@ -128,7 +132,7 @@ export async function startEmbeddedBroker(options: {
     logger.debug({ device: client.id, err: error }, 'mqtt client error');
   });
 
-  const server: Server = createServer(broker.handle);
+  const server: Server = createServer((socket) => broker.handle(new PacketLimiter(socket)));
   server.listen(options.port, options.host);
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;

@@ -1,0 +1,82 @@
+import { connect as connectTcp, type Socket } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Service, startService, TestDevice } from './harness.js';
+
+let service: Service;
+const devices: TestDevice[] = [];
+const sockets: Socket[] = [];
+
+const connect = async (id: string, token: string) => {
+  const device = await TestDevice.connect(service.mqttUrl, id, token);
+  devices.push(device);
+  return device;
+};
+
+const oneDevice = async () => {
+  const [d] = await service.addDevices(1);
+  if (!d) throw new Error('no device');
+  return d;
+};
+
+/** A raw TCP connection to the embedded broker, resolving once it is open. */
+const rawSocket = async (): Promise<Socket> => {
+  const port = Number(new URL(service.mqttUrl).port);
+  const socket = connectTcp(port, '127.0.0.1');
+  sockets.push(socket);
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  return socket;
+};
+
+/** MQTT's variable-length remaining length. */
+const remainingLength = (length: number): Buffer => {
+  const bytes: number[] = [];
+  let left = length;
+  do {
+    let byte = left % 128;
+    left = Math.floor(left / 128);
+    if (left > 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (left > 0);
+  return Buffer.from(bytes);
+};
+
+beforeEach(async () => {
+  service = await startService();
+});
+
+afterEach(async () => {
+  for (const device of devices.splice(0)) device.client.end(true);
+  for (const socket of sockets.splice(0)) socket.destroy();
+  await service.stop();
+});
+
+describe('embedded broker memory bounds', () => {
+  it('closes a connection at once when it announces a CONNECT over 64 KiB, before reading it', async () => {
+    const socket = await rawSocket();
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    // a CONNECT announcing 200 MiB, of which only the first KiB is ever sent
+    socket.write(
+      Buffer.concat([Buffer.from([0x10]), remainingLength(200 * 1024 * 1024), Buffer.alloc(1024)]),
+    );
+    await closed;
+    const small = await rawSocket();
+    const closedToo = new Promise<void>((resolve) => small.once('close', () => resolve()));
+    small.write(Buffer.concat([Buffer.from([0x10]), remainingLength(64 * 1024 + 1)]));
+    await closedToo;
+  });
+
+  it('closes a logged-in device that sends a packet over 1 MiB; smaller ones pass', async () => {
+    const d = await oneDevice();
+    const device = await connect(d.id, d.token);
+    const state = (bytes: number) => JSON.stringify({ firmware_version: 'x'.repeat(bytes) });
+    // well over the 64 KiB of a connection not logged in, under the 1 MiB of a device
+    await device.client.publishAsync(`fleetjobs/${d.id}/state`, state(900 * 1024), { qos: 1 });
+    expect(device.client.connected).toBe(true);
+    const closed = device.closed();
+    void device.client
+      .publishAsync(`fleetjobs/${d.id}/state`, state(1024 * 1024), { qos: 1 })
+      .catch(() => undefined);
+    await closed;
+  });
+});
