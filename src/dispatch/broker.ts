@@ -104,10 +104,11 @@ export async function startEmbeddedBroker(options: {
         logger.warn({ device: client?.id, topic: packet.topic }, 'mqtt publish refused');
         return done(new Error('publish refused'));
       }
+      // Nothing a device publishes is kept: its state and statuses are stored by the service, and
+      // every subscription would scan all retained messages (aedes' memory store). Only the device
+      // itself could read its retained presence back, and the service already knows it.
+      packet.retain = false;
       if (topic.kind === 'presence') {
-        // Only the device itself could read its retained presence back, and every subscription
-        // would scan all retained messages (aedes' memory store): the service already knows it.
-        packet.retain = false;
         // A Will from a connection that another one with the same id replaced says nothing.
         const current = sessions.get(topic.deviceId);
         if (current !== undefined && current !== client) return done(null);

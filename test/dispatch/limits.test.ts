@@ -80,3 +80,30 @@ describe('embedded broker memory bounds', () => {
     await closed;
   });
 });
+
+describe('retained messages', () => {
+  it('are not kept on state and status topics', async () => {
+    const d = await oneDevice();
+    const device = await connect(d.id, d.token);
+    const stateTopic = `fleetjobs/${d.id}/state`;
+    const statusTopic = `fleetjobs/${d.id}/jobs/1/status`;
+    await device.client.publishAsync(stateTopic, JSON.stringify({ ip: '10.0.0.1' }), {
+      qos: 1,
+      retain: true,
+    });
+    await device.client.publishAsync(statusTopic, JSON.stringify({ status: 'successful' }), {
+      qos: 1,
+      retain: true,
+    });
+    const seen: string[] = [];
+    device.client.on('message', (topic, payload) => seen.push(`${topic} ${payload.toString()}`));
+    await device.client.subscribeAsync([stateTopic, `fleetjobs/${d.id}/jobs/+/status`], { qos: 1 });
+    // a retained message would arrive on subscribing, before this one
+    const marker = new Promise<void>((resolve) =>
+      device.client.on('message', (topic) => topic === stateTopic && resolve()),
+    );
+    await device.client.publishAsync(stateTopic, JSON.stringify({ ip: '10.0.0.2' }), { qos: 1 });
+    await marker;
+    expect(seen).toEqual([`${stateTopic} {"ip":"10.0.0.2"}`]);
+  });
+});
