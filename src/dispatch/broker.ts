@@ -50,6 +50,15 @@ export async function startEmbeddedBroker(options: {
   const generations = new Map<string, number>();
   /** The live connection of each device, by stored (upper-case) id. */
   const sessions = new Map<string, Client>();
+  /**
+   * Per connection, what each QoS 1 message forwarded to it and not yet acknowledged releases, in
+   * the order sent (a client acknowledges in that order; only how many are open matters).
+   */
+  const unacknowledged = new Map<Client, (() => void)[]>();
+  /** Connections that subscribed at QoS 0, which acknowledge nothing. */
+  const acknowledgeNothing = new WeakSet<Client>();
+  /** Per topic, the service's publishes not yet forwarded to a connection. */
+  const unforwarded = new Map<string, { forwarded: boolean; acknowledged: () => void }[]>();
 
   async function checkToken(deviceId: string, password: Buffer): Promise<boolean> {
     const cached = verified.get(deviceId);
@@ -93,10 +102,24 @@ export async function startEmbeddedBroker(options: {
       );
     },
     authorizeSubscribe(client, subscription, done) {
-      if (maySubscribe(deviceOf(client), subscription.topic)) return done(null, subscription);
+      if (maySubscribe(deviceOf(client), subscription.topic)) {
+        if (subscription.qos === 0) acknowledgeNothing.add(client);
+        return done(null, subscription);
+      }
       logger.warn({ device: client.id, topic: subscription.topic }, 'mqtt subscription refused');
       // null: SUBACK reports the failure (0x80) and the connection stays up
       done(null, null);
+    },
+    // Counts what each connection has to acknowledge, and which of those are the service's publishes.
+    authorizeForward(client, packet) {
+      if (packet.qos > 0 && !acknowledgeNothing.has(client)) {
+        const publish = unforwarded.get(packet.topic)?.find((waiting) => !waiting.forwarded);
+        if (publish) publish.forwarded = true;
+        const open = unacknowledged.get(client) ?? [];
+        open.push(publish?.acknowledged ?? (() => undefined));
+        unacknowledged.set(client, open);
+      }
+      return packet;
     },
     authorizePublish(client, packet, done) {
       const topic = parseDeviceTopic(packet.topic);
@@ -120,10 +143,18 @@ export async function startEmbeddedBroker(options: {
     },
   });
 
+  broker.on('ack', (_packet, client) => {
+    const open = unacknowledged.get(client);
+    open?.shift()?.();
+    if (open?.length === 0) unacknowledged.delete(client);
+  });
+
   broker.on('clientReady', (client) => {
     sessions.set(deviceOf(client), client);
   });
   broker.on('clientDisconnect', (client) => {
+    for (const acknowledged of unacknowledged.get(client) ?? []) acknowledged();
+    unacknowledged.delete(client);
     const deviceId = deviceOf(client);
     if (sessions.get(deviceId) !== client) return;
     sessions.delete(deviceId);
@@ -141,12 +172,26 @@ export async function startEmbeddedBroker(options: {
 
   return {
     port,
+    /** Resolves once the message is written to the device's connection; acknowledged by its PUBACK. */
     publish: (topic, payload) =>
-      new Promise((resolve, reject) =>
-        broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (error) =>
-          error ? reject(error) : resolve(),
-        ),
-      ),
+      new Promise((resolve, reject) => {
+        let acknowledge: () => void = () => undefined;
+        const acknowledged = new Promise<void>((settle) => {
+          acknowledge = settle;
+        });
+        const waiting = { forwarded: false, acknowledged: acknowledge };
+        const queue = unforwarded.get(topic) ?? [];
+        queue.push(waiting);
+        unforwarded.set(topic, queue);
+        broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (error) => {
+          queue.splice(queue.indexOf(waiting), 1);
+          if (queue.length === 0 && unforwarded.get(topic) === queue) unforwarded.delete(topic);
+          // delivered to no connection (the device is not subscribed): nothing to wait for
+          if (!waiting.forwarded) acknowledge();
+          if (error) reject(error);
+          else resolve({ acknowledged });
+        });
+      }),
     kick(deviceId) {
       generations.set(deviceId, (generations.get(deviceId) ?? 0) + 1);
       verified.delete(deviceId);

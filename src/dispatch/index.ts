@@ -1,4 +1,5 @@
 import type { JobService } from '../jobs/service.js';
+import type { Millis } from '../model/job.js';
 import type { DispatchStore } from '../store/store.js';
 import { startEmbeddedBroker } from './broker.js';
 import { Dispatcher, type Logger, type Transport } from './dispatcher.js';
@@ -16,6 +17,8 @@ export interface DispatchOptions {
   /** When set, no broker is embedded: the service joins this one as a client. */
   mqttUrl?: string | undefined;
   logger: Logger;
+  /** The clock of every time dispatch stores (default: the system clock). */
+  now?: () => Millis;
 }
 
 export interface Dispatch {
@@ -27,9 +30,10 @@ export interface Dispatch {
 /** Runs jobs on devices over MQTT (CONTRACT §7), on the embedded broker or an external one. */
 export async function startDispatch(options: DispatchOptions): Promise<Dispatch> {
   const { store, logger } = options;
-  const dispatcher = new Dispatcher({ store, jobs: options.jobs, logger });
+  const now = options.now ?? Date.now;
+  const dispatcher = new Dispatcher({ store, jobs: options.jobs, logger, now });
   // Before any device can announce itself: presence starts empty, on either broker.
-  await store.disconnectAll(Date.now());
+  await store.disconnectAll(now());
   let transport: Transport;
   let port: number | undefined;
   if (options.mqttUrl) {

@@ -35,7 +35,6 @@ export class PacketLimiter extends Duplex {
     socket.on('end', () => this.push(null));
     socket.on('error', (error) => this.destroy(error));
     socket.on('close', () => this.destroy());
-    socket.on('drain', () => this.emit('drain'));
   }
 
   /** The device logged in: its packets may now be larger. */

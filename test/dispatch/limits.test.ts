@@ -1,6 +1,6 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Service, startService, TestDevice } from './harness.js';
+import { eventually, type Service, startService, TestDevice, targetsOf } from './harness.js';
 
 let service: Service;
 const devices: TestDevice[] = [];
@@ -105,5 +105,41 @@ describe('retained messages', () => {
     await device.client.publishAsync(stateTopic, JSON.stringify({ ip: '10.0.0.2' }), { qos: 1 });
     await marker;
     expect(seen).toEqual([`${stateTopic} {"ip":"10.0.0.2"}`]);
+  });
+});
+
+describe('flow control', () => {
+  it('at most 10 requests await a device acknowledgement; a target waiting behind them starts when it is sent', async () => {
+    let clock = Date.now();
+    await service.stop();
+    service = await startService({ now: () => clock });
+    const d = await oneDevice();
+    const device = await connect(d.id, d.token);
+    // The device holds back its acknowledgements (and so reads no further message until it sends one).
+    const held: (() => void)[] = [];
+    device.client.handleMessage = (_packet, done) => {
+      held.push(() => done());
+    };
+    const start = clock;
+    const jobIds: number[] = [];
+    for (let i = 0; i < 15; i++)
+      jobIds.push(await service.createJob({ targets: { devices: [d.id] }, timeout: 600 }));
+    const targets = async () =>
+      Promise.all(jobIds.map(async (jobId) => (await targetsOf(service, jobId)).get(d.id)));
+    const inProgress = async () => (await targets()).filter((target) => target?.status === 'in_progress');
+    await eventually(async () => (await inProgress()).length >= 10, '10 requests sent');
+    // a moment for more to be sent, if any were going to be
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await inProgress()).length).toBe(10);
+
+    clock += 100_000;
+    await eventually(() => {
+      held.shift()?.();
+      return device.received.filter((message) => message.kind === 'request').length === 15;
+    }, 'every request received');
+    for (const acknowledge of held.splice(0)) acknowledge();
+    const startTimes = (await targets()).map((target) => target?.start_time);
+    expect(startTimes.filter((time) => time === start)).toHaveLength(10);
+    expect(startTimes.filter((time) => time === start + 100_000)).toHaveLength(5);
   });
 });

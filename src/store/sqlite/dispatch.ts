@@ -148,6 +148,7 @@ export async function takeRequests(
   now: Millis,
   limit: number,
   afterJobId: number,
+  resend = true,
 ): Promise<OutgoingRequest[]> {
   return takeSelected(db, now, (trx) =>
     trx
@@ -157,7 +158,7 @@ export async function takeRequests(
       .select(REQUEST_COLUMNS)
       .where('d.id', '=', deviceId)
       .where('t.job_id', '>', afterJobId)
-      .where('t.status', 'in', PENDING)
+      .where('t.status', 'in', resend ? PENDING : ['queued'])
       .where('t.cancel_requested', '=', 0)
       .where('j.job_status', '=', 'in_progress')
       .orderBy('t.job_id')
@@ -172,6 +173,7 @@ export async function takeJobRequests(
   now: Millis,
   limit: number,
   afterDeviceId: string,
+  skipDeviceIds: string[] = [],
 ): Promise<OutgoingRequest[]> {
   return takeSelected(db, now, (trx) =>
     trx
@@ -181,6 +183,11 @@ export async function takeJobRequests(
       .select(REQUEST_COLUMNS)
       .where('t.job_id', '=', jobId)
       .where('t.device_id', '>', afterDeviceId)
+      .$if(skipDeviceIds.length > 0, (query) =>
+        query.where(
+          sql<boolean>`t.device_id not in (select value from json_each(${JSON.stringify(skipDeviceIds)}))`,
+        ),
+      )
       .where('t.status', '=', 'queued')
       .where('j.job_status', '=', 'in_progress')
       .where('d.connection_status', '=', 'connected')
