@@ -33,8 +33,8 @@ const BATCH = 250;
 export const DEVICE_WINDOW = 10;
 /** Requests this node may have handed to the broker that it has not yet taken. */
 export const NODE_WINDOW = 64;
-/** Status messages written per transaction. */
-const STATUS_BATCH = 1000;
+/** Status messages written per transaction (a few ms); the event loop gets a turn between. */
+const STATUS_BATCH = 100;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface QueuedStatus {
@@ -258,8 +258,8 @@ export class Dispatcher {
 
   /** Writes queued status reports, many per transaction, in arrival order. */
   async #flushStatuses(): Promise<void> {
-    await yieldToEventLoop();
     while (this.#statusQueue.length > 0) {
+      await yieldToEventLoop();
       const batch = this.#statusQueue.splice(0, STATUS_BATCH);
       try {
         const applied = await this.#store.applyStatuses(

@@ -81,6 +81,14 @@ export class PacketLimiter extends Duplex {
     this.#socket.write(chunk, encoding, callback);
   }
 
+  /** What the broker wrote while corked (mqtt-packet writes each packet in pieces) goes out as one write. */
+  override _writev(
+    chunks: { chunk: Buffer; encoding: BufferEncoding }[],
+    callback: (error?: Error | null) => void,
+  ): void {
+    this.#socket.write(Buffer.concat(chunks.map(({ chunk }) => chunk)), callback);
+  }
+
   override _final(callback: (error?: Error | null) => void): void {
     this.#socket.end(callback);
   }
