@@ -6,6 +6,7 @@
  * RSS and event loop are its own.
  *
  *   npx tsx bench/backlog.ts [--jobs 600] [--devices 300] [--latency 0]
+ *   (SERVICE_NODE_ARGS="--cpu-prof" passes node options to the service process)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -39,9 +40,20 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const dir = mkdtempSync(join(tmpdir(), 'fleetjobs-bench-backlog-'));
 const dbPath = join(dir, 'fleetjobs.db');
 const port = await freePort();
-const child = spawn(process.execPath, [...(process.env.SERVICE_NODE_ARGS?.split(' ') ?? []), '--import', 'tsx', SERVICE_SCRIPT, dbPath, String(port)], {
-  stdio: ['pipe', 'pipe', 'inherit'],
-});
+const child = spawn(
+  process.execPath,
+  [
+    ...(process.env.SERVICE_NODE_ARGS?.split(' ') ?? []),
+    '--import',
+    'tsx',
+    SERVICE_SCRIPT,
+    dbPath,
+    String(port),
+  ],
+  {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  },
+);
 const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
 const nextLine = async () => (await lines.next()).value as string;
 const command = async <T>(body: object): Promise<T> => {
@@ -78,10 +90,12 @@ while (count(`select count(*) as n from jobs where job_status in ('new', 'in_pro
 }
 const elapsed = Date.now() - started;
 const statuses = Object.fromEntries(
-  (db.prepare('select status, count(*) as n from job_targets group by status').all() as {
-    status: string;
-    n: number;
-  }[]).map((row) => [row.status, row.n]),
+  (
+    db.prepare('select status, count(*) as n from job_targets group by status').all() as {
+      status: string;
+      n: number;
+    }[]
+  ).map((row) => [row.status, row.n]),
 );
 const loop = await command<{ max: number; p99: number }>({ loopDelay: true });
 const peak = peakRssOf(pid);
