@@ -7,6 +7,7 @@ import { DEVICE_ID_PATTERN } from '../model/device.js';
 import { verifyDeviceToken } from '../security/hashing.js';
 import type { DispatchStore } from '../store/store.js';
 import type { Dispatcher, Logger, Transport } from './dispatcher.js';
+import { PacketLimiter } from './packet-limits.js';
 import { maySubscribe, parseDeviceTopic } from './topics.js';
 
 /** How long a verified token is trusted without asking the store again (a change kicks at once). */
@@ -66,6 +67,15 @@ export async function startEmbeddedBroker(options: {
   const generations = new Map<string, number>();
   /** The live connection of each device, by stored (upper-case) id. */
   const sessions = new Map<string, Client>();
+  /**
+   * Per connection, what each QoS 1 message forwarded to it and not yet acknowledged releases, in
+   * the order sent (a client acknowledges in that order; only how many are open matters).
+   */
+  const unacknowledged = new Map<Client, (() => void)[]>();
+  /** Connections that subscribed at QoS 0, which acknowledge nothing. */
+  const acknowledgeNothing = new WeakSet<Client>();
+  /** Per topic, the service's publishes not yet forwarded to a connection. */
+  const unforwarded = new Map<string, { forwarded: boolean; acknowledged: () => void }[]>();
 
   async function checkToken(deviceId: string, password: Buffer): Promise<boolean> {
     const cached = verified.get(deviceId);
@@ -95,7 +105,10 @@ export async function startEmbeddedBroker(options: {
       }
       checkToken(username.toUpperCase(), password).then(
         (ok) => {
-          if (ok) return done(null, true);
+          if (ok) {
+            if (client.conn instanceof PacketLimiter) client.conn.loggedIn();
+            return done(null, true);
+          }
           logger.warn({ device: username }, 'mqtt login refused: wrong token or unknown device');
           done(authError('bad username or password', BAD_CREDENTIALS), false);
         },
@@ -106,10 +119,24 @@ export async function startEmbeddedBroker(options: {
       );
     },
     authorizeSubscribe(client, subscription, done) {
-      if (maySubscribe(deviceOf(client), subscription.topic)) return done(null, subscription);
+      if (maySubscribe(deviceOf(client), subscription.topic)) {
+        if (subscription.qos === 0) acknowledgeNothing.add(client);
+        return done(null, subscription);
+      }
       logger.warn({ device: client.id, topic: subscription.topic }, 'mqtt subscription refused');
       // null: SUBACK reports the failure (0x80) and the connection stays up
       done(null, null);
+    },
+    // Counts what each connection has to acknowledge, and which of those are the service's publishes.
+    authorizeForward(client, packet) {
+      if (packet.qos > 0 && !acknowledgeNothing.has(client)) {
+        const publish = unforwarded.get(packet.topic)?.find((waiting) => !waiting.forwarded);
+        if (publish) publish.forwarded = true;
+        const open = unacknowledged.get(client) ?? [];
+        open.push(publish?.acknowledged ?? (() => undefined));
+        unacknowledged.set(client, open);
+      }
+      return packet;
     },
     authorizePublish(client, packet, done) {
       const topic = parseDeviceTopic(packet.topic);
@@ -117,10 +144,11 @@ export async function startEmbeddedBroker(options: {
         logger.warn({ device: client?.id, topic: packet.topic }, 'mqtt publish refused');
         return done(new Error('publish refused'));
       }
+      // Nothing a device publishes is kept: its state and statuses are stored by the service, and
+      // every subscription would scan all retained messages (aedes' memory store). Only the device
+      // itself could read its retained presence back, and the service already knows it.
+      packet.retain = false;
       if (topic.kind === 'presence') {
-        // Only the device itself could read its retained presence back, and every subscription
-        // would scan all retained messages (aedes' memory store): the service already knows it.
-        packet.retain = false;
         // A Will from a connection that another one with the same id replaced says nothing.
         const current = sessions.get(topic.deviceId);
         if (current !== undefined && current !== client) return done(null);
@@ -132,10 +160,18 @@ export async function startEmbeddedBroker(options: {
     },
   });
 
+  broker.on('ack', (_packet, client) => {
+    const open = unacknowledged.get(client);
+    open?.shift()?.();
+    if (open?.length === 0) unacknowledged.delete(client);
+  });
+
   broker.on('clientReady', (client) => {
     sessions.set(deviceOf(client), client);
   });
   broker.on('clientDisconnect', (client) => {
+    for (const acknowledged of unacknowledged.get(client) ?? []) acknowledged();
+    unacknowledged.delete(client);
     const deviceId = deviceOf(client);
     if (sessions.get(deviceId) !== client) return;
     sessions.delete(deviceId);
@@ -146,7 +182,7 @@ export async function startEmbeddedBroker(options: {
   });
 
   /** Every connection, plain or TLS, goes through here. */
-  const handleConnection = (socket: Socket) => broker.handle(socket);
+  const handleConnection = (socket: Socket) => broker.handle(new PacketLimiter(socket));
   const servers: Server[] = [createServer(handleConnection)];
   const port = await listen(servers[0] as Server, options.port, options.host);
   logger.info({ host: options.host, port }, 'embedded mqtt broker listening');
@@ -163,12 +199,26 @@ export async function startEmbeddedBroker(options: {
   return {
     port,
     ...(tlsPort === undefined ? {} : { tlsPort }),
+    /** Resolves once the message is written to the device's connection; acknowledged by its PUBACK. */
     publish: (topic, payload) =>
-      new Promise((resolve, reject) =>
-        broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (error) =>
-          error ? reject(error) : resolve(),
-        ),
-      ),
+      new Promise((resolve, reject) => {
+        let acknowledge: () => void = () => undefined;
+        const acknowledged = new Promise<void>((settle) => {
+          acknowledge = settle;
+        });
+        const waiting = { forwarded: false, acknowledged: acknowledge };
+        const queue = unforwarded.get(topic) ?? [];
+        queue.push(waiting);
+        unforwarded.set(topic, queue);
+        broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (error) => {
+          queue.splice(queue.indexOf(waiting), 1);
+          if (queue.length === 0 && unforwarded.get(topic) === queue) unforwarded.delete(topic);
+          // delivered to no connection (the device is not subscribed): nothing to wait for
+          if (!waiting.forwarded) acknowledge();
+          if (error) reject(error);
+          else resolve({ acknowledged });
+        });
+      }),
     kick(deviceId) {
       generations.set(deviceId, (generations.get(deviceId) ?? 0) + 1);
       verified.delete(deviceId);

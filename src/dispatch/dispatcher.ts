@@ -1,6 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { BaseLogger } from 'pino';
 import type { JobService } from '../jobs/service.js';
+import type { Millis } from '../model/job.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CancelNotice, DispatchStore, OutgoingRequest, StatusUpdate } from '../store/store.js';
 import {
@@ -19,17 +20,25 @@ export type DispatchMetrics = Pick<Metrics, 'dispatchPublishes' | 'statusReports
 
 /** How the dispatcher reaches devices: the embedded broker or a client of an external one. */
 export interface Transport {
-  /** Publishes at QoS 1; resolves once the broker took the message. */
-  publish(topic: string, payload: string): Promise<void>;
+  /**
+   * Publishes at QoS 1 to the device; resolves once the broker took the message (the embedded one:
+   * wrote it to the device's connection), with `acknowledged`, which resolves once it is no longer
+   * awaited: acknowledged by the device (the embedded broker) or the broker, or never to be.
+   */
+  publish(topic: string, payload: string): Promise<{ acknowledged: Promise<void> }>;
   /** Closes the device's connection, if this broker can. */
   kick(deviceId: string): void;
   close(): Promise<void>;
 }
 
-/** Requests published per store round trip; the event loop gets a turn between batches. */
+/** Cancels published per batch and targets expired per transaction; the event loop gets a turn between. */
 const BATCH = 250;
-/** Status messages written per transaction. */
-const STATUS_BATCH = 1000;
+/** Requests a device may have awaiting its acknowledgement (CONTRACT §13). */
+export const DEVICE_WINDOW = 10;
+/** Requests this node may have handed to the broker that it has not yet taken. */
+export const NODE_WINDOW = 64;
+/** Status messages written per transaction (a few ms); the event loop gets a turn between. */
+const STATUS_BATCH = 100;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface QueuedStatus {
@@ -46,6 +55,7 @@ export class Dispatcher {
   readonly #jobs: JobService;
   readonly #logger: Logger;
   readonly #metrics: DispatchMetrics | undefined;
+  readonly #now: () => Millis;
   #transport: Transport | null = null;
   #attach: () => void = () => undefined;
   readonly #attached = new Promise<void>((resolve) => {
@@ -75,6 +85,23 @@ export class Dispatcher {
   /** Work in flight that close() waits for. */
   readonly #tasks = new Set<Promise<unknown>>();
 
+  // Flow control (CONTRACT §13): requests are taken from the store only as there is room for them,
+  // so none waits behind others once its target is in progress and its timeout runs.
+  /** Per device, its requests awaiting its acknowledgement. */
+  readonly #inFlight = new Map<string, number>();
+  /** Requests handed to the broker that it has not taken yet. */
+  #handedOver = 0;
+  /** Devices announced online on this node. */
+  readonly #online = new Set<string>();
+  /** Devices that announced themselves, with the job after which their requests are still to send. */
+  readonly #resend = new Map<string, number>();
+  /** Devices a job passed over while they were full, with the job after which to look for queued targets. */
+  readonly #owed = new Map<string, number>();
+  /** Jobs being taken up, in order, with the device after which their queued targets are still to send. */
+  readonly #startedJobs: { id: number; after: string }[] = [];
+  #pumping: Promise<void> | null = null;
+  #wake: () => void = () => undefined;
+
   readonly #onJobCreated = () => this.#track(this.#startJobs());
   readonly #onJobsCanceled = (notices: CancelNotice[]) => this.#track(this.#sendCancels(notices));
   readonly #onDeviceGone = (deviceId: string) => this.#kick(deviceId);
@@ -84,11 +111,13 @@ export class Dispatcher {
     jobs: JobService;
     logger: Logger;
     metrics?: DispatchMetrics;
+    now?: () => Millis;
   }) {
     this.#store = options.store;
     this.#jobs = options.jobs;
     this.#logger = options.logger;
     this.#metrics = options.metrics;
+    this.#now = options.now ?? Date.now;
   }
 
   #listen(on: boolean): void {
@@ -114,10 +143,11 @@ export class Dispatcher {
   async close(): Promise<void> {
     this.#closed = true;
     this.#stop();
+    this.#wake();
     this.#listen(false);
     if (this.#timer) clearTimeout(this.#timer);
-    while (this.#tasks.size > 0 || this.#statusFlush) {
-      await Promise.allSettled([...this.#tasks, this.#statusFlush]);
+    while (this.#tasks.size > 0 || this.#statusFlush || this.#pumping) {
+      await Promise.allSettled([...this.#tasks, this.#statusFlush, this.#pumping]);
     }
   }
 
@@ -144,7 +174,7 @@ export class Dispatcher {
             'device state: fields ignored',
           );
         }
-        const known = await this.#store.updateDeviceState(topic.deviceId, state.value.state, Date.now());
+        const known = await this.#store.updateDeviceState(topic.deviceId, state.value.state, this.#now());
         if (!known) this.#ignore(topic, 'unknown device');
         return;
       }
@@ -166,11 +196,15 @@ export class Dispatcher {
       const known = await this.#store.setConnection(
         deviceId,
         online ? 'connected' : 'disconnected',
-        Date.now(),
+        this.#now(),
       );
       if (online && !known) this.#logger.warn({ device: deviceId }, 'presence of an unknown device ignored');
       if (known) this.#logger.info({ device: deviceId }, online ? 'device connected' : 'device disconnected');
-      if (online && known) this.#topicIds.set(deviceId, topicId);
+      if (online && known) {
+        this.#topicIds.set(deviceId, topicId);
+        this.#online.add(deviceId);
+      }
+      if (!online) this.#forget(deviceId);
       return known;
     });
     if (online) {
@@ -194,7 +228,7 @@ export class Dispatcher {
   async forgetPresence(): Promise<void> {
     if (this.#closed) return;
     await Promise.allSettled([...this.#deviceChains.values()]);
-    await this.#store.disconnectAll(Date.now());
+    await this.#store.disconnectAll(this.#now());
   }
 
   #ignore(topic: DeviceTopic, reason: string): void {
@@ -203,7 +237,15 @@ export class Dispatcher {
 
   #kick(deviceId: string): void {
     this.#topicIds.delete(deviceId);
+    this.#forget(deviceId);
     this.#transport?.kick(deviceId);
+  }
+
+  /** The device is gone: nothing more is taken for it until it announces itself again. */
+  #forget(deviceId: string): void {
+    this.#online.delete(deviceId);
+    this.#resend.delete(deviceId);
+    this.#owed.delete(deviceId);
   }
 
   /** Runs `work` after the device's earlier work of `chains`; failures are logged, never thrown on. */
@@ -230,13 +272,13 @@ export class Dispatcher {
 
   /** Writes queued status reports, many per transaction, in arrival order. */
   async #flushStatuses(): Promise<void> {
-    await yieldToEventLoop();
     while (this.#statusQueue.length > 0) {
+      await yieldToEventLoop();
       const batch = this.#statusQueue.splice(0, STATUS_BATCH);
       try {
         const applied = await this.#store.applyStatuses(
           batch.map((queued) => queued.update),
-          Date.now(),
+          this.#now(),
         );
         batch.forEach(({ update, settle }, index) => {
           if (!applied[index]) {
@@ -268,26 +310,21 @@ export class Dispatcher {
    * Publishes once started. At close it stops waiting (a broker that is down would hold close()
    * forever): what was decided is stored, and an unanswered request is sent again on `online`.
    */
-  async #publish(topic: string, payload: string): Promise<void> {
-    const published = this.#attached
-      .then(() => this.#transport?.publish(topic, payload))
-      .then(() => this.#metrics?.dispatchPublishes.inc());
-    await Promise.race([published, this.#stopped]);
+  async #publish(topic: string, payload: string): Promise<{ acknowledged: Promise<void> }> {
+    const published = this.#attached.then(() => {
+      if (!this.#transport) throw new Error('dispatcher not started');
+      return this.#transport.publish(topic, payload);
+    });
+    void published.then(
+      () => this.#metrics?.dispatchPublishes.inc(),
+      () => undefined,
+    );
+    const stopped = this.#stopped.then(() => ({ acknowledged: Promise.resolve() }));
+    return Promise.race([published, stopped]);
   }
 
   #topicId(deviceId: string): string {
     return this.#topicIds.get(deviceId) ?? deviceId;
-  }
-
-  async #publishRequests(requests: OutgoingRequest[]): Promise<void> {
-    await Promise.all(
-      requests.map((request) =>
-        this.#publish(
-          requestTopic(this.#topicId(request.device_id), request.job_id),
-          requestPayload(request),
-        ),
-      ),
-    );
   }
 
   async #sendCancels(notices: CancelNotice[]): Promise<void> {
@@ -306,33 +343,138 @@ export class Dispatcher {
   /** After a device announced itself: its pending cancels, then its queued and in-progress requests. */
   async #sendPending(deviceId: string): Promise<void> {
     await this.#sendCancels(await this.#store.pendingCancels(deviceId));
-    let afterJobId = 0;
-    for (;;) {
-      const requests = await this.#store.takeRequests(deviceId, Date.now(), BATCH, afterJobId);
-      await this.#publishRequests(requests);
-      const last = requests.at(-1);
-      if (!last || requests.length < BATCH || this.#closed) break;
-      afterJobId = last.job_id;
-    }
-    this.#armTimer();
+    if (!this.#online.has(deviceId)) return;
+    this.#resend.delete(deviceId);
+    this.#resend.set(deviceId, 0);
+    this.#signal();
   }
 
   /** Takes up every `new` job: it becomes in progress and its connected targets are sent. */
   async #startJobs(): Promise<void> {
     const jobIds = await this.#store.startNewJobs();
-    await Promise.all(jobIds.map((jobId) => this.#dispatchJob(jobId)));
+    for (const id of jobIds) this.#startedJobs.push({ id, after: '' });
+    this.#signal();
     this.#armTimer();
   }
 
-  async #dispatchJob(jobId: number): Promise<void> {
-    let afterDeviceId = '';
-    for (;;) {
-      const requests = await this.#store.takeJobRequests(jobId, Date.now(), BATCH, afterDeviceId);
-      await this.#publishRequests(requests);
-      const last = requests.at(-1);
-      if (!last || requests.length < BATCH || this.#closed) break;
-      afterDeviceId = last.device_id;
+  // ---- flow control ----
+
+  #deviceRoom(deviceId: string): number {
+    return DEVICE_WINDOW - (this.#inFlight.get(deviceId) ?? 0);
+  }
+
+  /** The device was passed over while full: its queued targets from `jobId` on are sent as it has room. */
+  #owe(deviceId: string, jobId: number): void {
+    if (!this.#online.has(deviceId)) return;
+    const after = this.#owed.get(deviceId);
+    if (after === undefined || jobId - 1 < after) this.#owed.set(deviceId, jobId - 1);
+  }
+
+  /** New work or room for it: the pump goes on, or starts. */
+  #signal(): void {
+    const wake = this.#wake;
+    this.#wake = () => undefined;
+    wake();
+    if (this.#pumping || !this.#transport || this.#closed) return;
+    this.#pumping = this.#pump().finally(() => {
+      this.#pumping = null;
+    });
+  }
+
+  /**
+   * The one place requests are taken from the store (which starts their targets' timeouts): only
+   * as many as the node and each device have room for, so they are handed over at once.
+   */
+  async #pump(): Promise<void> {
+    while (!this.#closed) {
       await yieldToEventLoop();
+      if (this.#closed) return;
+      let took: boolean;
+      try {
+        took = await this.#step();
+      } catch (error) {
+        this.#logger.error({ err: error }, 'taking requests failed');
+        took = false;
+      }
+      if (took) {
+        this.#armTimer();
+        continue;
+      }
+      if (this.#resend.size === 0 && this.#owed.size === 0 && this.#startedJobs.length === 0) return;
+      // until a slot frees or work arrives
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+  }
+
+  /**
+   * Takes one batch of requests and sends it: first for devices that announced themselves, then
+   * for devices a job passed over, then the next started job's. false (without waiting for
+   * anything) when nothing can be taken now.
+   */
+  async #step(): Promise<boolean> {
+    const room = NODE_WINDOW - this.#handedOver;
+    if (room <= 0) return false;
+    for (const [pending, resend] of [
+      [this.#resend, true],
+      [this.#owed, false],
+    ] as const) {
+      for (const [deviceId, afterJobId] of pending) {
+        const limit = Math.min(room, this.#deviceRoom(deviceId));
+        if (limit <= 0) continue;
+        // taken out and put back at the end, so that devices take turns
+        pending.delete(deviceId);
+        const requests = await this.#store.takeRequests(deviceId, this.#now(), limit, afterJobId, resend);
+        const last = requests.at(-1);
+        if (last && requests.length === limit && this.#online.has(deviceId) && !pending.has(deviceId)) {
+          pending.set(deviceId, last.job_id);
+        }
+        this.#send(requests);
+        return true;
+      }
+    }
+    const job = this.#startedJobs[0];
+    if (!job) return false;
+    const full = [...this.#inFlight].filter(([, count]) => count >= DEVICE_WINDOW).map(([id]) => id);
+    const requests = await this.#store.takeJobRequests(job.id, this.#now(), room, job.after, full);
+    for (const deviceId of full) this.#owe(deviceId, job.id);
+    const last = requests.at(-1);
+    if (last && requests.length === room) job.after = last.device_id;
+    else this.#startedJobs.shift();
+    this.#send(requests);
+    return true;
+  }
+
+  /** Hands the requests to the broker; each holds a place in the windows until taken and acknowledged. */
+  #send(requests: OutgoingRequest[]): void {
+    for (const request of requests) {
+      const deviceId = request.device_id;
+      this.#inFlight.set(deviceId, (this.#inFlight.get(deviceId) ?? 0) + 1);
+      this.#handedOver++;
+      const handed = this.#publish(
+        requestTopic(this.#topicId(deviceId), request.job_id),
+        requestPayload(request),
+      );
+      void handed
+        .then(
+          () => undefined,
+          (error: unknown) =>
+            this.#logger.error({ err: error, device: deviceId }, 'publishing a request failed'),
+        )
+        .finally(() => {
+          this.#handedOver--;
+          this.#signal();
+        });
+      void handed
+        .then(({ acknowledged }) => acknowledged)
+        .catch(() => undefined)
+        .finally(() => {
+          const count = (this.#inFlight.get(deviceId) ?? 1) - 1;
+          if (count > 0) this.#inFlight.set(deviceId, count);
+          else this.#inFlight.delete(deviceId);
+          this.#signal();
+        });
     }
   }
 
@@ -350,7 +492,7 @@ export class Dispatcher {
         if (this.#timer) clearTimeout(this.#timer);
         this.#timer = null;
         if (deadline === null || this.#closed) return;
-        const delay = Math.min(Math.max(deadline - Date.now(), 0), MAX_TIMER_MS);
+        const delay = Math.min(Math.max(deadline - this.#now(), 0), MAX_TIMER_MS);
         this.#timer = setTimeout(() => {
           this.#timer = null;
           if (this.#expiring) return;
@@ -363,7 +505,7 @@ export class Dispatcher {
 
   async #expire(): Promise<void> {
     try {
-      while ((await this.#store.expireTargets(Date.now(), BATCH)) === BATCH && !this.#closed) {
+      while ((await this.#store.expireTargets(this.#now(), BATCH)) === BATCH && !this.#closed) {
         await yieldToEventLoop();
       }
     } catch (error) {

@@ -68,8 +68,10 @@ export async function connectExternalBroker(options: {
   });
 
   return {
+    // The broker's PUBACK is the only acknowledgement a client sees.
     publish: async (topic, payload) => {
       await client.publishAsync(topic, payload, { qos: 1 });
+      return { acknowledged: Promise.resolve() };
     },
     kick(deviceId) {
       logger.info(

@@ -1,4 +1,5 @@
 import type { JobService } from '../jobs/service.js';
+import type { Millis } from '../model/job.js';
 import type { DispatchStore } from '../store/store.js';
 import { type BrokerTls, startEmbeddedBroker } from './broker.js';
 import { Dispatcher, type DispatchMetrics, type Logger, type Transport } from './dispatcher.js';
@@ -19,6 +20,8 @@ export interface DispatchOptions {
   mqttTls?: BrokerTls | undefined;
   logger: Logger;
   metrics?: DispatchMetrics;
+  /** The clock of every time dispatch stores (default: the system clock). */
+  now?: () => Millis;
 }
 
 export interface Dispatch {
@@ -32,14 +35,16 @@ export interface Dispatch {
 /** Runs jobs on devices over MQTT (CONTRACT §7), on the embedded broker or an external one. */
 export async function startDispatch(options: DispatchOptions): Promise<Dispatch> {
   const { store, logger } = options;
+  const now = options.now ?? Date.now;
   const dispatcher = new Dispatcher({
     store,
     jobs: options.jobs,
     logger,
+    now,
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
   // Before any device can announce itself: presence starts empty, on either broker.
-  await store.disconnectAll(Date.now());
+  await store.disconnectAll(now());
   let transport: Transport;
   let port: number | undefined;
   let tlsPort: number | undefined;

@@ -241,18 +241,26 @@ export interface DispatchStore {
   /**
    * What to publish to a device that announced itself, in job order after `afterJobId`, at most
    * `limit`: its queued targets of in-progress jobs become in progress (their timeout starts), its
-   * in-progress targets without a pending cancel are sent again.
+   * in-progress targets without a pending cancel are sent again (unless `resend` is false).
    */
-  takeRequests(deviceId: string, now: Millis, limit: number, afterJobId: number): Promise<OutgoingRequest[]>;
+  takeRequests(
+    deviceId: string,
+    now: Millis,
+    limit: number,
+    afterJobId: number,
+    resend?: boolean,
+  ): Promise<OutgoingRequest[]>;
   /**
    * Queued targets of connected devices for an in-progress job, in device order after
-   * `afterDeviceId`, moved to in progress, at most `limit`.
+   * `afterDeviceId`, moved to in progress, at most `limit`; devices in `skipDeviceIds` (those with
+   * as many requests in flight as they may have) are passed over.
    */
   takeJobRequests(
     jobId: number,
     now: Millis,
     limit: number,
     afterDeviceId: string,
+    skipDeviceIds?: string[],
   ): Promise<OutgoingRequest[]>;
   /** Cancels still to deliver to a device: its in-progress targets with a cancel requested. */
   pendingCancels(deviceId: string): Promise<CancelNotice[]>;

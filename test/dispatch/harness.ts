@@ -50,7 +50,9 @@ export interface Service {
 }
 
 /** Store + job service + dispatch in this process, on a fresh database (or `dbPath`). */
-export async function startService(options: { dbPath?: string; mqttUrl?: string } = {}): Promise<Service> {
+export async function startService(
+  options: { dbPath?: string; mqttUrl?: string; now?: () => number } = {},
+): Promise<Service> {
   const dir = options.dbPath ? null : tempDir();
   const dbPath = options.dbPath ?? join(dir as string, 'fleetjobs.db');
   const store = await openSqliteStore(dbPath);
@@ -65,6 +67,7 @@ export async function startService(options: { dbPath?: string; mqttUrl?: string 
     mqttPort: 0,
     mqttUrl: options.mqttUrl,
     logger: silentLogger,
+    ...(options.now ? { now: options.now } : {}),
   });
   return {
     store,

@@ -44,6 +44,13 @@ class ServiceProcess {
     return JSON.parse(await answer) as T;
   }
 
+  /** SIGTERM; resolves with the exit status. */
+  async terminate(): Promise<number | null> {
+    const exited = new Promise<number | null>((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGTERM');
+    return exited;
+  }
+
   async kill(): Promise<void> {
     const exited = new Promise((resolve) => this.child.once('exit', resolve));
     this.child.kill('SIGKILL');
@@ -146,5 +153,66 @@ describe('restart', () => {
       async () => (await jobOf(waitingJobId)).job_status === 'complete',
       'the waiting job complete',
     );
+  });
+
+  it('SIGTERM during a backlog exits 0 and loses nothing; each device had at most 10 requests in flight', async () => {
+    const dbPath = join(tempDir(), 'fleetjobs.db');
+    const port = await freePort();
+    const url = `mqtt://127.0.0.1:${port}`;
+    const service = await ServiceProcess.start(dbPath, port);
+    children.push(service);
+    const identities = await service.command<{ id: string; token: string }[]>({ addDevices: 20 });
+    for (const { id, token } of identities) {
+      const device = await TestDevice.connect(url, id, token);
+      devices.push(device);
+      // never acknowledges: every request it gets stays in flight
+      device.client.handleMessage = () => undefined;
+    }
+    reader = await openSqliteStore(dbPath);
+    const store = reader;
+    const account = await store.ensureAccount('acme', Date.now());
+    const jobIds: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const { id } = await service.command<{ id: number }>({
+        createJob: { job_type: 'reboot', targets: { all: true } },
+      });
+      jobIds.push(id);
+    }
+    const counts = async () => {
+      const jobs = await Promise.all(jobIds.map((id) => store.getJob(account.id, id)));
+      return jobs.reduce(
+        (sum, job) => ({
+          targets: sum.targets + (job?.target_count ?? 0),
+          pending: sum.pending + (job?.progress_pending ?? 0),
+        }),
+        { targets: 0, pending: 0 },
+      );
+    };
+    const inProgress = async () =>
+      (
+        await Promise.all(
+          jobIds.map(
+            async (id) =>
+              (await store.listTargets(id, {
+                accountId: account.id,
+                query: null,
+                order: { field: 'device_id', direction: 'asc' },
+                after: null,
+                limit: 100,
+              })) ?? [],
+          ),
+        )
+      )
+        .flat()
+        .filter((target) => target.status === 'in_progress');
+    await eventually(async () => (await inProgress()).length >= 200, '10 requests in flight to each device');
+
+    expect(await service.terminate()).toBe(0);
+    expect(await counts()).toEqual({ targets: 800, pending: 800 });
+    const perDevice = new Map<string, number>();
+    for (const target of await inProgress()) {
+      perDevice.set(target.device_id, (perDevice.get(target.device_id) ?? 0) + 1);
+    }
+    expect([...perDevice.values()]).toEqual(identities.map(() => 10));
   });
 });

@@ -770,6 +770,35 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
       await expectCountsAgree(alpha, alphaJob.id);
     });
 
+    // ---- dispatch ----
+
+    describe('taking requests under flow control', () => {
+      it('a job pass skips the devices at their limit; a device can take only its queued targets', async () => {
+        await addDevices(alpha, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+        const ids = [1, 2, 3].map((n) => deviceId(alpha, n));
+        for (const id of ids) await store.setConnection(id, 'connected', tick());
+        const first = await store.createJob(newJob(alpha, { devices: ids }));
+        const second = await store.createJob(newJob(alpha, { devices: ids }));
+        await store.startNewJobs();
+        const [one, two, three] = ids as [string, string, string];
+
+        const taken = await store.takeJobRequests(first.id, tick(), 10, '', [two]);
+        expect(taken.map((request) => request.device_id)).toEqual([one, three]);
+        // the skipped target is still queued: the device takes it when it has room, and only the
+        // queued ones when in-progress ones are not to be sent again
+        const queued = await store.takeRequests(two, tick(), 10, 0, false);
+        expect(queued.map((request) => request.job_id)).toEqual([first.id, second.id]);
+        expect(await store.takeRequests(one, tick(), 10, 0, false)).toEqual([
+          expect.objectContaining({ job_id: second.id, device_id: one }),
+        ]);
+        expect((await store.takeRequests(one, tick(), 10, 0)).map((request) => request.job_id)).toEqual([
+          first.id,
+          second.id,
+        ]);
+        await expectCountsAgree(alpha, first.id);
+      });
+    });
+
     // ---- paging ----
 
     describe('keyset paging over 2,500 jobs', () => {

@@ -159,6 +159,7 @@ export async function takeRequests(
   now: Millis,
   limit: number,
   afterJobId: number,
+  resend = true,
 ): Promise<OutgoingRequest[]> {
   return takeSelected(db, dialect, now, (trx) =>
     trx
@@ -168,7 +169,7 @@ export async function takeRequests(
       .select(REQUEST_COLUMNS)
       .where('d.id', '=', deviceId)
       .where('t.job_id', '>', afterJobId)
-      .where(isPending('t.status'))
+      .where(resend ? isPending('t.status') : sql<SqlBool>`t.status = 'queued'`)
       .where('t.cancel_requested', '=', 0)
       .where('j.job_status', '=', 'in_progress')
       .orderBy('t.job_id')
@@ -184,6 +185,7 @@ export async function takeJobRequests(
   now: Millis,
   limit: number,
   afterDeviceId: string,
+  skipDeviceIds: string[] = [],
 ): Promise<OutgoingRequest[]> {
   return takeSelected(db, dialect, now, (trx) =>
     trx
@@ -193,6 +195,9 @@ export async function takeJobRequests(
       .select(REQUEST_COLUMNS)
       .where('t.job_id', '=', jobId)
       .where('t.device_id', '>', afterDeviceId)
+      .$if(skipDeviceIds.length > 0, (query) =>
+        query.where(sql<SqlBool>`not (${dialect.inTexts(sql.ref('t.device_id'), skipDeviceIds)})`),
+      )
       .where('t.status', '=', 'queued')
       .where('j.job_status', '=', 'in_progress')
       .where('d.connection_status', '=', 'connected')
