@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
-    globalSetup: ['test/setup/postgres.ts'],
+    globalSetup: ['test/setup/postgres.ts', 'test/console/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
@@ -18,7 +18,7 @@ export default defineConfig({
         test: {
           name: 'postgres',
           include: [
-            'test/api/{auth,bad-input,devices,jobs,metrics,paging,tenancy}.test.ts',
+            'test/api/{auth,bad-input,devices,jobs,metrics,paging,preview,tenancy}.test.ts',
             'test/query/sql.differential.test.ts',
           ],
           env: { FLEETJOBS_TEST_STORE: 'postgres' },

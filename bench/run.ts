@@ -16,6 +16,7 @@ const BENCHMARKS = [
   'engines.ts', // the same store calls on SQLite and on an embedded PostgreSQL
   'metrics.ts', // a /metrics scrape on the generated dataset
   'csv-export.ts', // GET /ws/v1/jobs/bulk of 1,000,000 jobs: rows/s next to sqlite3 -csv, heap flat
+  'console-jobs-page.ts', // the console's first jobs page in chromium vs the API call behind it
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -15,6 +15,7 @@ import { BODY_LIMIT_BYTES, installErrorHandling, sendError } from './errors.js';
 import { HTTP_TIMEOUTS, type HttpTimeouts, httpLimitOptions } from './http-limits.js';
 import { collectOpenApi, openApiRoutes } from './openapi.js';
 import { requestId, requestLogging } from './request-log.js';
+import { consoleRoutes } from './routes/console.js';
 import { healthRoutes } from './routes/healthz.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { v1Routes } from './routes/ws/v1/index.js';
@@ -119,6 +120,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   metricsRoutes(app, metrics, options.metricsToken);
   healthRoutes(app);
   await openApiRoutes(app);
+  await consoleRoutes(app);
   await app.register(v1Routes(new Authenticator(store, now), context));
   return app;
 }

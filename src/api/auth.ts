@@ -160,8 +160,11 @@ export function authHook(authenticator: Authenticator) {
     try {
       request.user = await authenticator.authenticate(request);
     } catch (error) {
+      // A script that says so (the console does) handles a 401 itself: no challenge, so that
+      // browsers do not open their own login dialog over its login form.
+      const fromScript = request.headers['x-requested-with'] !== undefined;
       if (error instanceof AppError && error.status === 401) {
-        reply.header('WWW-Authenticate', AUTH_REALM);
+        if (!fromScript) reply.header('WWW-Authenticate', AUTH_REALM);
         // Without any credentials it is a question (a browser's first request), not a failure.
         const claimed = claimedIdentity(request);
         if (Object.keys(claimed).length > 0)

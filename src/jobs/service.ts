@@ -27,10 +27,14 @@ import type {
   CancelNotice,
   DeviceSelection,
   NewDevice,
+  NewJob,
   Store,
+  TargetPreview,
 } from '../store/store.js';
 
 export const MAX_DEVICES_PER_REQUEST = 10_000;
+/** How many device ids a target preview lists (the first ones, ascending). */
+export const PREVIEW_LIST_SIZE = 1000;
 /** The longest timeout a job may ask for (seconds): deadlines stay well inside safe integers. */
 const MAX_TIMEOUT_SECONDS = 2_147_483_647;
 /**
@@ -145,38 +149,15 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   // ---- jobs ----
 
   async createJob(accountId: number, username: string, input: JobCreateInput): Promise<JobDetail> {
-    if (!(JOB_TYPES as readonly string[]).includes(input.job_type)) {
-      throw badRequest(`job_type must be one of ${JOB_TYPES.join(', ')}, not '${String(input.job_type)}'`);
-    }
-    const selection = checkSelector(input.targets);
-    const payload = input.payload === undefined ? null : input.payload;
-    if (nestingDepth(payload) > MAX_PAYLOAD_DEPTH) {
-      throw badRequest(`payload is nested more than ${MAX_PAYLOAD_DEPTH} levels deep`);
-    }
-    const payloadBytes = Buffer.byteLength(JSON.stringify(payload) ?? 'null');
-    if (payloadBytes > MAX_PAYLOAD_BYTES) {
-      throw badRequest(
-        `payload is ${payloadBytes} bytes of JSON, more than the ${MAX_PAYLOAD_BYTES} allowed`,
-      );
-    }
-    const job = await this.store.createJob({
-      accountId,
-      username,
-      job_type: input.job_type,
-      description: input.description ?? null,
-      targets: submittedSelector(input.targets),
-      selection,
-      payload,
-      timeout: checkSeconds(input.timeout, DEFAULT_TIMEOUT_SECONDS, 'timeout'),
-      offline_timeout: checkSeconds(
-        input.offline_timeout,
-        DEFAULT_OFFLINE_TIMEOUT_SECONDS,
-        'offline_timeout',
-      ),
-      now: this.now(),
-    });
+    const job = await this.store.createJob({ accountId, username, ...checkJobInput(input), now: this.now() });
     this.emit('job-created', job);
     return job;
+  }
+
+  /** The devices a job with this body would target, checked as a creation is; creates nothing. */
+  previewJob(accountId: number, input: JobCreateInput): Promise<TargetPreview> {
+    const { selection } = checkJobInput(input);
+    return this.store.previewTargets(accountId, selection, this.now(), PREVIEW_LIST_SIZE);
   }
 
   async cancelJobs(accountId: number, ids: number[], force: boolean): Promise<ByIdResult<Job>[]> {
@@ -207,6 +188,31 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   private announceCancels(notices: CancelNotice[]): void {
     if (notices.length > 0) this.emit('jobs-canceled', notices);
   }
+}
+
+/** The meaning of a create body's values (its shape was checked by the API): the job to store. */
+function checkJobInput(input: JobCreateInput): Omit<NewJob, 'accountId' | 'username' | 'now'> {
+  if (!(JOB_TYPES as readonly string[]).includes(input.job_type)) {
+    throw badRequest(`job_type must be one of ${JOB_TYPES.join(', ')}, not '${String(input.job_type)}'`);
+  }
+  const selection = checkSelector(input.targets);
+  const payload = input.payload === undefined ? null : input.payload;
+  if (nestingDepth(payload) > MAX_PAYLOAD_DEPTH) {
+    throw badRequest(`payload is nested more than ${MAX_PAYLOAD_DEPTH} levels deep`);
+  }
+  const payloadBytes = Buffer.byteLength(JSON.stringify(payload) ?? 'null');
+  if (payloadBytes > MAX_PAYLOAD_BYTES) {
+    throw badRequest(`payload is ${payloadBytes} bytes of JSON, more than the ${MAX_PAYLOAD_BYTES} allowed`);
+  }
+  return {
+    job_type: input.job_type,
+    description: input.description ?? null,
+    targets: submittedSelector(input.targets),
+    selection,
+    payload,
+    timeout: checkSeconds(input.timeout, DEFAULT_TIMEOUT_SECONDS, 'timeout'),
+    offline_timeout: checkSeconds(input.offline_timeout, DEFAULT_OFFLINE_TIMEOUT_SECONDS, 'offline_timeout'),
+  };
 }
 
 /** How deeply arrays and objects nest in a parsed JSON value, counted without recursion. */

@@ -101,6 +101,13 @@ export interface NewJob {
   now: Millis;
 }
 
+/** What a job body would target: how many devices, the first ids ascending, how many are offline. */
+export interface TargetPreview {
+  target_count: number;
+  list: string[];
+  offline: number;
+}
+
 /** One id of a by-id cancel or delete: the job after the change, or why it was left alone. */
 export type ByIdResult<T> =
   | { id: number; ok: true; value: T }
@@ -194,6 +201,13 @@ export interface Store extends DispatchStore {
   // jobs
   /** Resolves the selector to devices (400 for an unknown device or no target) and inserts job and targets. */
   createJob(job: NewJob): Promise<JobDetail>;
+  /** Resolves the selector as createJob does (same 400s), inserting nothing; lists at most `limit` ids. */
+  previewTargets(
+    accountId: number,
+    selection: DeviceSelection,
+    now: Millis,
+    limit: number,
+  ): Promise<TargetPreview>;
   getJob(accountId: number, id: number): Promise<JobDetail | undefined>;
   listJobs(request: ListRequest): Promise<Job[]>;
   streamJobs(request: StreamRequest): AsyncIterable<Job[]>;

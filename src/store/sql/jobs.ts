@@ -27,6 +27,7 @@ import { deviceWhere, jobWhere, targetWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
 import { page, streamPages } from './pages.js';
 import { isPending } from './pending.js';
+import { noTarget } from './preview.js';
 import {
   JOB_COLUMNS,
   JOB_DETAIL_COLUMNS,
@@ -47,7 +48,11 @@ const UNKNOWN_IDS_SHOWN = 10;
  * The devices (`devices d`) a selection names: the union of its ids, its groups with their
  * subgroups, its tags and its query. Groups and tags compare case-insensitively, as in queries.
  */
-function selectionWhere(dialect: SqlDialect, selection: DeviceSelection, now: Millis): RawBuilder<SqlBool> {
+export function selectionWhere(
+  dialect: SqlDialect,
+  selection: DeviceSelection,
+  now: Millis,
+): RawBuilder<SqlBool> {
   if (selection.all) return sql<SqlBool>`true`;
   const parts: RawBuilder<SqlBool>[] = [];
   if (selection.devices.length > 0) parts.push(dialect.inTexts(sql.ref('d.id'), selection.devices));
@@ -67,7 +72,7 @@ function selectionWhere(dialect: SqlDialect, selection: DeviceSelection, now: Mi
   return parts.length === 0 ? sql<SqlBool>`false` : sql<SqlBool>`(${sql.join(parts, sql` or `)})`;
 }
 
-async function checkDevicesKnown(
+export async function checkDevicesKnown(
   db: Db,
   dialect: SqlDialect,
   accountId: number,
@@ -118,7 +123,7 @@ export async function createJob(db: Db, dialect: SqlDialect, job: NewJob): Promi
       from devices d where d.customer_id = ${job.accountId} and ${where}
       order by d.id`.execute(trx);
     const count = Number(inserted.numAffectedRows ?? 0n);
-    if (count === 0) throw badRequest('The job has no target: no device of this account matches targets');
+    if (count === 0) throw noTarget();
     await trx
       .updateTable('jobs')
       .set({ target_count: count, progress_pending: count })

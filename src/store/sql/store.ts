@@ -5,6 +5,7 @@ import * as devices from './devices.js';
 import type { Reader, SqlDialect } from './dialect.js';
 import * as dispatch from './dispatch.js';
 import * as jobs from './jobs.js';
+import { previewTargets } from './preview.js';
 import type { Database } from './schema.js';
 import { storeTotals } from './totals.js';
 
@@ -45,6 +46,10 @@ export function createSqlStore({ db, dialect, reader, close }: SqlStoreOptions):
     streamDevices: (request) => devices.streamDevices(db, dialect, reader, request),
 
     createJob: (job) => jobs.createJob(db, dialect, job),
+    async previewTargets(accountId, selection, now, limit) {
+      await jobs.checkDevicesKnown(db, dialect, accountId, selection.devices);
+      return previewTargets(db, accountId, jobs.selectionWhere(dialect, selection, now), limit);
+    },
     getJob: (accountId, id) => jobs.getJob(db, accountId, id),
     listJobs: (request) => jobs.listJobs(db, dialect, request),
     streamJobs: (request) => jobs.streamJobs(db, dialect, reader, request),

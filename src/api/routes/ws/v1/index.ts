@@ -8,6 +8,7 @@ import { jobBulkRoutes } from './jobs/bulk.js';
 import { jobCancelRoutes } from './jobs/cancel.js';
 import { jobRoutes } from './jobs/index.js';
 import { jobInventoryRoutes } from './jobs/inventory.js';
+import { jobPreviewRoutes } from './jobs/preview.js';
 import { jobTargetRoutes } from './jobs/targets.js';
 
 /** Every `/ws/v1/` route, behind authentication. */
@@ -18,6 +19,7 @@ export function v1Routes(authenticator: Authenticator, context: ApiContext) {
     jobInventoryRoutes(app, context);
     jobBulkRoutes(app, context);
     jobCancelRoutes(app, context);
+    jobPreviewRoutes(app, context);
     jobTargetRoutes(app, context);
     deviceRoutes(app);
     deviceInventoryRoutes(app, context);
