@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { NO_CONTROLS } from '../src/model/rollout.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import type { Store } from '../src/store/store.js';
@@ -48,6 +49,8 @@ async function measure(engine: string, store: Store): Promise<Record<string, str
     payload: null,
     timeout: 600,
     offline_timeout: 3_600,
+    controls: NO_CONTROLS,
+    rollout_state: 'running' as const,
     now: ++now,
   });
   const createTimes: number[] = [];

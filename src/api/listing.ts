@@ -181,7 +181,7 @@ export async function sendCsv<T>(
 ): Promise<FastifyReply> {
   const raw = request.query as RawQuery;
   const selection = parseSelection(options.resource, raw);
-  const fields = parseFields(single(raw, 'fields'), options.resource.fields);
+  const fields = parseFields(single(raw, 'fields'), options.resource.fields, options.resource.csvFields);
   const body = await csvStream(
     options.resource,
     fields,

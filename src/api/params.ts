@@ -77,8 +77,12 @@ export function parseJobIds(text: string): number[] {
 }
 
 /** `fields` of a bulk export: a comma-separated subset of the resource's fields, in the order given. */
-export function parseFields(text: string | undefined, fields: readonly string[]): readonly string[] {
-  if (text === undefined || text.trim() === '') return fields;
+export function parseFields(
+  text: string | undefined,
+  fields: readonly string[],
+  defaultFields: readonly string[] = fields,
+): readonly string[] {
+  if (text === undefined || text.trim() === '') return defaultFields;
   return text.split(',').map((part) => {
     const name = part.trim().toLowerCase();
     const field = fields.find((candidate) => candidate === name);

@@ -1,5 +1,12 @@
 import { DEVICE_FIELDS, DEVICE_TIMESTAMP_FIELDS, type Device } from '../model/device.js';
-import { JOB_FIELDS, type Job, type JobDetail, type JobTarget, TARGET_FIELDS } from '../model/job.js';
+import {
+  JOB_FIELDS,
+  JOB_LIST_FIELDS,
+  type Job,
+  type JobDetail,
+  type JobTarget,
+  TARGET_FIELDS,
+} from '../model/job.js';
 import type { Resource as QueryResource } from '../query/index.js';
 import type { Order } from '../store/store.js';
 
@@ -11,7 +18,10 @@ export interface ResourceInfo<T> {
   readonly name: QueryResource;
   /** The element name of one item in XML. */
   readonly element: string;
+  /** The fields of JSON lists and XML, in order; a CSV `fields` may name any of them. */
   readonly fields: readonly string[];
+  /** The columns of a CSV without `fields`. */
+  readonly csvFields: readonly string[];
   readonly timestampFields: ReadonlySet<string>;
   readonly orderFields: readonly string[];
   readonly defaultOrder: Order;
@@ -21,9 +31,10 @@ export interface ResourceInfo<T> {
 export const JOBS: ResourceInfo<Job> = {
   name: 'jobs',
   element: 'job',
-  fields: JOB_FIELDS,
+  fields: JOB_LIST_FIELDS,
+  csvFields: JOB_FIELDS,
   timestampFields: new Set(['job_submit_time', 'job_completion_time']),
-  orderFields: JOB_FIELDS,
+  orderFields: JOB_LIST_FIELDS,
   defaultOrder: { field: 'id', direction: 'desc' },
   key: (job) => job.id,
 };
@@ -32,6 +43,7 @@ export const DEVICES: ResourceInfo<Device> = {
   name: 'devices',
   element: 'device',
   fields: DEVICE_FIELDS,
+  csvFields: DEVICE_FIELDS,
   timestampFields: new Set(DEVICE_TIMESTAMP_FIELDS),
   orderFields: DEVICE_FIELDS.filter((field) => field !== 'tags'),
   defaultOrder: { field: 'id', direction: 'asc' },
@@ -42,14 +54,25 @@ export const TARGETS: ResourceInfo<JobTarget> = {
   name: 'targets',
   element: 'target',
   fields: TARGET_FIELDS,
-  timestampFields: new Set(['queued_time', 'start_time', 'end_time']),
+  csvFields: TARGET_FIELDS,
+  timestampFields: new Set(['queued_time', 'start_time', 'end_time', 'next_attempt_time']),
   orderFields: TARGET_FIELDS.filter((field) => field !== 'response'),
   defaultOrder: { field: 'device_id', direction: 'asc' },
   key: (target) => target.device_id,
 };
 
 /** The single-job view adds what the job was created with. */
-export const JOB_DETAIL_FIELDS = [...JOB_FIELDS, 'payload', 'timeout', 'offline_timeout', 'targets'] as const;
+export const JOB_DETAIL_FIELDS = [
+  ...JOB_LIST_FIELDS,
+  'payload',
+  'timeout',
+  'offline_timeout',
+  'targets',
+  'rollout',
+  'abort',
+  'retry',
+  'schedule',
+] as const;
 
 const DAY_MS = 86_400_000;
 /** 10000-01-01: from there on (and before 1970) toISOString's own format is used. */
@@ -96,7 +119,7 @@ export function toJson<T extends object>(
 export const deviceJson = (device: Device): Record<string, unknown> =>
   toJson(DEVICES, DEVICE_FIELDS, { ...device, group: device.group === '' ? null : device.group });
 
-export const jobJson = (job: Job): Record<string, unknown> => toJson(JOBS, JOB_FIELDS, job);
+export const jobJson = (job: Job): Record<string, unknown> => toJson(JOBS, JOB_LIST_FIELDS, job);
 
 export const jobDetailJson = (job: JobDetail): Record<string, unknown> =>
   toJson(JOBS, JOB_DETAIL_FIELDS, job);

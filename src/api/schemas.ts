@@ -8,6 +8,13 @@ import {
   RESTRICTED_STATUSES,
 } from '../model/device.js';
 import { JOB_STATUSES, JOB_TYPES, TARGET_STATUSES } from '../model/job.js';
+import {
+  ABORT_ACTIONS,
+  ABORT_FAILURES,
+  END_BEHAVIORS,
+  RAMP_COUNTS,
+  ROLLOUT_STATES,
+} from '../model/rollout.js';
 
 /**
  * The TypeBox schemas of every route: Ajv validates requests with them (no coercion, no removal, so
@@ -68,6 +75,73 @@ export const deviceTokenBody = Type.Object(
   { additionalProperties: false },
 );
 
+const closed = { additionalProperties: false } as const;
+const perMinute = (description: string) => Type.Integer({ minimum: 1, maximum: 100_000, description });
+
+/** CONTRACT §9: the rollout controls of a create body (ranges here; what JSON Schema cannot say, in src/jobs/rollout/). */
+const rolloutControls = {
+  rollout: Type.Object(
+    {
+      max_per_minute: Type.Optional(perMinute('requests started per minute, at most')),
+      exponential: Type.Optional(
+        Type.Object(
+          {
+            base_per_minute: perMinute('the rate at the start'),
+            increment_factor: Type.Number({ minimum: 1.1, maximum: 5, description: 'the rate grows by it' }),
+            after: oneOf(RAMP_COUNTS, { description: 'what `every` counts: targets sent or succeeded' }),
+            every: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'targets per step up' }),
+          },
+          { ...closed, description: 'a rate that grows, never above max_per_minute' },
+        ),
+      ),
+      max_in_flight: Type.Optional(perMinute('targets in progress at once, at most')),
+    },
+    closed,
+  ),
+  abort: Type.Array(
+    Type.Object(
+      {
+        failure: oneOf(ABORT_FAILURES),
+        threshold_percent: Type.Number({ minimum: 0, maximum: 100, description: 'at most 2 decimals' }),
+        min_executed: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'ended targets first' }),
+        action: oneOf(ABORT_ACTIONS),
+      },
+      closed,
+    ),
+    { maxItems: 16, description: 'rules that stop the rollout when too many targets fail' },
+  ),
+  retry: Type.Object(
+    {
+      failed: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 })),
+      timed_out: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 })),
+      delay_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400, description: 'default 0' })),
+      backoff_factor: Type.Optional(Type.Number({ minimum: 1, maximum: 10, description: 'default 1' })),
+    },
+    { ...closed, description: 'attempt n waits delay × factor^(n-2) seconds' },
+  ),
+  schedule: Type.Object(
+    {
+      start_time: Type.Optional(Type.String({ format: 'date-time', description: 'in the future' })),
+      end_time: Type.Optional(Type.String({ format: 'date-time', description: 'after start_time' })),
+      end_behavior: Type.Optional(oneOf(END_BEHAVIORS, { description: 'default stop' })),
+      windows: Type.Optional(
+        Type.Array(
+          Type.Object(
+            {
+              cron: Type.String({ description: 'when a window opens: 5 fields, e.g. 0 2 * * *' }),
+              duration_minutes: Type.Integer({ minimum: 1, maximum: 1440 }),
+              timezone: Type.Optional(Type.String({ description: 'IANA time zone, default UTC' })),
+            },
+            closed,
+          ),
+          { maxItems: 32 },
+        ),
+      ),
+    },
+    closed,
+  ),
+};
+
 export const jobCreateBody = Type.Object(
   {
     job_type: oneOf(JOB_TYPES),
@@ -87,6 +161,10 @@ export const jobCreateBody = Type.Object(
     offline_timeout: Type.Optional(
       Type.Integer({ minimum: 1, description: 'seconds to wait for an offline device' }),
     ),
+    rollout: Type.Optional(rolloutControls.rollout),
+    abort: Type.Optional(rolloutControls.abort),
+    retry: Type.Optional(rolloutControls.retry),
+    schedule: Type.Optional(rolloutControls.schedule),
   },
   { additionalProperties: false },
 );
@@ -146,14 +224,21 @@ const jobProperties = {
   progress_failures: Type.Integer(),
   progress_canceled: Type.Integer(),
   progress_pending: Type.Integer(),
+  rollout_state: oneOf(ROLLOUT_STATES),
+  abort_reason: nullable('string', { description: 'why an abort rule stopped the rollout' }),
 };
 export const job = Type.Object(jobProperties);
+const orNull = (schema: TSchema) => Type.Union([schema, Type.Null()]);
 export const jobDetail = Type.Object({
   ...jobProperties,
   payload: Type.Unknown(),
   timeout: Type.Integer(),
   offline_timeout: Type.Integer(),
   targets: jobCreateBody.properties.targets,
+  rollout: orNull(rolloutControls.rollout),
+  abort: orNull(rolloutControls.abort),
+  retry: orNull(rolloutControls.retry),
+  schedule: orNull(rolloutControls.schedule),
 });
 
 export const target = Type.Object({
@@ -166,6 +251,8 @@ export const target = Type.Object({
   queued_time: Type.String({ format: 'date-time' }),
   start_time: timestamp('when the request reached the device'),
   end_time: timestamp('when the device finished'),
+  attempt: Type.Integer({ description: 'attempts started' }),
+  next_attempt_time: timestamp('when the next attempt is due, while waiting for a retry'),
 });
 
 export const device = Type.Object({
@@ -213,6 +300,12 @@ export const byIdResults = (item: TSchema) =>
       ),
     ),
   });
+
+/** A by-query change of a job's targets. */
+export const targetsChanged = Type.Object({
+  count: Type.Integer({ description: 'targets changed' }),
+  skipped: Type.Integer({ description: 'matching targets left alone' }),
+});
 
 export const byQueryResult = Type.Object({
   count: Type.Integer({ description: 'jobs changed' }),

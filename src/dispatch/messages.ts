@@ -90,6 +90,7 @@ export const requestPayload = (request: OutgoingRequest): string =>
     job_type: request.job_type,
     payload: request.payload,
     timeout: request.timeout,
+    attempt: request.attempt,
   });
 
 export const cancelPayload = (notice: CancelNotice): string =>

@@ -31,6 +31,8 @@ import type {
   Store,
   TargetPreview,
 } from '../store/store.js';
+import { type ControlsInput, checkControls } from './rollout/controls.js';
+import { rolloutStateAt } from './rollout/state.js';
 
 export const MAX_DEVICES_PER_REQUEST = 10_000;
 /** How many device ids a target preview lists (the first ones, ascending). */
@@ -57,7 +59,7 @@ export interface JobServiceEvents {
 
 export type DeviceCreateInput = DeviceInput & { id: string; device_token?: string };
 
-export interface JobCreateInput {
+export interface JobCreateInput extends ControlsInput {
   job_type: JobType;
   description?: string | null;
   targets: TargetSelector;
@@ -149,15 +151,17 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   // ---- jobs ----
 
   async createJob(accountId: number, username: string, input: JobCreateInput): Promise<JobDetail> {
-    const job = await this.store.createJob({ accountId, username, ...checkJobInput(input), now: this.now() });
+    const now = this.now();
+    const job = await this.store.createJob({ accountId, username, ...checkJobInput(input, now), now });
     this.emit('job-created', job);
     return job;
   }
 
   /** The devices a job with this body would target, checked as a creation is; creates nothing. */
   previewJob(accountId: number, input: JobCreateInput): Promise<TargetPreview> {
-    const { selection } = checkJobInput(input);
-    return this.store.previewTargets(accountId, selection, this.now(), PREVIEW_LIST_SIZE);
+    const now = this.now();
+    const { selection } = checkJobInput(input, now);
+    return this.store.previewTargets(accountId, selection, now, PREVIEW_LIST_SIZE);
   }
 
   async cancelJobs(accountId: number, ids: number[], force: boolean): Promise<ByIdResult<Job>[]> {
@@ -191,7 +195,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
 }
 
 /** The meaning of a create body's values (its shape was checked by the API): the job to store. */
-function checkJobInput(input: JobCreateInput): Omit<NewJob, 'accountId' | 'username' | 'now'> {
+function checkJobInput(input: JobCreateInput, now: number): Omit<NewJob, 'accountId' | 'username' | 'now'> {
   if (!(JOB_TYPES as readonly string[]).includes(input.job_type)) {
     throw badRequest(`job_type must be one of ${JOB_TYPES.join(', ')}, not '${String(input.job_type)}'`);
   }
@@ -200,6 +204,7 @@ function checkJobInput(input: JobCreateInput): Omit<NewJob, 'accountId' | 'usern
   if (nestingDepth(payload) > MAX_PAYLOAD_DEPTH) {
     throw badRequest(`payload is nested more than ${MAX_PAYLOAD_DEPTH} levels deep`);
   }
+  const controls = checkControls(input, now);
   const payloadBytes = Buffer.byteLength(JSON.stringify(payload) ?? 'null');
   if (payloadBytes > MAX_PAYLOAD_BYTES) {
     throw badRequest(`payload is ${payloadBytes} bytes of JSON, more than the ${MAX_PAYLOAD_BYTES} allowed`);
@@ -212,6 +217,8 @@ function checkJobInput(input: JobCreateInput): Omit<NewJob, 'accountId' | 'usern
     payload,
     timeout: checkSeconds(input.timeout, DEFAULT_TIMEOUT_SECONDS, 'timeout'),
     offline_timeout: checkSeconds(input.offline_timeout, DEFAULT_OFFLINE_TIMEOUT_SECONDS, 'offline_timeout'),
+    controls,
+    rollout_state: rolloutStateAt('running', 'new', controls.schedule, now),
   };
 }
 

@@ -1,3 +1,5 @@
+import type { RolloutControls, RolloutState } from './rollout.js';
+
 export const JOB_TYPES = [
   'send_message',
   'update_firmware',
@@ -47,6 +49,9 @@ export const JOB_FIELDS = [
 ] as const;
 export type JobField = (typeof JOB_FIELDS)[number];
 
+/** Lists and XML show the 13 fields and the rollout's state (CSV only when `fields` names them). */
+export const JOB_LIST_FIELDS = [...JOB_FIELDS, 'rollout_state', 'abort_reason'] as const;
+
 export interface Job {
   id: number;
   customer_id: number;
@@ -61,6 +66,9 @@ export interface Job {
   progress_failures: number;
   progress_canceled: number;
   progress_pending: number;
+  rollout_state: RolloutState;
+  /** Why an abort rule fired, or null. */
+  abort_reason: string | null;
 }
 
 /** What `targets` names when a job is created; the union of all of it, fixed at creation. */
@@ -73,7 +81,7 @@ export interface TargetSelector {
 }
 
 /** The single-job view: the list fields plus what the job was created with. */
-export interface JobDetail extends Job {
+export interface JobDetail extends Job, RolloutControls {
   payload: unknown;
   timeout: number;
   offline_timeout: number;
@@ -90,6 +98,8 @@ export const TARGET_FIELDS = [
   'queued_time',
   'start_time',
   'end_time',
+  'attempt',
+  'next_attempt_time',
 ] as const;
 export type TargetField = (typeof TARGET_FIELDS)[number];
 
@@ -103,6 +113,10 @@ export interface JobTarget {
   queued_time: Millis;
   start_time: Millis | null;
   end_time: Millis | null;
+  /** Attempts started: 0 before the first send. */
+  attempt: number;
+  /** When the next attempt is due, while the target waits for a retry. */
+  next_attempt_time: Millis | null;
 }
 
 export const DEFAULT_TIMEOUT_SECONDS = 600;

@@ -7,6 +7,7 @@ import {
   RESTRICTED_STATUSES,
 } from '../model/device.js';
 import { JOB_STATUSES, JOB_TYPES, TARGET_STATUSES } from '../model/job.js';
+import { ROLLOUT_STATES } from '../model/rollout.js';
 import type { FieldKind, FieldScope } from './ast.js';
 
 /** The resources a query filters. */
@@ -51,6 +52,8 @@ const JOB_FIELD_SPECS: readonly FieldSpec[] = [
   ['progress_failures', 'number'],
   ['progress_canceled', 'number'],
   ['progress_pending', 'number'],
+  ['rollout_state', 'enum', ROLLOUT_STATES],
+  ['abort_reason', 'text'],
 ];
 
 /** Target fields a targets query may name besides the device fields (`device_id` survives a deleted device). */
@@ -62,6 +65,8 @@ const TARGET_FIELD_SPECS: readonly FieldSpec[] = [
   ['queued_time', 'timestamp'],
   ['start_time', 'timestamp'],
   ['end_time', 'timestamp'],
+  ['attempt', 'number'],
+  ['next_attempt_time', 'timestamp'],
 ];
 
 const info = ([name, kind, values]: FieldSpec, scope: FieldScope): FieldInfo =>

@@ -10,6 +10,7 @@ import type {
   ReportedStatus,
   TargetSelector,
 } from '../model/job.js';
+import type { AbortRule, EndBehavior, RetryPolicy, RolloutControls, RolloutState } from '../model/rollout.js';
 import type { Query } from '../query/index.js';
 
 /**
@@ -98,6 +99,9 @@ export interface NewJob {
   payload: unknown;
   timeout: number;
   offline_timeout: number;
+  /** The rollout controls as submitted (CONTRACT §9), and the rollout state they start in. */
+  controls: RolloutControls;
+  rollout_state: RolloutState;
   now: Millis;
 }
 
@@ -139,6 +143,8 @@ export interface OutgoingRequest {
   job_type: JobType;
   payload: unknown;
   timeout: number;
+  /** Which attempt this is (a resend after a reconnect repeats the attempt). */
+  attempt: number;
 }
 
 export interface StatusReport {
@@ -156,6 +162,93 @@ export interface StoreTotals {
   jobs: Record<JobStatus, number>;
   targets: { successful: number; failed: number; canceled: number; pending: number };
   devicesConnected: number;
+}
+
+// ---- rollouts (CONTRACT §9) ----
+
+/**
+ * The rules a target's end is judged by, in the transaction that ends it (src/jobs/rollout/ has
+ * them; the dispatcher hands them to the store, which sits below it).
+ */
+export interface SettleRules {
+  /** When a target whose attempt ended this way is tried again, or null. */
+  nextAttemptTime(
+    policy: RetryPolicy | null,
+    status: 'failed' | 'timed_out',
+    attempt: number,
+    now: Millis,
+  ): Millis | null;
+  /** The first abort rule, not fired before, that fires on these counts of ended targets. */
+  firedAbortRule(
+    rules: readonly AbortRule[] | null,
+    ended: { successful: number; failed: number; timed_out: number },
+    firedMask: number,
+  ): { index: number; rule: AbortRule; reason: string } | null;
+}
+
+/** A job the rollout tick looks at, with what its rules read. */
+export interface RolloutJob extends RolloutControls {
+  id: number;
+  job_status: JobStatus;
+  rollout_state: RolloutState;
+  next_send_at: Millis | null;
+  send_seq: number;
+  notified_count: number;
+  progress_success: number;
+  /** Targets in progress (counted only when max_in_flight limits the job, else 0). */
+  in_flight: number;
+}
+
+/** A send slot of a rollout job: taken only if nobody took one since `send_seq` was read. */
+export interface SendSlot {
+  jobId: number;
+  sendSeq: number;
+  /** At most this many requests. */
+  limit: number;
+  /** The job's next_send_at once `sent` requests went out. */
+  nextSendAt(sent: number): Millis | null;
+  /** Queued targets after this device id first (the rest on the next round). */
+  afterDeviceId: string;
+  /** Devices with as many requests in flight as they may have. */
+  skipDeviceIds: string[];
+}
+
+export interface RolloutStore {
+  /** The jobs with something for the rollout tick to do (started or not), at most `limit`. */
+  rolloutJobs(limit: number): Promise<RolloutJob[]>;
+  /**
+   * Moves a job's rollout state from `from` to `to` if it is still `from` and the job unfinished; a
+   * `new` job becomes in progress unless `to` is `scheduled`. false when something else changed it.
+   */
+  moveRolloutState(jobId: number, from: RolloutState, to: RolloutState): Promise<boolean>;
+  /**
+   * In one transaction: takes the slot (the job still running and nobody took one since), starts
+   * up to `limit` due queued targets of connected devices, and moves the job's pace by how many.
+   */
+  takeRolloutRequests(slot: SendSlot, now: Millis): Promise<OutgoingRequest[]>;
+  /** The job's end_time came: stop (queued targets canceled), cancel, or cancel with force. */
+  endRollout(jobId: number, behavior: EndBehavior, now: Millis): Promise<CancelNotice[]>;
+  /**
+   * A finished job leaves the tick: answers the cancels its devices must still be told (a job an
+   * abort rule canceled); nothing when another node got there first.
+   */
+  closeRollout(jobId: number): Promise<CancelNotice[]>;
+  pauseJob(accountId: number, id: number): Promise<ByIdResult<Job>>;
+  resumeJob(accountId: number, id: number): Promise<ByIdResult<Job>>;
+  /** undefined when the job does not exist in this account. */
+  retryTargets(
+    accountId: number,
+    jobId: number,
+    query: Query | null,
+    now: Millis,
+  ): Promise<ByQueryResult | undefined>;
+  cancelTargets(
+    accountId: number,
+    jobId: number,
+    query: Query | null,
+    force: boolean,
+    now: Millis,
+  ): Promise<(ByQueryResult & { notices: CancelNotice[] }) | undefined>;
 }
 
 export interface Store extends DispatchStore {
@@ -239,7 +332,7 @@ export interface StatusUpdate {
  * What the dispatcher needs: device sessions, target transitions, timeouts. Device ids are the
  * stored (upper-case) ids. Every target change is one transaction with its job's counts.
  */
-export interface DispatchStore {
+export interface DispatchStore extends RolloutStore {
   findDeviceCredentials(id: string): Promise<DeviceCredentials | undefined>;
   /** Marks every connected device disconnected (service start). */
   disconnectAll(now: Millis): Promise<void>;
@@ -282,9 +375,9 @@ export interface DispatchStore {
    * Applies status messages in order, in one transaction. Idempotent: a report on a terminal
    * target, or from a device that is no target of the job, changes nothing (false at its index).
    */
-  applyStatuses(updates: StatusUpdate[], now: Millis): Promise<boolean[]>;
+  applyStatuses(updates: StatusUpdate[], now: Millis, rules?: SettleRules): Promise<boolean[]>;
   /** Expires up to `limit` targets past their deadline into `timed_out`; returns how many. */
-  expireTargets(now: Millis, limit: number): Promise<number>;
+  expireTargets(now: Millis, limit: number, rules?: SettleRules): Promise<number>;
   /** The earliest deadline of a pending target, to schedule the next expiry. */
   nextDeadline(): Promise<Millis | null>;
 }

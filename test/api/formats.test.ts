@@ -17,6 +17,8 @@ const target = (n: number, extra: Partial<JobTarget> = {}): JobTarget => ({
   queued_time: Date.UTC(2026, 10, 28, 17, 40),
   start_time: null,
   end_time: null,
+  attempt: 0,
+  next_attempt_time: null,
   ...extra,
 });
 

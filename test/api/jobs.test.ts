@@ -1,7 +1,7 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JOB_FIELDS, TARGET_FIELDS } from '../../src/model/job.js';
+import { JOB_FIELDS, JOB_LIST_FIELDS, TARGET_FIELDS } from '../../src/model/job.js';
 import { type Caller, deviceId, expectError, Harness } from './harness.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -44,7 +44,17 @@ describe('jobs', () => {
     expect(response.statusCode, response.body).toBe(201);
     const job = response.json();
     expect(response.headers.location).toBe(`/ws/v1/jobs/${job.id}`);
-    expect(Object.keys(job)).toEqual([...JOB_FIELDS, 'payload', 'timeout', 'offline_timeout', 'targets']);
+    expect(Object.keys(job)).toEqual([
+      ...JOB_LIST_FIELDS,
+      'payload',
+      'timeout',
+      'offline_timeout',
+      'targets',
+      'rollout',
+      'abort',
+      'retry',
+      'schedule',
+    ]);
     expect(job).toMatchObject({
       customer_id: bob.accountId,
       username: 'bob',
@@ -57,9 +67,15 @@ describe('jobs', () => {
       progress_failures: 0,
       progress_canceled: 0,
       progress_pending: 3,
+      rollout_state: 'running',
+      abort_reason: null,
       payload,
       timeout: 30,
       offline_timeout: 86400,
+      rollout: null,
+      abort: null,
+      retry: null,
+      schedule: null,
     });
     expect(job.job_submit_time).toMatch(ISO);
     expect(job.targets.groups).toEqual(['/NorthWest']);
@@ -126,7 +142,7 @@ describe('jobs', () => {
     expect(all.count).toBe(all.list.length);
     const ids = all.list.map((job: { id: number }) => job.id);
     expect(ids).toEqual([...ids].sort((a, b) => b - a));
-    expect(Object.keys(all.list[0])).toEqual([...JOB_FIELDS]);
+    expect(Object.keys(all.list[0])).toEqual([...JOB_LIST_FIELDS]);
 
     const rebootIds = (
       await h.get(bob, `/ws/v1/jobs/inventory?query=${q("job_type = 'reboot'")}&orderby=target_count%20asc`)
@@ -167,7 +183,7 @@ describe('jobs', () => {
       expect(Object.keys(result)).toEqual(['count', 'size', 'cursor', 'next_uri', 'list']);
       expect(result.list.job).toHaveLength(2);
       const newest = result.list.job[0];
-      expect(Object.keys(newest)).toEqual([...JOB_FIELDS]);
+      expect(Object.keys(newest)).toEqual([...JOB_LIST_FIELDS]);
       expect(newest.description).toBe("quotes \" & <angles> 'apostrophes'");
       expect(newest.job_completion_time).toBe('');
       expect(newest.job_submit_time).toMatch(ISO);

@@ -15,6 +15,7 @@ import {
   RESTRICTED_STATUSES,
 } from '../../src/model/device.js';
 import { JOB_STATUSES, JOB_TYPES, type Job, type JobTarget, TARGET_STATUSES } from '../../src/model/job.js';
+import { ROLLOUT_STATES } from '../../src/model/rollout.js';
 import type { ComparisonOperator, FieldRef, QueryNode, Value } from '../../src/query/ast.js';
 import { type FieldInfo, queryFields, type Resource } from '../../src/query/fields.js';
 import { canonicalGroupValue, OPERATORS_BY_KIND, parseIsoTimestamp } from '../../src/query/parser.js';
@@ -170,6 +171,8 @@ export const arbJob = (customerId = 1): fc.Arbitrary<Job> =>
     progress_failures: arbCount(),
     progress_canceled: arbCount(),
     progress_pending: arbCount(),
+    rollout_state: fc.constantFrom(...ROLLOUT_STATES),
+    abort_reason: nullable(arbText()),
   });
 
 /** A random target of job `jobId` on device `deviceId`. */
@@ -184,6 +187,8 @@ export const arbJobTarget = (jobId: number, deviceId: string): fc.Arbitrary<JobT
     queued_time: arbTime(),
     start_time: nullable(arbTime()),
     end_time: nullable(arbTime()),
+    attempt: fc.integer({ min: 0, max: 3 }),
+    next_attempt_time: nullable(arbTime()),
   });
 
 const RELATIVE_TIMES = ['-10s', '-5m', '-2h', '-30d', '+1d', '-1d', '+0s', '-90m'];

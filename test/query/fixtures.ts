@@ -55,6 +55,8 @@ export const job = (fields: Partial<Job> = {}): Job => ({
   progress_failures: 0,
   progress_canceled: 0,
   progress_pending: 2,
+  rollout_state: 'running',
+  abort_reason: null,
   ...fields,
 });
 
@@ -68,5 +70,7 @@ export const target = (fields: Partial<JobTarget> = {}): JobTarget => ({
   queued_time: NOW - 60_000,
   start_time: null,
   end_time: null,
+  attempt: 0,
+  next_attempt_time: null,
   ...fields,
 });

@@ -61,13 +61,13 @@ export async function openTestDatabase(): Promise<TestDatabase> {
   const insertTag = raw.prepare('INSERT INTO device_tags (device_pk, tag) VALUES (?, ?)');
   const insertJob = raw.prepare(`INSERT INTO jobs (id, customer_id, username, job_type, job_status,
     description, job_submit_time, job_completion_time, target_count, progress_success, progress_failures,
-    progress_canceled, progress_pending, timeout, offline_timeout, targets)
+    progress_canceled, progress_pending, rollout_state, abort_reason, timeout, offline_timeout, targets)
     VALUES (@id, @customer_id, @username, @job_type, @job_status, @description, @job_submit_time,
     @job_completion_time, @target_count, @progress_success, @progress_failures, @progress_canceled,
-    @progress_pending, 600, 86400, '{}')`);
+    @progress_pending, @rollout_state, @abort_reason, 600, 86400, '{}')`);
   const insertTarget = raw.prepare(`INSERT INTO job_targets (job_id, device_id, device_pk, status, progress,
-    message, queued_time, start_time, end_time) VALUES (@job_id, @device_id, @device_pk, @status, @progress,
-    @message, @queued_time, @start_time, @end_time)`);
+    message, queued_time, start_time, end_time, attempt, next_attempt_time) VALUES (@job_id, @device_id,
+    @device_pk, @status, @progress, @message, @queued_time, @start_time, @end_time, @attempt, @next_attempt_time)`);
   const load = raw.transaction((dataset: Dataset) => {
     raw.exec('DELETE FROM job_targets; DELETE FROM jobs; DELETE FROM device_tags; DELETE FROM devices;');
     dataset.devices.forEach((device, index) => {

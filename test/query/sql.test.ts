@@ -294,6 +294,8 @@ function targetOf(jobId: number, deviceId: string) {
     queued_time: ARB_NOW,
     start_time: null,
     end_time: null,
+    attempt: 0,
+    next_attempt_time: null,
   };
 }
 

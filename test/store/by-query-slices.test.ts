@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { parseQuery, type Query } from '../../src/query/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
@@ -50,6 +51,8 @@ describe('cancel and delete by query of many jobs (§13: bounded slices)', () =>
         payload: null,
         timeout: 600,
         offline_timeout: 86_400,
+        controls: NO_CONTROLS,
+        rollout_state: 'running',
         now: ++clock,
       });
     }

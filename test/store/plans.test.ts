@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompiledQuery, type Kysely, type KyselyPlugin } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
+import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { openPostgresDatabase } from '../../src/store/postgres/database.js';
 import { postgresDialect } from '../../src/store/postgres/dialect.js';
 import type { SqlDialect } from '../../src/store/sql/dialect.js';
@@ -110,6 +111,8 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
         payload: null,
         timeout: 60,
         offline_timeout: 60,
+        controls: NO_CONTROLS,
+        rollout_state: 'running',
         now,
       });
       take();

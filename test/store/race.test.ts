@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { progressBucket, type TargetStatus } from '../../src/model/job.js';
+import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
@@ -65,6 +66,8 @@ describe.each(engines)('%s, two handles racing', (_name, open) => {
           payload: null,
           timeout: 1,
           offline_timeout: 1,
+          controls: NO_CONTROLS,
+          rollout_state: 'running',
           now,
         });
         await one.startNewJobs();

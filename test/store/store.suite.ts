@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Device, DeviceInput } from '../../src/model/device.js';
 import { type Job, type JobField, type JobTarget, progressBucket } from '../../src/model/job.js';
+import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { parseQuery } from '../../src/query/index.js';
 import type { DeviceSelection, Keyset, NewJob, Order, Store } from '../../src/store/store.js';
 import { expectAppError } from '../helpers.js';
@@ -59,6 +60,8 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
       payload: null,
       timeout: 600,
       offline_timeout: 86_400,
+      controls: NO_CONTROLS,
+      rollout_state: 'running',
       now: tick(),
       ...extra,
     });
@@ -466,10 +469,13 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
           progress_failures: 0,
           progress_canceled: 0,
           progress_pending: 2,
+          rollout_state: 'running',
+          abort_reason: null,
           payload: { a: [1, 'x'] },
           timeout: 30,
           offline_timeout: 60,
           targets: { devices: ids(2, 1) },
+          ...NO_CONTROLS,
         });
         expect(await store.getJob(alpha, job.id)).toEqual(job);
         const targets = await allTargets(alpha, job.id);
@@ -485,6 +491,8 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
               queued_time: now,
               start_time: null,
               end_time: null,
+              attempt: 0,
+              next_attempt_time: null,
             }),
           ),
         );

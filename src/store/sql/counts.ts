@@ -9,6 +9,9 @@ import {
 } from '../../model/job.js';
 import type { Database } from './schema.js';
 
+/** The rollout state of a job that just finished: `done`, unless an abort rule canceled it. */
+export const FINISHED_ROLLOUT_STATE = sql<string>`case when rollout_state = 'aborted' then rollout_state else 'done' end`;
+
 /**
  * Job counters move only by what a guarded statement returned: each pending target that one of
  * them ended (it re-checked that the target was still pending) leaves `progress_pending` for the
@@ -16,12 +19,20 @@ import type { Database } from './schema.js';
  */
 export class EndedTargets {
   readonly #byJob = new Map<number, Map<ReturnType<typeof progressBucket>, number>>();
+  /** Of the failures, those that timed out (abort rules tell them apart). */
+  readonly #timedOut = new Map<number, number>();
 
   add(jobId: number, status: TargetStatus): void {
     const buckets = this.#byJob.get(jobId) ?? new Map();
     const bucket = progressBucket(status);
     buckets.set(bucket, (buckets.get(bucket) ?? 0) + 1);
     this.#byJob.set(jobId, buckets);
+    if (status === 'timed_out') this.#timedOut.set(jobId, (this.#timedOut.get(jobId) ?? 0) + 1);
+  }
+
+  /** The jobs whose counts this moves. */
+  jobIds(): number[] {
+    return [...this.#byJob.keys()];
   }
 
   addAll(rows: readonly { job_id: number; status: string }[]): this {
@@ -44,6 +55,8 @@ export class EndedTargets {
         total += count;
         deltas[bucket] = sql`${sql.ref(bucket)} + ${count}`;
       }
+      const timedOut = this.#timedOut.get(jobId);
+      if (timedOut !== undefined) deltas.progress_timed_out = sql`progress_timed_out + ${timedOut}`;
       const job = await db
         .updateTable('jobs')
         .set({ ...deltas, progress_pending: sql`progress_pending - ${total}` })
@@ -61,7 +74,7 @@ export class EndedTargets {
       if (settled === null) continue;
       await db
         .updateTable('jobs')
-        .set({ job_status: settled, job_completion_time: now })
+        .set({ job_status: settled, job_completion_time: now, rollout_state: FINISHED_ROLLOUT_STATE })
         .where('id', '=', jobId)
         .where('job_status', 'in', ['new', 'in_progress'])
         .execute();

@@ -6,11 +6,13 @@ import type {
   DeviceCredentials,
   DeviceState,
   OutgoingRequest,
+  SettleRules,
   StatusUpdate,
 } from '../store.js';
 import { EndedTargets } from './counts.js';
 import type { SqlDialect } from './dialect.js';
 import { isPending } from './pending.js';
+import { applyAbortRules, type EndedRow, requeueRetries } from './rollout.js';
 import { parseJson } from './rows.js';
 import type { Database } from './schema.js';
 
@@ -83,6 +85,8 @@ export async function startNewJobs(db: Db): Promise<number[]> {
     .set({ job_status: 'in_progress' })
     // A literal, so the partial index jobs_new serves it.
     .where('job_status', '=', sql.lit('new'))
+    // The rollout tick starts a governed job, when its schedule lets it.
+    .where('governed', '=', 0)
     .returning('id')
     .execute();
   return rows.map((row) => row.id);
@@ -95,6 +99,7 @@ interface RequestRow {
   job_type: string;
   payload: string | null;
   timeout: number;
+  attempt: number;
 }
 
 const toRequest = (row: RequestRow): OutgoingRequest => ({
@@ -103,6 +108,7 @@ const toRequest = (row: RequestRow): OutgoingRequest => ({
   job_type: row.job_type as JobType,
   payload: parseJson(row.payload),
   timeout: row.timeout,
+  attempt: row.attempt,
 });
 
 /**
@@ -119,28 +125,33 @@ async function startTargets(
 ): Promise<RequestRow[]> {
   const queued = rows.filter((row) => row.status === 'queued');
   if (queued.length === 0) return rows;
-  const started = await sql<{ job_id: number; device_id: string }>`update job_targets
-    set status = 'in_progress', start_time = ${now},
+  const started = await sql<{ job_id: number; device_id: string; attempt: number }>`update job_targets
+    set status = 'in_progress', start_time = ${now}, attempt = attempt + 1, next_attempt_time = null,
         deadline = cast(${now} as bigint) + (select j.timeout * 1000 from jobs j where j.id = job_targets.job_id)
     where status = 'queued'
       and ${dialect.inIntegers(sql.ref('job_id'), [...new Set(queued.map((row) => row.job_id))])}
       and ${dialect.inTexts(sql.ref('device_id'), [...new Set(queued.map((row) => row.device_id))])}
-    returning job_id, device_id`.execute(trx);
-  const startedKeys = new Set(started.rows.map((row) => `${row.job_id} ${row.device_id}`));
-  return rows.filter((row) => row.status !== 'queued' || startedKeys.has(`${row.job_id} ${row.device_id}`));
+    returning job_id, device_id, attempt`.execute(trx);
+  const startedAttempts = new Map(started.rows.map((row) => [`${row.job_id} ${row.device_id}`, row.attempt]));
+  return rows.flatMap((row) => {
+    if (row.status !== 'queued') return [row];
+    const attempt = startedAttempts.get(`${row.job_id} ${row.device_id}`);
+    return attempt === undefined ? [] : [{ ...row, attempt }];
+  });
 }
 
-const REQUEST_COLUMNS = [
+export const REQUEST_COLUMNS = [
   't.job_id',
   't.device_id',
   't.status',
+  't.attempt',
   'j.job_type',
   'j.payload',
   'j.timeout',
 ] as const;
 
 /** In one transaction: selects request rows, starts the queued ones, and returns their requests. */
-function takeSelected(
+export function takeSelected(
   db: Db,
   dialect: SqlDialect,
   now: Millis,
@@ -170,6 +181,8 @@ export async function takeRequests(
       .where('d.id', '=', deviceId)
       .where('t.job_id', '>', afterJobId)
       .where(resend ? isPending('t.status') : sql<SqlBool>`t.status = 'queued'`)
+      // A governed job's queued targets are sent by the rollout rules only (rollout.ts).
+      .where(sql<SqlBool>`(t.status = 'in_progress' or j.governed = 0)`)
       .where('t.cancel_requested', '=', 0)
       .where('j.job_status', '=', 'in_progress')
       .orderBy('t.job_id')
@@ -200,6 +213,7 @@ export async function takeJobRequests(
       )
       .where('t.status', '=', 'queued')
       .where('j.job_status', '=', 'in_progress')
+      .where('j.governed', '=', 0)
       .where('d.connection_status', '=', 'connected')
       .orderBy('t.device_id')
       .limit(limit)
@@ -230,7 +244,7 @@ async function applyStatus(
   trx: Trx,
   { device_id, job_id, report }: StatusUpdate,
   now: Millis,
-  ended: EndedTargets,
+  ended: EndedRow[],
 ): Promise<boolean> {
   const terminal = report.status !== 'in_progress';
   const progress = sql<number>`coalesce(${report.progress ?? (report.status === 'successful' ? 100 : null)}, progress)`;
@@ -262,15 +276,37 @@ async function applyStatus(
         and message is not distinct from ${message} and response is not distinct from ${response})`,
     );
   }
-  const changed = await update.returning(['job_id', 'status']).executeTakeFirst();
-  if (changed && terminal) ended.add(changed.job_id, report.status);
+  const changed = await update.returning(['job_id', 'device_id', 'status', 'attempt']).executeTakeFirst();
+  if (changed && terminal) ended.push(changed);
   return changed !== undefined;
 }
 
-export async function applyStatuses(db: Db, updates: StatusUpdate[], now: Millis): Promise<boolean[]> {
+/**
+ * Counts the targets a transaction ended, after the job's retry policy took back those it tries
+ * again; then the abort rules of their jobs are judged on the new counts, in the same transaction.
+ */
+async function settle(
+  trx: Trx,
+  dialect: SqlDialect,
+  ended: EndedRow[],
+  now: Millis,
+  rules: SettleRules | undefined,
+): Promise<void> {
+  const counted = new EndedTargets().addAll(await requeueRetries(trx, dialect, ended, now, rules));
+  await counted.count(trx, now);
+  await applyAbortRules(trx, dialect, counted.jobIds(), now, rules);
+}
+
+export async function applyStatuses(
+  db: Db,
+  dialect: SqlDialect,
+  updates: StatusUpdate[],
+  now: Millis,
+  rules?: SettleRules,
+): Promise<boolean[]> {
   return db.transaction().execute(async (trx) => {
     const applied: boolean[] = [];
-    const ended = new EndedTargets();
+    const ended: EndedRow[] = [];
     // In target key order (a stable sort keeps one target's reports in order), the order every
     // multi-target change locks targets in, so concurrent transactions cannot deadlock on them.
     const byKey = updates
@@ -279,7 +315,7 @@ export async function applyStatuses(db: Db, updates: StatusUpdate[], now: Millis
         (a, b) => a.update.job_id - b.update.job_id || compareText(a.update.device_id, b.update.device_id),
       );
     for (const { update, index } of byKey) applied[index] = await applyStatus(trx, update, now, ended);
-    await ended.count(trx, now);
+    await settle(trx, dialect, ended, now, rules);
     return applied;
   });
 }
@@ -290,6 +326,7 @@ export async function expireTargets(
   dialect: SqlDialect,
   now: Millis,
   limit: number,
+  rules?: SettleRules,
 ): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const expired = await trx
@@ -306,9 +343,9 @@ export async function expireTargets(
           .limit(limit)
           .modifyEnd(dialect.claimLock('due'))})`,
       )
-      .returning(['job_id', 'status'])
+      .returning(['job_id', 'device_id', 'status', 'attempt'])
       .execute();
-    await new EndedTargets().addAll(expired).count(trx, now);
+    await settle(trx, dialect, expired, now, rules);
     return expired.length;
   });
 }

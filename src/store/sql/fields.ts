@@ -46,6 +46,8 @@ export const JOB_STORE_FIELDS: StoreFields = new Map([
   field('progress_failures', false, true),
   field('progress_canceled', false, true),
   field('progress_pending', false, true),
+  field('rollout_state', false, false),
+  field('abort_reason', true, false),
 ]);
 
 export const TARGET_STORE_FIELDS: StoreFields = new Map([
@@ -57,4 +59,6 @@ export const TARGET_STORE_FIELDS: StoreFields = new Map([
   field('queued_time', false, true),
   field('start_time', true, true),
   field('end_time', true, true),
+  field('attempt', false, true),
+  field('next_attempt_time', true, true),
 ]);

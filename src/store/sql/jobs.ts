@@ -20,7 +20,7 @@ import type {
   NewJob,
   StreamRequest,
 } from '../store.js';
-import { EndedTargets } from './counts.js';
+import { EndedTargets, FINISHED_ROLLOUT_STATE } from './counts.js';
 import type { Reader, SqlDialect } from './dialect.js';
 import { JOB_STORE_FIELDS, TARGET_STORE_FIELDS } from './fields.js';
 import { deviceWhere, jobWhere, targetWhere } from './filters.js';
@@ -28,6 +28,7 @@ import { resolveSort } from './keyset.js';
 import { page, streamPages } from './pages.js';
 import { isPending } from './pending.js';
 import { noTarget } from './preview.js';
+import { controlColumns } from './rollout.js';
 import {
   JOB_COLUMNS,
   JOB_DETAIL_COLUMNS,
@@ -113,6 +114,7 @@ export async function createJob(db: Db, dialect: SqlDialect, job: NewJob): Promi
         timeout: job.timeout,
         offline_timeout: job.offline_timeout,
         targets: JSON.stringify(job.targets),
+        ...controlColumns(job.controls, job.rollout_state),
       })
       .returning('id')
       .executeTakeFirstOrThrow();
@@ -235,7 +237,7 @@ export async function* streamTargets(
 
 // ---- cancel and delete ----
 
-interface Candidate {
+export interface Candidate {
   id: number;
   job_status: JobStatus;
   /** Whether the job has an in-progress target (1/0 or true/false, by engine). */
@@ -243,7 +245,7 @@ interface Candidate {
 }
 
 /** The account's jobs that `where` selects, with what cancel and delete need to know of them. */
-async function candidates(
+export async function candidates(
   db: Db,
   accountId: number,
   where: RawBuilder<SqlBool>,
@@ -295,7 +297,7 @@ async function inSlices(
   }
 }
 
-const byIds = (dialect: SqlDialect, ids: number[]) => dialect.inIntegers(sql.ref('j.id'), ids);
+export const byIds = (dialect: SqlDialect, ids: number[]) => dialect.inIntegers(sql.ref('j.id'), ids);
 
 /** A cancel changes a job that is not finished, and with `force` a canceled one with in-progress targets. */
 const cancelable = (job: Candidate, force: boolean) =>
@@ -306,7 +308,7 @@ const cancelable = (job: Candidate, force: boolean) =>
  * too; their in-progress targets get a cancel request (with `force`, they are canceled at once,
  * also those of jobs canceled before). Returns the devices to tell.
  */
-async function cancel(
+export async function cancel(
   db: Db,
   dialect: SqlDialect,
   jobs: Candidate[],
@@ -347,7 +349,7 @@ async function cancel(
     .execute();
   await db
     .updateTable('jobs')
-    .set({ job_status: 'canceled', job_completion_time: now })
+    .set({ job_status: 'canceled', job_completion_time: now, rollout_state: FINISHED_ROLLOUT_STATE })
     .where(dialect.inIntegers(sql.ref('id'), unfinished))
     .where('job_status', 'in', ['new', 'in_progress'])
     .execute();

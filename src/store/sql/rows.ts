@@ -8,7 +8,7 @@ import {
   type RestrictedStatus,
 } from '../../model/device.js';
 import {
-  JOB_FIELDS,
+  JOB_LIST_FIELDS,
   type Job,
   type JobDetail,
   type JobStatus,
@@ -18,6 +18,7 @@ import {
   type TargetSelector,
   type TargetStatus,
 } from '../../model/job.js';
+import type { RolloutControls, RolloutState } from '../../model/rollout.js';
 import type { DevicesTable, JobsTable, JobTargetsTable } from './schema.js';
 
 /** Rows as read from the database and the model objects the store hands out. */
@@ -46,8 +47,11 @@ export function deviceFromRow(row: DeviceRow): Device {
   };
 }
 
-/** The 13 job fields, which are also its columns. */
-export const JOB_COLUMNS = JOB_FIELDS satisfies readonly (keyof JobsTable)[];
+/** The job fields of lists, which are also its columns. */
+export const JOB_COLUMNS = JOB_LIST_FIELDS satisfies readonly (keyof JobsTable)[];
+
+/** The columns of the rollout controls as submitted (`abort` is a keyword of SQLite). */
+export const CONTROL_COLUMNS = ['rollout', 'abort_rules', 'retry', 'schedule'] as const;
 
 export const JOB_DETAIL_COLUMNS = [
   ...JOB_COLUMNS,
@@ -55,19 +59,35 @@ export const JOB_DETAIL_COLUMNS = [
   'timeout',
   'offline_timeout',
   'targets',
+  ...CONTROL_COLUMNS,
 ] as const;
 
 export type JobRow = Pick<Selectable<JobsTable>, (typeof JOB_COLUMNS)[number]>;
 export type JobDetailRow = Pick<Selectable<JobsTable>, (typeof JOB_DETAIL_COLUMNS)[number]>;
 
 export function jobFromRow(row: JobRow): Job {
-  return { ...row, job_type: row.job_type as JobType, job_status: row.job_status as JobStatus };
+  return {
+    ...row,
+    job_type: row.job_type as JobType,
+    job_status: row.job_status as JobStatus,
+    rollout_state: row.rollout_state as RolloutState,
+  };
 }
 
+export type ControlRow = Pick<Selectable<JobsTable>, (typeof CONTROL_COLUMNS)[number]>;
+
+export const controlsFromRow = (row: ControlRow): RolloutControls => ({
+  rollout: parseJson(row.rollout) as RolloutControls['rollout'],
+  abort: parseJson(row.abort_rules) as RolloutControls['abort'],
+  retry: parseJson(row.retry) as RolloutControls['retry'],
+  schedule: parseJson(row.schedule) as RolloutControls['schedule'],
+});
+
 export function jobDetailFromRow(row: JobDetailRow): JobDetail {
-  const { payload, timeout, offline_timeout, targets, ...job } = row;
+  const { payload, timeout, offline_timeout, targets, rollout, abort_rules, retry, schedule, ...job } = row;
   return {
     ...jobFromRow(job),
+    ...controlsFromRow({ rollout, abort_rules, retry, schedule }),
     payload: parseJson(payload),
     timeout,
     offline_timeout,

@@ -99,6 +99,27 @@ export interface JobsTable {
   offline_timeout: number;
   /** The selector as submitted, JSON text. */
   targets: string;
+  /** The rollout controls as submitted (JSON text), NULL when not given (CONTRACT §9). */
+  rollout: string | null;
+  abort_rules: string | null;
+  retry: string | null;
+  schedule: string | null;
+  rollout_state: Generated<string>;
+  abort_reason: string | null;
+  /** 1 when the rollout rules alone send this job's queued targets (it has controls, or was paused or retried). */
+  governed: Generated<number>;
+  /** 1 while the rollout tick has something to do for the job (partial index jobs_rollout). */
+  rollout_active: Generated<number>;
+  /** The earliest time of the next send: the job's pace, shared by every node. */
+  next_send_at: number | null;
+  /** Bumped by every send slot taken: two nodes taking one slot, one of them finds it changed. */
+  send_seq: Generated<number>;
+  /** Requests started (attempts sent), for the exponential ramp by `notified`. */
+  notified_count: Generated<number>;
+  /** Of progress_failures, the targets that timed out (abort rules tell them apart). */
+  progress_timed_out: Generated<number>;
+  /** Bit i set once abort rule i fired: a rule fires at most once. */
+  fired_rules: Generated<number>;
 }
 
 export interface JobTargetsTable {
@@ -118,6 +139,10 @@ export interface JobTargetsTable {
   deadline: number | null;
   /** 1 once a cancel was requested for this in-progress target (its device must be told). */
   cancel_requested: ColumnType<number, number | undefined, number>;
+  /** Attempts started; a resend of the same attempt after a reconnect is not a new one. */
+  attempt: Generated<number>;
+  /** While the target waits queued for its retry: when it is due. */
+  next_attempt_time: number | null;
 }
 
 export interface Database {

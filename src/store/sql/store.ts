@@ -6,6 +6,7 @@ import type { Reader, SqlDialect } from './dialect.js';
 import * as dispatch from './dispatch.js';
 import * as jobs from './jobs.js';
 import { previewTargets } from './preview.js';
+import * as rollout from './rollout.js';
 import type { Database } from './schema.js';
 import { storeTotals } from './totals.js';
 
@@ -69,9 +70,19 @@ export function createSqlStore({ db, dialect, reader, close }: SqlStoreOptions):
     takeRequests: (...args) => dispatch.takeRequests(db, dialect, ...args),
     takeJobRequests: (...args) => dispatch.takeJobRequests(db, dialect, ...args),
     pendingCancels: (...args) => dispatch.pendingCancels(db, ...args),
-    applyStatuses: (...args) => dispatch.applyStatuses(db, ...args),
+    applyStatuses: (...args) => dispatch.applyStatuses(db, dialect, ...args),
     expireTargets: (...args) => dispatch.expireTargets(db, dialect, ...args),
     nextDeadline: () => dispatch.nextDeadline(db),
+
+    rolloutJobs: (limit) => rollout.rolloutJobs(db, limit),
+    moveRolloutState: (...args) => rollout.moveRolloutState(db, ...args),
+    takeRolloutRequests: (...args) => rollout.takeRolloutRequests(db, dialect, ...args),
+    endRollout: (...args) => rollout.endRollout(db, dialect, ...args),
+    closeRollout: (jobId) => rollout.closeRollout(db, jobId),
+    pauseJob: (accountId, id) => rollout.setPaused(db, dialect, accountId, id, true),
+    resumeJob: (accountId, id) => rollout.setPaused(db, dialect, accountId, id, false),
+    retryTargets: (...args) => rollout.retryTargets(db, dialect, ...args),
+    cancelTargets: (...args) => rollout.cancelTargets(db, dialect, ...args),
   };
   return mapErrors(store, dialect);
 }

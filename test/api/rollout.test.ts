@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Caller, deviceId, expectError, Harness } from './harness.js';
+
+const HOUR = 3_600_000;
+const inHours = (hours: number) => new Date(Date.now() + hours * HOUR).toISOString();
+
+describe('rollout controls of a job (CONTRACT §9)', () => {
+  let h: Harness;
+  let bob: Caller;
+
+  beforeAll(async () => {
+    h = await Harness.start();
+    bob = await h.user('acme', 'bob');
+    await h.devices(bob, 4);
+  });
+  afterAll(() => h.close());
+
+  const body = (controls: Record<string, unknown>) => ({
+    job_type: 'update_firmware',
+    targets: { all: true },
+    ...controls,
+  });
+
+  it('stores the controls with the job and echoes them in the single job only', async () => {
+    const controls = {
+      rollout: {
+        max_per_minute: 120,
+        exponential: { base_per_minute: 10, increment_factor: 2, after: 'succeeded', every: 50 },
+        max_in_flight: 20,
+      },
+      abort: [{ failure: 'failed', threshold_percent: 12.5, min_executed: 16, action: 'pause' }],
+      retry: { failed: 2, timed_out: 1, delay_seconds: 30, backoff_factor: 1.5 },
+      schedule: {
+        start_time: inHours(1),
+        end_time: inHours(30),
+        end_behavior: 'cancel',
+        windows: [{ cron: '0 23 * * 1-5', duration_minutes: 180, timezone: 'Europe/Zurich' }],
+      },
+    };
+    const created = await h.job(bob, body(controls));
+    expect(created).toMatchObject({
+      ...controls,
+      job_status: 'new',
+      rollout_state: 'scheduled',
+      abort_reason: null,
+    });
+    expect((await h.get(bob, `/ws/v1/jobs/${created.id}`)).json()).toEqual(created);
+    const listed = (await h.get(bob, `/ws/v1/jobs/inventory?query=id = ${created.id}`)).json().list[0];
+    expect(listed).toMatchObject({ rollout_state: 'scheduled', abort_reason: null });
+    expect(listed.rollout).toBeUndefined();
+
+    const plain = await h.job(bob, { targets: { devices: [deviceId(1)] } });
+    expect(plain).toMatchObject({
+      rollout: null,
+      abort: null,
+      retry: null,
+      schedule: null,
+      rollout_state: 'running',
+    });
+  });
+
+  it('queries and orders jobs by rollout_state and abort_reason, and shows targets with attempt', async () => {
+    const scheduled = await h.job(bob, body({ schedule: { start_time: inHours(2) } }));
+    const byState = (await h.get(bob, "/ws/v1/jobs/inventory?query=rollout_state = 'scheduled'")).json();
+    expect(byState.list.map((job: { id: number }) => job.id)).toContain(scheduled.id);
+    expect(byState.list.every((job: { rollout_state: string }) => job.rollout_state === 'scheduled')).toBe(
+      true,
+    );
+    const ordered = await h.get(
+      bob,
+      '/ws/v1/jobs/inventory?orderby=rollout_state asc&query=abort_reason = empty',
+    );
+    expect(ordered.statusCode, ordered.body).toBe(200);
+    const states = ordered.json().list.map((job: { rollout_state: string }) => job.rollout_state);
+    expect(states).toEqual([...states].sort());
+    expectError(await h.get(bob, "/ws/v1/jobs/inventory?query=rollout_state = 'sleeping'"), 400);
+
+    const targets = (await h.get(bob, `/ws/v1/jobs/${scheduled.id}/targets?query=attempt = 0`)).json();
+    expect(targets.count).toBe(4);
+    expect(targets.list[0]).toMatchObject({ attempt: 0, next_attempt_time: null });
+    const csv = await h.get(bob, '/ws/v1/jobs/bulk?fields=id,rollout_state,abort_reason');
+    expect(csv.body.split('\r\n')[0]).toBe('id,rollout_state,abort_reason');
+    expect((await h.get(bob, '/ws/v1/jobs/bulk')).body.split('\r\n')[0]).not.toContain('rollout_state');
+  });
+
+  it('refuses every bad control with a 400 naming the field, creating nothing', async () => {
+    const before = (await h.get(bob, '/ws/v1/jobs/inventory')).json().count;
+    const rule = { failure: 'any', threshold_percent: 10, min_executed: 10, action: 'cancel' };
+    const ramp = { base_per_minute: 10, increment_factor: 2, after: 'notified', every: 10 };
+    const window = { cron: '0 2 * * *', duration_minutes: 60 };
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ rollout: { max_per_minute: 0 } }, /rollout\.max_per_minute/],
+      [{ rollout: { max_per_minute: 100_001 } }, /rollout\.max_per_minute/],
+      [{ rollout: { max_per_minute: 1.5 } }, /rollout\.max_per_minute/],
+      [{ rollout: { max_per_minute: '60' } }, /rollout\.max_per_minute/],
+      [{ rollout: { max_in_flight: 0 } }, /rollout\.max_in_flight/],
+      [{ rollout: { per_minute: 5 } }, /rollout.*per_minute/],
+      [{ rollout: { exponential: { ...ramp, increment_factor: 1 } } }, /increment_factor/],
+      [{ rollout: { exponential: { ...ramp, increment_factor: 5.5 } } }, /increment_factor/],
+      [{ rollout: { exponential: { ...ramp, after: 'sent' } } }, /after/],
+      [{ rollout: { exponential: { ...ramp, every: 0 } } }, /every/],
+      [
+        { rollout: { exponential: { base_per_minute: 10, increment_factor: 2, after: 'notified' } } },
+        /every/,
+      ],
+      [{ abort: [{ ...rule, threshold_percent: 100.5 }] }, /threshold_percent/],
+      [
+        { abort: [{ ...rule, threshold_percent: 12.345 }] },
+        /abort\[0\]\.threshold_percent has more than 2 decimals/,
+      ],
+      [{ abort: [{ ...rule, failure: 'canceled' }] }, /failure/],
+      [{ abort: [{ ...rule, min_executed: 0 }] }, /min_executed/],
+      [{ abort: [{ ...rule, action: 'stop' }] }, /action/],
+      [{ abort: [{ ...rule, extra: 1 }] }, /extra/],
+      [{ abort: rule }, /abort/],
+      [{ retry: { failed: 11 } }, /retry\.failed/],
+      [{ retry: { timed_out: -1 } }, /retry\.timed_out/],
+      [{ retry: { delay_seconds: 1.5 } }, /retry\.delay_seconds/],
+      [{ retry: { delay_seconds: 86_401 } }, /retry\.delay_seconds/],
+      [{ retry: { backoff_factor: 0.5 } }, /retry\.backoff_factor/],
+      [{ retry: { backoff_factor: 11 } }, /retry\.backoff_factor/],
+      [{ schedule: { start_time: 'tomorrow' } }, /schedule\.start_time/],
+      [{ schedule: { start_time: inHours(-1) } }, /schedule\.start_time must be in the future/],
+      [{ schedule: { start_time: inHours(2), end_time: inHours(1) } }, /schedule\.end_time must be after/],
+      [{ schedule: { end_time: inHours(-1) } }, /schedule\.end_time must be in the future/],
+      [{ schedule: { end_behavior: 'explode' } }, /end_behavior/],
+      [
+        { schedule: { windows: [{ ...window, cron: '0 2 * *' }] } },
+        /schedule\.windows\[0\]\.cron must have 5 fields/,
+      ],
+      [
+        { schedule: { windows: [{ ...window, cron: '0 0 2 * * *' }] } },
+        /schedule\.windows\[0\]\.cron must have 5 fields/,
+      ],
+      [
+        { schedule: { windows: [{ ...window, cron: '61 2 * * *' }] } },
+        /schedule\.windows\[0\]\.cron is not a valid cron/,
+      ],
+      [
+        { schedule: { windows: [{ ...window, cron: '0 0 31 2 *' }] } },
+        /schedule\.windows\[0\]\.cron never matches/,
+      ],
+      [
+        { schedule: { windows: [window, { ...window, timezone: 'Mars/Olympus' }] } },
+        /schedule\.windows\[1\]\.timezone/,
+      ],
+      [{ schedule: { windows: [{ ...window, duration_minutes: 1441 }] } }, /duration_minutes/],
+      [{ schedule: { windows: [{ cron: '0 2 * * *' }] } }, /duration_minutes/],
+    ];
+    for (const [controls, message] of cases) {
+      const text = expectError(await h.post(bob, '/ws/v1/jobs/inventory', body(controls)), 400);
+      expect(text, JSON.stringify(controls)).toMatch(message);
+      expectError(await h.post(bob, '/ws/v1/jobs/preview', body(controls)), 400);
+    }
+    expect((await h.get(bob, '/ws/v1/jobs/inventory')).json().count).toBe(before);
+  });
+
+  it('takes the edges of every range', async () => {
+    const created = await h.job(
+      bob,
+      body({
+        rollout: { max_per_minute: 100_000, max_in_flight: 1 },
+        abort: [{ failure: 'timed_out', threshold_percent: 0.01, min_executed: 1_000_000, action: 'cancel' }],
+        retry: { failed: 0, timed_out: 10, delay_seconds: 86_400, backoff_factor: 10 },
+        schedule: {
+          windows: [{ cron: '*/5 * * * *', duration_minutes: 1440, timezone: 'America/New_York' }],
+        },
+      }),
+    );
+    expect(created.job_status).toBe('new');
+  });
+});
