@@ -1,5 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { BaseLogger } from 'pino';
+import { SETTLE_RULES } from '../jobs/rollout/settle.js';
 import type { JobService } from '../jobs/service.js';
 import type { Millis } from '../model/job.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -11,6 +12,7 @@ import {
   parseStatusReport,
   requestPayload,
 } from './messages.js';
+import { RolloutTicker } from './rollouts.js';
 import { cancelTopic, type DeviceTopic, requestTopic } from './topics.js';
 
 export type Logger = Pick<BaseLogger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -102,7 +104,14 @@ export class Dispatcher {
   #pumping: Promise<void> | null = null;
   #wake: () => void = () => undefined;
 
-  readonly #onJobCreated = () => this.#track(this.#startJobs());
+  /** Sends the queued targets of jobs with rollout controls, as their rules allow. */
+  readonly #rollouts: RolloutTicker;
+
+  readonly #onJobCreated = () => {
+    this.#track(this.#startJobs());
+    this.#rollouts.poke();
+  };
+  readonly #onJobResumed = () => this.#rollouts.poke();
   readonly #onJobsCanceled = (notices: CancelNotice[]) => this.#track(this.#sendCancels(notices));
   readonly #onDeviceGone = (deviceId: string) => this.#kick(deviceId);
 
@@ -118,11 +127,23 @@ export class Dispatcher {
     this.#logger = options.logger;
     this.#metrics = options.metrics;
     this.#now = options.now ?? Date.now;
+    this.#rollouts = new RolloutTicker({
+      store: this.#store,
+      logger: this.#logger,
+      now: this.#now,
+      outlet: {
+        room: () => NODE_WINDOW - this.#handedOver,
+        fullDevices: () => this.#fullDevices(),
+        send: (requests) => this.#send(requests),
+        sendCancels: (notices) => this.#sendCancels(notices),
+      },
+    });
   }
 
   #listen(on: boolean): void {
     const method = on ? 'on' : 'off';
     this.#jobs[method]('job-created', this.#onJobCreated);
+    this.#jobs[method]('job-resumed', this.#onJobResumed);
     this.#jobs[method]('jobs-canceled', this.#onJobsCanceled);
     this.#jobs[method]('device-removed', this.#onDeviceGone);
     this.#jobs[method]('device-token-changed', this.#onDeviceGone);
@@ -137,6 +158,7 @@ export class Dispatcher {
     this.#attach();
     this.#listen(true);
     await this.#startJobs();
+    this.#rollouts.poke();
     this.#armTimer();
   }
 
@@ -146,6 +168,7 @@ export class Dispatcher {
     this.#wake();
     this.#listen(false);
     if (this.#timer) clearTimeout(this.#timer);
+    await this.#rollouts.close();
     while (this.#tasks.size > 0 || this.#statusFlush || this.#pumping) {
       await Promise.allSettled([...this.#tasks, this.#statusFlush, this.#pumping]);
     }
@@ -279,6 +302,7 @@ export class Dispatcher {
         const applied = await this.#store.applyStatuses(
           batch.map((queued) => queued.update),
           this.#now(),
+          SETTLE_RULES,
         );
         batch.forEach(({ update, settle }, index) => {
           if (!applied[index]) {
@@ -347,6 +371,7 @@ export class Dispatcher {
     this.#resend.delete(deviceId);
     this.#resend.set(deviceId, 0);
     this.#signal();
+    this.#rollouts.poke();
   }
 
   /** Takes up every `new` job: it becomes in progress and its connected targets are sent. */
@@ -436,7 +461,7 @@ export class Dispatcher {
     }
     const job = this.#startedJobs[0];
     if (!job) return false;
-    const full = [...this.#inFlight].filter(([, count]) => count >= DEVICE_WINDOW).map(([id]) => id);
+    const full = this.#fullDevices();
     const requests = await this.#store.takeJobRequests(job.id, this.#now(), room, job.after, full);
     for (const deviceId of full) this.#owe(deviceId, job.id);
     const last = requests.at(-1);
@@ -444,6 +469,10 @@ export class Dispatcher {
     else this.#startedJobs.shift();
     this.#send(requests);
     return true;
+  }
+
+  #fullDevices(): string[] {
+    return [...this.#inFlight].filter(([, count]) => count >= DEVICE_WINDOW).map(([id]) => id);
   }
 
   /** Hands the requests to the broker; each holds a place in the windows until taken and acknowledged. */
@@ -505,7 +534,7 @@ export class Dispatcher {
 
   async #expire(): Promise<void> {
     try {
-      while ((await this.#store.expireTargets(this.#now(), BATCH)) === BATCH && !this.#closed) {
+      while ((await this.#store.expireTargets(this.#now(), BATCH, SETTLE_RULES)) === BATCH && !this.#closed) {
         await yieldToEventLoop();
       }
     } catch (error) {

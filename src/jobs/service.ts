@@ -53,6 +53,8 @@ export interface JobServiceEvents {
   /** In-progress targets whose devices must be told to cancel. */
   'jobs-canceled': [notices: CancelNotice[]];
   'device-removed': [deviceId: string];
+  /** A job may send again: resumed, or targets of it put back to queued. */
+  'job-resumed': [jobId: number];
   /** The device's token changed: a session opened with the old one must end. */
   'device-token-changed': [deviceId: string];
 }
@@ -187,6 +189,41 @@ export class JobService extends EventEmitter<JobServiceEvents> {
 
   deleteJobsByQuery(accountId: number, query: Query): Promise<ByQueryResult> {
     return this.store.deleteJobsByQuery(accountId, query);
+  }
+
+  // ---- rollouts (CONTRACT §9) ----
+
+  /** Stops new sends of a job (its in-progress targets run on); 409 on a finished job. */
+  pauseJob(accountId: number, id: number): Promise<ByIdResult<Job>> {
+    return this.store.pauseJob(accountId, id);
+  }
+
+  /** Lets a paused job send again; 409 on a finished job or one that is not paused. */
+  async resumeJob(accountId: number, id: number): Promise<ByIdResult<Job>> {
+    const result = await this.store.resumeJob(accountId, id);
+    if (result.ok) this.emit('job-resumed', id);
+    return result;
+  }
+
+  /** Puts the matching ended targets of a job back to queued as their next attempt, in place. */
+  async retryTargets(accountId: number, jobId: number, query: Query | null): Promise<ByQueryResult> {
+    const result = await this.store.retryTargets(accountId, jobId, query, this.now());
+    if (result === undefined) throw notFound(`Job ${jobId} not found`);
+    if (result.count > 0) this.emit('job-resumed', jobId);
+    return result;
+  }
+
+  /** Cancels the matching pending targets of a job as a job cancel does. */
+  async cancelTargets(
+    accountId: number,
+    jobId: number,
+    query: Query | null,
+    force: boolean,
+  ): Promise<ByQueryResult> {
+    const result = await this.store.cancelTargets(accountId, jobId, query, force, this.now());
+    if (result === undefined) throw notFound(`Job ${jobId} not found`);
+    this.announceCancels(result.notices);
+    return { count: result.count, skipped: result.skipped };
   }
 
   private announceCancels(notices: CancelNotice[]): void {

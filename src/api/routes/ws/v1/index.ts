@@ -9,6 +9,7 @@ import { jobCancelRoutes } from './jobs/cancel.js';
 import { jobRoutes } from './jobs/index.js';
 import { jobInventoryRoutes } from './jobs/inventory.js';
 import { jobPreviewRoutes } from './jobs/preview.js';
+import { jobRolloutRoutes } from './jobs/rollout.js';
 import { jobTargetRoutes } from './jobs/targets.js';
 
 /** Every `/ws/v1/` route, behind authentication. */
@@ -20,6 +21,7 @@ export function v1Routes(authenticator: Authenticator, context: ApiContext) {
     jobBulkRoutes(app, context);
     jobCancelRoutes(app, context);
     jobPreviewRoutes(app, context);
+    jobRolloutRoutes(app, context);
     jobTargetRoutes(app, context);
     deviceRoutes(app);
     deviceInventoryRoutes(app, context);
