@@ -169,4 +169,75 @@ describe('rollout controls of a job (CONTRACT §9)', () => {
     );
     expect(created.job_status).toBe('new');
   });
+
+  it('pauses and resumes by id, answering like a cancel by id; 409 when finished or not paused', async () => {
+    const mallory = await h.user('globex', 'mallory');
+    const job = await h.job(bob, { targets: { all: true } });
+    expectError(await h.put(bob, `/ws/v1/jobs/resume/${job.id}`), 409);
+    const paused = await h.put(bob, `/ws/v1/jobs/pause/${job.id}`);
+    expect(paused.statusCode, paused.body).toBe(200);
+    expect(paused.json()).toMatchObject({ count: 1, list: [{ id: job.id, rollout_state: 'paused' }] });
+    expect((await h.get(bob, "/ws/v1/jobs/inventory?query=rollout_state = 'paused'")).json().list).toEqual([
+      expect.objectContaining({ id: job.id }),
+    ]);
+    expectError(await h.put(mallory, `/ws/v1/jobs/resume/${job.id}`), 404);
+    expectError(await h.put(bob, '/ws/v1/jobs/pause/999999'), 404);
+    expectError(await h.put(bob, '/ws/v1/jobs/pause/x'), 400);
+    const resumed = await h.put(bob, `/ws/v1/jobs/resume/${job.id}`);
+    expect(resumed.json()).toMatchObject({ count: 1, list: [{ id: job.id, rollout_state: 'running' }] });
+    await h.put(bob, `/ws/v1/jobs/cancel/${job.id}`);
+    expect(expectError(await h.put(bob, `/ws/v1/jobs/pause/${job.id}`), 409)).toMatch(/canceled/);
+    expectError(await h.put(bob, `/ws/v1/jobs/resume/${job.id}`), 409);
+    const readOnly = await h.user('acme', 'viewer', 'read_only');
+    expectError(await h.put(readOnly, `/ws/v1/jobs/pause/${job.id}`), 403);
+  });
+
+  it('cancels and retries targets by query in place, answering count and skipped', async () => {
+    const job = await h.job(bob, { targets: { all: true } });
+    const cancel = await h.put(
+      bob,
+      `/ws/v1/jobs/${job.id}/targets/cancel?query=device_id <= '${deviceId(2)}'`,
+    );
+    expect(cancel.statusCode, cancel.body).toBe(200);
+    expect(cancel.json()).toEqual({ count: 2, skipped: 0 });
+    const again = await h.put(
+      bob,
+      `/ws/v1/jobs/${job.id}/targets/cancel?query=device_id <= '${deviceId(2)}'`,
+    );
+    expect(again.json()).toEqual({ count: 0, skipped: 2 });
+    expect((await h.get(bob, `/ws/v1/jobs/${job.id}`)).json()).toMatchObject({
+      progress_canceled: 2,
+      progress_pending: 2,
+    });
+    expect((await h.put(bob, `/ws/v1/jobs/${job.id}/targets/cancel`)).json()).toEqual({
+      count: 2,
+      skipped: 2,
+    });
+    const finished = (await h.get(bob, `/ws/v1/jobs/${job.id}`)).json();
+    expect(finished).toMatchObject({ job_status: 'complete', rollout_state: 'done', progress_canceled: 4 });
+
+    const retry = await h.put(
+      bob,
+      `/ws/v1/jobs/${job.id}/targets/retry?query=status = 'canceled' and device_id <> '${deviceId(4)}'`,
+    );
+    expect(retry.statusCode, retry.body).toBe(200);
+    expect(retry.json()).toEqual({ count: 3, skipped: 0 });
+    expect((await h.get(bob, `/ws/v1/jobs/${job.id}`)).json()).toMatchObject({
+      job_status: 'in_progress',
+      job_completion_time: null,
+      rollout_state: 'running',
+      progress_canceled: 1,
+      progress_pending: 3,
+    });
+    const queued = (await h.get(bob, `/ws/v1/jobs/${job.id}/targets?query=status = 'queued'`)).json();
+    expect(queued.count).toBe(3);
+    expect((await h.put(bob, `/ws/v1/jobs/${job.id}/targets/retry?query=status = 'queued'`)).json()).toEqual({
+      count: 0,
+      skipped: 3,
+    });
+    expectError(await h.put(bob, `/ws/v1/jobs/${job.id}/targets/retry?query=nonsense = 1`), 400);
+    expectError(await h.put(bob, '/ws/v1/jobs/999999/targets/retry'), 404);
+    const mallory = await h.user('globex', 'mallory2');
+    expectError(await h.put(mallory, `/ws/v1/jobs/${job.id}/targets/cancel`), 404);
+  });
 });

@@ -418,6 +418,15 @@ export function retryTargets(
     if (job === undefined) return undefined;
     const select = matching(dialect, jobId, query, now);
     const matched = await countMatching(trx, select);
+    // Terminal targets change only here (guarded by the job row locked above): count them by
+    // status first, as RETURNING shows the new status.
+    const ended = await select(trx)
+      .select(['t.status', (eb) => eb.fn.countAll().as('n')])
+      .where('t.status', 'in', ['failed', 'timed_out', 'canceled'])
+      .where('t.device_pk', 'is not', null)
+      .groupBy('t.status')
+      .execute();
+    const count = (status: string) => Number(ended.find((row) => row.status === status)?.n ?? 0);
     const back = await trx
       .updateTable('job_targets')
       .set({
@@ -433,16 +442,14 @@ export function retryTargets(
       .where('status', 'in', ['failed', 'timed_out', 'canceled'])
       .where('device_pk', 'is not', null)
       .where(targetKeys(select, trx))
-      .returning('status')
+      .returning('device_id')
       .execute();
     if (back.length > 0) {
-      const count = (status: string) => back.filter((row) => row.status === status).length;
       const timedOut = count('timed_out');
-      const failures = count('failed') + timedOut;
       await trx
         .updateTable('jobs')
         .set({
-          progress_failures: sql`progress_failures - ${failures}`,
+          progress_failures: sql`progress_failures - ${count('failed') + timedOut}`,
           progress_timed_out: sql`progress_timed_out - ${timedOut}`,
           progress_canceled: sql`progress_canceled - ${count('canceled')}`,
           progress_pending: sql`progress_pending + ${back.length}`,
