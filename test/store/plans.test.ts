@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompiledQuery, type Kysely, type KyselyPlugin } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SETTLE_RULES } from '../../src/jobs/rollout/settle.js';
 import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { openPostgresDatabase } from '../../src/store/postgres/database.js';
 import { postgresDialect } from '../../src/store/postgres/dialect.js';
@@ -30,7 +31,9 @@ const sqliteScans: Explain = async (db, query) => {
   return rows
     .map((row) => row.detail)
     .filter((detail) => /^SCAN (job_targets|jobs|t|j|due)\b/.test(detail))
-    .filter((detail) => !/USING (COVERING )?INDEX (jobs_new|job_targets_pending)\b/.test(detail));
+    .filter(
+      (detail) => !/USING (COVERING )?INDEX (jobs_new|job_targets_pending|jobs_rollout)\b/.test(detail),
+    );
 };
 
 /**
@@ -115,6 +118,26 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
         rollout_state: 'running',
         now,
       });
+      const rollout = await store.createJob({
+        accountId: account,
+        username: 'alice',
+        job_type: 'reboot',
+        description: null,
+        targets: { all: true },
+        selection: { devices: [], groups: [], tags: [], query: null, all: true },
+        payload: null,
+        timeout: 60,
+        offline_timeout: 60,
+        controls: {
+          rollout: { max_per_minute: 120, max_in_flight: 10 },
+          abort: [{ failure: 'any', threshold_percent: 50, min_executed: 10, action: 'pause' }],
+          retry: { failed: 2, delay_seconds: 5 },
+          schedule: null,
+        },
+        rollout_state: 'running',
+        now,
+      });
+      await store.setConnection(ids[1] as string, 'connected', now);
       take();
 
       const calls: [string, () => Promise<unknown>][] = [
@@ -138,6 +161,34 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
             ),
         ],
         ['nextDeadline', () => store.nextDeadline()],
+        ['rolloutJobs', () => store.rolloutJobs(1000)],
+        ['moveRolloutState', () => store.moveRolloutState(rollout.id, 'running', 'running')],
+        [
+          'takeRolloutRequests',
+          () =>
+            store.takeRolloutRequests(
+              {
+                jobId: rollout.id,
+                sendSeq: 0,
+                limit: 2,
+                nextSendAt: () => now + 500,
+                afterDeviceId: '',
+                skipDeviceIds: [],
+              },
+              now,
+            ),
+        ],
+        [
+          'applyStatuses with retries and abort rules',
+          () =>
+            store.applyStatuses(
+              [{ device_id: ids[0] as string, job_id: rollout.id, report: { status: 'failed' } }],
+              now,
+              SETTLE_RULES,
+            ),
+        ],
+        ['endRollout', () => store.endRollout(rollout.id, 'stop', now)],
+        ['closeRollout', () => store.closeRollout(rollout.id)],
         ['expireTargets', () => store.expireTargets(now + 3_600_000, 100)],
         ...(['id', 'job_submit_time', 'job_completion_time'] as const).map(
           (field): [string, () => Promise<unknown>] => [

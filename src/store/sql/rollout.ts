@@ -138,7 +138,9 @@ export function takeRolloutRequests(
       .innerJoin('devices as d', 'd.pk', 't.device_pk')
       .select(REQUEST_COLUMNS)
       .where('t.job_id', '=', slot.jobId)
-      .where('t.status', '=', 'queued')
+      // A literal, so the planners take job_targets_job_status (job, status, device) and read
+      // only queued targets from the cursor on, never those already sent.
+      .where('t.status', '=', sql.lit('queued'))
       .where('t.device_id', '>', slot.afterDeviceId)
       .where((eb) => eb.or([eb('t.next_attempt_time', 'is', null), eb('t.next_attempt_time', '<=', now)]))
       .$if(slot.skipDeviceIds.length > 0, (query) =>
