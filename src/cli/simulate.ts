@@ -13,6 +13,10 @@ interface SimulateOptions {
   password: string;
   count: number;
   failRate: number;
+  failDevices?: string;
+  failShare: number;
+  offlineRate: number;
+  offlineFor: number;
   latency: number;
   group?: string;
   tags?: string;
@@ -99,7 +103,7 @@ async function register(
 
 const progressLine = (simulator: Simulator) => {
   const c = simulator.counts;
-  return `devices ${c.connected}/${c.devices} connected · requests ${c.requests} · successful ${c.successful} · failed ${c.failed} · canceled ${c.canceled}`;
+  return `devices ${c.connected}/${c.devices} connected · requests ${c.requests} · successful ${c.successful} · failed ${c.failed} · canceled ${c.canceled} · went offline ${c.offline}`;
 };
 
 async function simulate(options: SimulateOptions): Promise<void> {
@@ -120,6 +124,10 @@ async function simulate(options: SimulateOptions): Promise<void> {
     mqttUrl: options.mqttUrl,
     devices: state.devices.slice(0, options.count),
     failRate: options.failRate,
+    ...(options.failDevices ? { failDevices: options.failDevices.split(',').map((id) => id.trim()) } : {}),
+    failShare: options.failShare,
+    offlineRate: options.offlineRate,
+    offlineMs: options.offlineFor,
     latency: options.latency,
   });
   await simulator.start();
@@ -175,7 +183,31 @@ export function registerSimulate(program: Command): void {
     .requiredOption('--username <name>', 'user that registers the devices')
     .requiredOption('--password <password>', "that user's password")
     .option('--count <n>', 'how many devices', number('count', 1, 100_000, true), 10)
-    .option('--fail-rate <r>', 'fraction of requests that fail (0-1)', number('fail-rate', 0, 1), 0)
+    .option(
+      '--fail-rate <r>',
+      'fraction of requests that fail, at random (0-1)',
+      number('fail-rate', 0, 1),
+      0,
+    )
+    .option(
+      '--fail-share <r>',
+      'fraction of the devices that fail every request (0-1)',
+      number('fail-share', 0, 1),
+      0,
+    )
+    .option('--fail-devices <ids>', 'comma-separated device ids that fail every request')
+    .option(
+      '--offline-rate <r>',
+      'fraction of requests on which the device goes offline without answering (0-1)',
+      number('offline-rate', 0, 1),
+      0,
+    )
+    .option(
+      '--offline-for <ms>',
+      'how long a device that went offline stays away',
+      number('offline-for', 0, 86_400_000),
+      2_000,
+    )
     .option('--latency <ms>', 'milliseconds before a device answers', number('latency', 0, 86_400_000), 1_000)
     .option('--group <path>', 'group of newly registered devices')
     .option('--tags <a,b>', 'tags of newly registered devices')

@@ -14,8 +14,16 @@ export interface SimulatedIdentity {
 export interface SimulatorOptions {
   mqttUrl: string;
   devices: SimulatedIdentity[];
-  /** Fraction (0–1) of requests answered `failed`. */
+  /** Fraction (0–1) of requests answered `failed`, at random (intermittent failures). */
   failRate: number;
+  /** Devices that fail every request (permanent failures), by id. */
+  failDevices?: readonly string[];
+  /** Fraction (0–1) of the devices, spread evenly over them, that fail every request. */
+  failShare?: number;
+  /** Fraction (0–1) of requests on which the device goes offline mid-job, without answering. */
+  offlineRate?: number;
+  /** How long a device that went offline stays away before it reconnects (ms, default 2000). */
+  offlineMs?: number;
   /** Milliseconds a device works on a request before it answers. */
   latency: number;
   /** Connections opened at the same time while connecting. */
@@ -29,19 +37,34 @@ export interface SimulatorCounts {
   successful: number;
   failed: number;
   canceled: number;
+  /** Times a device went offline in the middle of a job. */
+  offline: number;
 }
 
 type Outcome = { status: 'successful' | 'failed' | 'canceled'; message: string; response?: unknown };
 
-/** One device of the simulator: it works on each job once, answers duplicates with its result. */
+interface Work {
+  attempt: number;
+  timer: NodeJS.Timeout | null;
+  outcome: Outcome | null;
+}
+
+/**
+ * One device of the simulator: it works on each attempt of a job once (a request with a higher
+ * `attempt` is a new try), answers a repeated request with its result.
+ */
 class SimulatedDevice {
-  readonly #jobs = new Map<number, { timer: NodeJS.Timeout | null; outcome: Outcome | null }>();
+  readonly #jobs = new Map<number, Work>();
+  /** Attempts (`job:attempt`) on which this device already went offline: it does so once each. */
+  readonly #wentOffline = new Set<string>();
   client: MqttClient | null = null;
   #up = false;
 
   constructor(
     readonly identity: SimulatedIdentity,
     readonly simulator: Simulator,
+    /** Fails every request. */
+    readonly broken: boolean,
   ) {}
 
   connect(url: string): Promise<void> {
@@ -54,7 +77,7 @@ class SimulatedDevice {
         protocolVersion: 4,
         clean: true,
         keepalive: 30,
-        reconnectPeriod: 2_000,
+        reconnectPeriod: this.simulator.options.offlineMs ?? 2_000,
         connectTimeout: 30_000,
         will: { topic: presenceTopic(id), payload: Buffer.from('offline'), qos: 1, retain: true },
       });
@@ -91,29 +114,40 @@ class SimulatedDevice {
   #onMessage(topic: string, payload: Buffer): void {
     const [, , , jobText, kind] = topic.split('/');
     const jobId = Number(jobText);
-    let body: { force?: unknown };
+    let body: { force?: unknown; attempt?: unknown };
     try {
       body = JSON.parse(payload.toString('utf8'));
     } catch {
       return;
     }
-    if (kind === 'request') this.#onRequest(jobId);
+    if (kind === 'request') this.#onRequest(jobId, typeof body.attempt === 'number' ? body.attempt : 1);
     else if (kind === 'cancel') this.#onCancel(jobId, body.force === true);
   }
 
-  #onRequest(jobId: number): void {
+  #onRequest(jobId: number, attempt: number): void {
     const known = this.#jobs.get(jobId);
-    if (known) {
+    if (known && known.attempt >= attempt) {
       // A request sent again: the service may have missed the answer.
       if (known.outcome) this.#report(jobId, known.outcome);
       return;
     }
     this.simulator.counts.requests++;
-    const job: { timer: NodeJS.Timeout | null; outcome: Outcome | null } = { timer: null, outcome: null };
+    const job: Work = { attempt, timer: null, outcome: null };
     this.#jobs.set(jobId, job);
+    const { options } = this.simulator;
+    const key = `${jobId}:${attempt}`;
+    if (!this.#wentOffline.has(key) && Math.random() < (options.offlineRate ?? 0)) {
+      // Gone mid-job: no answer, the connection dies (the broker says offline); it comes back
+      // after offlineMs and gets the request again.
+      this.#wentOffline.add(key);
+      this.#jobs.delete(jobId);
+      this.simulator.counts.offline++;
+      this.client?.stream.destroy();
+      return;
+    }
     const finish = () => {
       job.timer = null;
-      const failed = Math.random() < this.simulator.options.failRate;
+      const failed = this.broken || Math.random() < options.failRate;
       this.#finish(
         jobId,
         failed
@@ -133,7 +167,7 @@ class SimulatedDevice {
     const job = this.#jobs.get(jobId);
     if (job?.outcome) return;
     if (job?.timer) clearTimeout(job.timer);
-    if (!job) this.#jobs.set(jobId, { timer: null, outcome: null });
+    if (!job) this.#jobs.set(jobId, { attempt: 0, timer: null, outcome: null });
     this.#finish(jobId, { status: 'canceled', message: force ? 'stopped (forced)' : 'stopped' });
   }
 
@@ -167,16 +201,25 @@ class SimulatedDevice {
 }
 
 /**
- * Devices that speak CONTRACT §7 (the demo beside `npm start`, and the load of the benchmarks):
- * each connects with its token, reports its state, announces itself and answers every request
- * after `latency`, failing a `failRate` fraction, and stops what is canceled.
+ * Devices that speak CONTRACT §7 (the demo beside `npm start`, the load of the benchmarks, and the
+ * walk-through of rollouts): each connects with its token, reports its state, announces itself and
+ * answers every request after `latency`, failing a `failRate` fraction at random (and always, on
+ * the devices of `failDevices` and `failShare`), going offline mid-job on an `offlineRate`
+ * fraction, and stops what is canceled.
  */
 export class Simulator {
   readonly counts: SimulatorCounts;
   readonly #devices: SimulatedDevice[];
 
   constructor(readonly options: SimulatorOptions) {
-    this.#devices = options.devices.map((identity) => new SimulatedDevice(identity, this));
+    const failing = new Set(options.failDevices?.map((id) => id.toUpperCase()));
+    const share = options.failShare ?? 0;
+    // Device i fails when the running share crosses a whole number: evenly spread, exactly share × n.
+    const broken = (index: number) => Math.floor((index + 1) * share) > Math.floor(index * share);
+    this.#devices = options.devices.map(
+      (identity, index) =>
+        new SimulatedDevice(identity, this, failing.has(identity.id.toUpperCase()) || broken(index)),
+    );
     this.counts = {
       devices: this.#devices.length,
       connected: 0,
@@ -184,6 +227,7 @@ export class Simulator {
       successful: 0,
       failed: 0,
       canceled: 0,
+      offline: 0,
     };
   }
 

@@ -86,7 +86,7 @@ describe('§5/§7 a job to connected devices', () => {
 
     for (const d of [da, db]) {
       const req = await d.waitFor('request', id);
-      expect(req.body).toEqual({ job_id: id, job_type: 'send_message', payload, timeout: 30 });
+      expect(req.body).toEqual({ job_id: id, job_type: 'send_message', payload, timeout: 30, attempt: 1 });
       expect(req.qos).toBe(1);
     }
     const running = await waitJob(
@@ -216,7 +216,7 @@ describe('§5/§7 a job to connected devices', () => {
     const before = Date.now();
     const dev = await online(a);
     const req = await dev.waitFor('request', job.id);
-    expect(req.body).toEqual({ job_id: job.id, job_type: 'file_system', payload: [1], timeout: 600 });
+    expect(req.body).toEqual({ job_id: job.id, job_type: 'file_system', payload: [1], timeout: 600, attempt: 1 });
     expect((await dev.waitFor('request', second.id)).body).toEqual({
       job_id: second.id,
       job_type: 'reboot',
@@ -497,7 +497,7 @@ describe('§7 timeouts', () => {
       offline_timeout: 1,
     });
     const req = await dbusy.waitFor('request', j1.id);
-    expect(req.body).toEqual({ job_id: j1.id, job_type: 'reboot', payload: 'x', timeout: 1 });
+    expect(req.body).toEqual({ job_id: j1.id, job_type: 'reboot', payload: 'x', timeout: 1, attempt: 1 });
     const end = await waitJob(server, j1.id, 'failed', (j) => j.job_status === 'failed');
     expect(end.targets.map((t: Json) => t.status)).toEqual(['timed_out', 'timed_out']);
     expect(end.job).toMatchObject({ progress_failures: 2, progress_pending: 0 });

@@ -127,7 +127,7 @@ it('loses nothing across a restart and re-sends in_progress requests when the de
   // the queued request is delivered to the device that was never online
   const sleepy = await online(second, sleeper.id, sleeper.token);
   const q = await sleepy.waitFor('request', waiting.id);
-  expect(q.body).toEqual({ job_id: waiting.id, job_type: 'reboot', payload: 1, timeout: 600 });
+  expect(q.body).toEqual({ job_id: waiting.id, job_type: 'reboot', payload: 1, timeout: 600, attempt: 1 });
 
   const exp = await waitJob(second, expiring.id, 'failed', (j) => j.job_status === 'failed');
   expect(exp.targets.map((t: Json) => t.status)).toEqual(['timed_out', 'timed_out']);

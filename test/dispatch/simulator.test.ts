@@ -67,4 +67,50 @@ describe('the device simulator', () => {
     expect(job).toMatchObject({ job_status: 'canceled', progress_pending: 0 });
     expect(simulator.counts.canceled).toBe(3);
   });
+
+  it('fails chosen devices and a share of devices on every attempt, which retries and aborts see', async () => {
+    const devices = await service.addDevices(8);
+    const ids = devices.map((device) => device.id);
+    simulator = new Simulator({
+      mqttUrl: service.mqttUrl,
+      devices,
+      failRate: 0,
+      failDevices: [ids[0] as string],
+      failShare: 0.25,
+      latency: 0,
+    });
+    await simulator.start();
+    await eventually(() => allConnected(ids), 'all devices connected');
+    const jobId = await service.createJob({ targets: { devices: ids }, retry: { failed: 1 } });
+    const job = await jobBecomes(service, jobId, 'complete');
+    // device 0 chosen, devices 3 and 7 the evenly spread quarter: each fails attempt 1 and its retry
+    expect(job).toMatchObject({ progress_success: 5, progress_failures: 3 });
+    const failed = [...(await targetsOf(service, jobId)).values()].filter(
+      (target) => target.status === 'failed',
+    );
+    expect(failed.map((target) => [target.device_id, target.attempt])).toEqual(
+      [ids[0], ids[3], ids[7]].map((id) => [id, 2]),
+    );
+    expect(simulator.counts).toMatchObject({ requests: 11, failed: 6, successful: 5 });
+  });
+
+  it('goes offline mid-job without answering, comes back and finishes the same attempt', async () => {
+    const devices = await service.addDevices(3);
+    simulator = new Simulator({
+      mqttUrl: service.mqttUrl,
+      devices,
+      failRate: 0,
+      offlineRate: 1,
+      offlineMs: 300,
+      latency: 0,
+    });
+    await simulator.start();
+    const ids = devices.map((device) => device.id);
+    await eventually(() => allConnected(ids), 'all devices connected');
+    const jobId = await service.createJob({ targets: { devices: ids } });
+    const job = await jobBecomes(service, jobId, 'complete');
+    expect(job.progress_success).toBe(3);
+    expect(simulator.counts.offline).toBe(3);
+    for (const target of (await targetsOf(service, jobId)).values()) expect(target.attempt).toBe(1);
+  });
 });
