@@ -216,7 +216,13 @@ describe('§5/§7 a job to connected devices', () => {
     const before = Date.now();
     const dev = await online(a);
     const req = await dev.waitFor('request', job.id);
-    expect(req.body).toEqual({ job_id: job.id, job_type: 'file_system', payload: [1], timeout: 600, attempt: 1 });
+    expect(req.body).toEqual({
+      job_id: job.id,
+      job_type: 'file_system',
+      payload: [1],
+      timeout: 600,
+      attempt: 1,
+    });
     expect((await dev.waitFor('request', second.id)).body).toEqual({
       job_id: second.id,
       job_type: 'reboot',

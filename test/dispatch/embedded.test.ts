@@ -200,6 +200,7 @@ describe('jobs on devices', () => {
       job_type: 'send_message',
       payload: { text: 'hello' },
       timeout: 120,
+      attempt: 1,
     });
     await deviceB.next('request', jobId);
     expect((await jobOf(service, jobId)).job_status).toBe('in_progress');

@@ -159,7 +159,13 @@ describe('with an external broker (Mosquitto)', () => {
     await eventually(async () => (await connectionOf(a.id)) === 'connected', 'device A connected');
     const jobId = await service.createJob({ targets: { devices: [a.id, b.id] }, payload: { x: 1 } });
     const request = await deviceA.next('request', jobId);
-    expect(request.body).toEqual({ job_id: jobId, job_type: 'reboot', payload: { x: 1 }, timeout: 600 });
+    expect(request.body).toEqual({
+      job_id: jobId,
+      job_type: 'reboot',
+      payload: { x: 1 },
+      timeout: 600,
+      attempt: 1,
+    });
     expect((await targetsOf(service, jobId)).get(b.id)?.status).toBe('queued');
 
     const deviceB = await connect(b.id, b.token);
