@@ -52,7 +52,7 @@ async function run(engine: string, base: Kysely<Database>, dialect: SqlDialect):
   const store = createSqlStore({
     db,
     dialect,
-    reader: async (query) => (await base.executeQuery(query)).rows,
+    readDb: db,
     close: () => base.destroy(),
   });
   let now = Date.UTC(2026, 11, 1);
