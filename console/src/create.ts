@@ -18,6 +18,19 @@ interface Form {
   payload: string;
   timeout: string;
   offline_timeout: string;
+  // rollout controls (CONTRACT §9), each left out of the body when empty
+  max_per_minute: string;
+  max_in_flight: string;
+  abort_percent: string;
+  abort_min: string;
+  abort_action: string;
+  retries: string;
+  retry_delay: string;
+  retry_backoff: string;
+  start_time: string;
+  window_cron: string;
+  window_minutes: string;
+  window_zone: string;
 }
 
 const EMPTY: Form = {
@@ -31,6 +44,18 @@ const EMPTY: Form = {
   payload: '',
   timeout: '',
   offline_timeout: '',
+  max_per_minute: '',
+  max_in_flight: '',
+  abort_percent: '',
+  abort_min: '',
+  abort_action: 'cancel',
+  retries: '',
+  retry_delay: '',
+  retry_backoff: '',
+  start_time: '',
+  window_cron: '',
+  window_minutes: '',
+  window_zone: '',
 };
 
 const PREVIEW_IDS_SHOWN = 20;
@@ -62,7 +87,53 @@ function bodyOf(form: Form): Record<string, unknown> {
   for (const key of ['timeout', 'offline_timeout'] as const) {
     if (form[key].trim() !== '') body[key] = Number(form[key]);
   }
+  Object.assign(body, controlsOf(form));
   return body;
+}
+
+/** The rollout controls the form fills in; the service says what is wrong with a value. */
+function controlsOf(form: Form): Record<string, unknown> {
+  const given = (text: string) => text.trim() !== '';
+  const controls: Record<string, unknown> = {};
+  const rollout: Record<string, number> = {};
+  if (given(form.max_per_minute)) rollout.max_per_minute = Number(form.max_per_minute);
+  if (given(form.max_in_flight)) rollout.max_in_flight = Number(form.max_in_flight);
+  if (Object.keys(rollout).length > 0) controls.rollout = rollout;
+  if (given(form.abort_percent)) {
+    controls.abort = [
+      {
+        failure: 'any',
+        threshold_percent: Number(form.abort_percent),
+        min_executed: given(form.abort_min) ? Number(form.abort_min) : 1,
+        action: form.abort_action,
+      },
+    ];
+  }
+  if (given(form.retries)) {
+    controls.retry = {
+      failed: Number(form.retries),
+      timed_out: Number(form.retries),
+      ...(given(form.retry_delay) ? { delay_seconds: Number(form.retry_delay) } : {}),
+      ...(given(form.retry_backoff) ? { backoff_factor: Number(form.retry_backoff) } : {}),
+    };
+  }
+  const schedule: Record<string, unknown> = {};
+  if (given(form.start_time)) {
+    const start = new Date(form.start_time);
+    if (Number.isNaN(start.getTime())) throw new ApiError(400, 'The start time is not a date and time');
+    schedule.start_time = start.toISOString();
+  }
+  if (given(form.window_cron)) {
+    schedule.windows = [
+      {
+        cron: form.window_cron.trim(),
+        duration_minutes: Number(form.window_minutes || '60'),
+        ...(given(form.window_zone) ? { timezone: form.window_zone.trim() } : {}),
+      },
+    ];
+  }
+  if (Object.keys(schedule).length > 0) controls.schedule = schedule;
+  return controls;
 }
 
 export function CreatePage(): VNode {
@@ -154,6 +225,35 @@ export function CreatePage(): VNode {
         ${field('timeout', 'Timeout (s)', 'In progress at most; default 600.')}
         ${field('offline_timeout', 'Offline timeout (s)', 'Queued at most; default 86400.')}
       </div>
+      <fieldset>
+        <legend>Rollout (optional): how fast, when to stop, retries, when</legend>
+        <div class="field-row">
+          ${field('max_per_minute', 'Requests per minute', 'At most, spread evenly (1-100000).')}
+          ${field('max_in_flight', 'In progress at once', 'At most (1-100000).')}
+        </div>
+        <div class="field-row">
+          ${field('abort_percent', 'Abort above (% failed)', 'Failed or timed out, of the ended targets.')}
+          ${field('abort_min', 'After ended targets', 'The rule waits for this many (default 1).')}
+          <div class="field">
+            <label for="new-abort_action">Then</label>
+            <select id="new-abort_action" value=${form.abort_action} onChange=${set('abort_action')}>
+              <option value="cancel">cancel the job</option>
+              <option value="pause">pause the job</option>
+            </select>
+          </div>
+        </div>
+        <div class="field-row">
+          ${field('retries', 'Retries', 'Of a failed or timed-out target (0-10).')}
+          ${field('retry_delay', 'Retry delay (s)', 'Before the second attempt (default 0).')}
+          ${field('retry_backoff', 'Backoff factor', 'Each later delay is multiplied by it (1-10).')}
+        </div>
+        <div class="field-row">
+          ${field('start_time', 'Start', 'Not before this local date and time, e.g. 2026-12-24 02:00.')}
+          ${field('window_cron', 'Window (cron)', 'Sends only in windows opening then, e.g. 0 2 * * *.')}
+          ${field('window_minutes', 'Window length (min)', 'Default 60.')}
+          ${field('window_zone', 'Time zone', 'IANA, e.g. Europe/Zurich; default UTC.')}
+        </div>
+      </fieldset>
       ${error === null ? null : html`<p class="error" role="alert">${error.message}</p>`}
       <div class="preview" aria-live="polite">
         ${

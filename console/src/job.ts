@@ -136,6 +136,7 @@ function Targets(props: { jobId: number }): VNode {
                   <th scope="col">Device</th>
                   <th scope="col">Status</th>
                   <th scope="col" class="wide">Progress</th>
+                  <th scope="col">Attempt</th>
                   <th scope="col">Message</th>
                   <th scope="col" class="wide">Started</th>
                   <th scope="col" class="wide">Ended</th>
@@ -147,6 +148,7 @@ function Targets(props: { jobId: number }): VNode {
                     <td class="mono">${target.device_id}</td>
                     <td><${Status} value=${target.status} /></td>
                     <td class="wide">${target.progress} %</td>
+                    <td>${target.attempt ?? ''}</td>
                     <td>${target.message ?? ''}</td>
                     <td class="wide"><${Time} value=${target.start_time} /></td>
                     <td class="wide"><${Time} value=${target.end_time} /></td>

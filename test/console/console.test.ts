@@ -306,6 +306,35 @@ describe('the web console in chromium', () => {
     expect(page.url()).toContain(`#/jobs/${latest.id}`);
   });
 
+  it('creates a job with rollout controls, shows its rollout state, pauses and resumes it', async () => {
+    await page.getByRole('link', { name: 'New job' }).first().click();
+    await page.getByRole('heading', { name: 'New job' }).waitFor();
+    await page.getByLabel('Groups').fill('/NorthWest');
+    await page.getByLabel('Requests per minute').fill('1');
+    await page.getByLabel('Retries').fill('2');
+    await page.getByLabel('Abort above (% failed)').fill('12.5');
+    await page.getByLabel('After ended targets').fill('4');
+    await page.getByLabel('Then').selectOption('pause');
+    await page.getByRole('button', { name: 'Preview targets' }).click();
+    await waitExact('[data-field="preview-count"]', '10');
+    await browser.screenshot(page, 'new-job-rollout-1280x800');
+    await page.getByRole('button', { name: 'Create job' }).click();
+    await page.getByRole('heading', { name: /^Job \d+ · reboot$/ }).waitFor();
+    const latest = (await api('GET', '/ws/v1/jobs/inventory?size=1')).list[0];
+    expect(await api('GET', `/ws/v1/jobs/${latest.id}`)).toMatchObject({
+      rollout: { max_per_minute: 1 },
+      retry: { failed: 2, timed_out: 2 },
+      abort: [{ failure: 'any', threshold_percent: 12.5, min_executed: 4, action: 'pause' }],
+      schedule: null,
+    });
+    await waitExact('[data-field="rollout_state"]', 'running');
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await waitExact('[data-field="rollout_state"]', 'paused');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await waitExact('[data-field="rollout_state"]', 'running');
+    await browser.screenshot(page, 'job-rollout-1280x800');
+  });
+
   it('signs in with an API key in a new tab, and reads well on a phone', async () => {
     const phone = await browser.newPage(PHONE);
     await phone.goto(server.url);
