@@ -228,6 +228,7 @@ describe('§5/§7 a job to connected devices', () => {
       job_type: 'reboot',
       payload: {},
       timeout: 600,
+      attempt: 1,
     });
     const run = await waitJob(
       server,

@@ -477,7 +477,7 @@ describe('parseQuery', () => {
       ],
       [
         "status = 'queued'",
-        /^Invalid query at position 1: expected a field \(id, customer_id, username, job_type, job_status, description, job_submit_time, job_completion_time, target_count, progress_success, progress_failures, progress_canceled, progress_pending, vendor_id, name, .*, last_update, or device\.<device field>\) but found 'status'$/,
+        /^Invalid query at position 1: expected a field \(id, customer_id, username, job_type, job_status, description, job_submit_time, job_completion_time, target_count, progress_success, progress_failures, progress_canceled, progress_pending, rollout_state, abort_reason, vendor_id, name, .*, last_update, or device\.<device field>\) but found 'status'$/,
       ],
     ])('in a jobs query: %s', (text, message) => {
       expect(errorOf(text, 'jobs')).toMatch(message);
