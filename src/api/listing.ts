@@ -13,7 +13,7 @@ import { csv, csvQuery, describeRoute, page, pageQuery } from './schemas.js';
 /** How a list or export route is described in the OpenAPI document. */
 export interface ListDoc {
   operationId: string;
-  tag: 'jobs' | 'devices';
+  tag: 'jobs' | 'devices' | 'groups';
   summary: string;
   /** The path parameters' schema, when the path has some. */
   params?: TSchema;

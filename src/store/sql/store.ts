@@ -4,6 +4,7 @@ import * as accounts from './accounts.js';
 import * as devices from './devices.js';
 import type { Reader, SqlDialect } from './dialect.js';
 import * as dispatch from './dispatch.js';
+import * as groups from './groups.js';
 import * as jobs from './jobs.js';
 import { previewTargets } from './preview.js';
 import type { Database } from './schema.js';
@@ -44,12 +45,17 @@ export function createSqlStore({ db, dialect, reader, close }: SqlStoreOptions):
     setDeviceToken: (accountId, id, tokenHash) => devices.setDeviceToken(db, accountId, id, tokenHash),
     listDevices: (request) => devices.listDevices(db, dialect, request),
     streamDevices: (request) => devices.streamDevices(db, dialect, reader, request),
+    existingDeviceIds: (accountId, ids) => devices.existingDeviceIds(db, dialect, accountId, ids),
+    listGroups: (request) => groups.listGroups(db, dialect, request),
+    streamGroups: (request) => groups.streamGroups(db, dialect, reader, request),
 
     createJob: (job) => jobs.createJob(db, dialect, job),
     async previewTargets(accountId, selection, now, limit) {
       await jobs.checkDevicesKnown(db, dialect, accountId, selection.devices);
       return previewTargets(db, accountId, jobs.selectionWhere(dialect, selection, now), limit);
     },
+    failDisconnectedTargets: (accountId, jobId, message, now) =>
+      jobs.failDisconnectedTargets(db, accountId, jobId, message, now),
     getJob: (accountId, id) => jobs.getJob(db, accountId, id),
     listJobs: (request) => jobs.listJobs(db, dialect, request),
     streamJobs: (request) => jobs.streamJobs(db, dialect, reader, request),
