@@ -19,6 +19,7 @@ import { requestId, requestLogging } from './request-log.js';
 import { consoleRoutes } from './routes/console.js';
 import { healthRoutes } from './routes/healthz.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { sciRoutes } from './routes/ws/sci.js';
 import { v1Routes } from './routes/ws/v1/index.js';
 
 export interface AppOptions {
@@ -150,6 +151,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   healthRoutes(app);
   await openApiRoutes(app);
   await consoleRoutes(app);
-  await app.register(v1Routes(new Authenticator(store, now), context));
+  const authenticator = new Authenticator(store, now);
+  await app.register(v1Routes(authenticator, context));
+  await app.register(sciRoutes(authenticator, context));
   return app;
 }
