@@ -47,13 +47,17 @@ function checkXml(text: string): void {
   }
 }
 
-/** Parses with `parse`; nesting too deep for the parser's recursion is a 400, not a crash. */
+/**
+ * Parses well-formed text with `parse`: what the parser still refuses (its limit on nested
+ * elements, or nesting too deep for its recursion) is a 400, not a crash.
+ */
 function parsed<T>(parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    if (error instanceof RangeError) throw badRequest('XML nested too deeply');
-    throw error;
+    throw badRequest(
+      `XML not accepted: ${error instanceof RangeError ? 'nested too deeply' : (error as Error).message}`,
+    );
   }
 }
 

@@ -173,8 +173,11 @@ export function sciRoutes(authenticator: Authenticator, { store, jobs }: ApiCont
             timeoutMs: sci.syncTimeoutSeconds * 1000,
             signal: gone,
           });
-          // Nobody to answer: the job goes on, and /ws/sci/{id} shows it.
-          if (gone.aborted) return reply.status(499).send();
+          if (gone.aborted) {
+            // Nobody to answer (499, "client closed request", for the record): the job goes on.
+            request.log.info({ job: job.id, account: user.account_id }, 'SCI client left before the reply');
+            return reply.status(499).send();
+          }
           const devices = await deviceReplies(user.account_id, job.id, unknown);
           return sendSci(request, reply, 200, sciReply(operationReply(sci.operation, devices, sci.reply)));
         }),
