@@ -32,6 +32,7 @@ function deviceAnswer(response: unknown): XmlObject {
   if (response === null || response === undefined) return {};
   const sci = typeof response === 'object' ? (response as { sci?: unknown }).sci : undefined;
   const text = typeof sci === 'string' ? sci : JSON.stringify(response);
+  if (text.trim() === '') return {};
   const fragment = typeof sci === 'string' ? parseFragment(sci) : undefined;
   if (fragment === undefined || typeof fragment !== 'object') return { '#text': xmlCharacters(text) };
   return fragment;

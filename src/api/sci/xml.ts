@@ -75,12 +75,23 @@ export function parseFragment(text: string): XmlObject | undefined {
   const wrapped = `<fragment>${text}</fragment>`;
   try {
     checkXml(wrapped);
-    return parsed(
-      () => (objectParser.parse(wrapped) as { fragment: XmlObject | string }).fragment,
+    return attributesFirst(
+      parsed(() => (objectParser.parse(wrapped) as { fragment: XmlObject | string }).fragment),
     ) as XmlObject;
   } catch {
     return undefined;
   }
+}
+
+/** The parser puts an element's attributes after its children: in JSON they read better first. */
+function attributesFirst(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(attributesFirst);
+  if (value === null || typeof value !== 'object') return value;
+  const entries = Object.entries(value).map(([key, child]) => [key, attributesFirst(child)] as const);
+  return Object.fromEntries([
+    ...entries.filter(([key]) => key.startsWith(ATTRIBUTE_PREFIX)),
+    ...entries.filter(([key]) => !key.startsWith(ATTRIBUTE_PREFIX)),
+  ]);
 }
 
 export const buildObject = (value: XmlObject): string => objectBuilder.build(value) as string;
