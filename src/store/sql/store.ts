@@ -50,7 +50,7 @@ export function createSqlStore({ db, readDb, dialect, close }: SqlStoreOptions):
     listDevices: (request) => devices.listDevices(readDb, dialect, request),
     streamDevices: (request) => devices.streamDevices(db, dialect, reader, request),
     existingDeviceIds: (accountId, ids) => devices.existingDeviceIds(db, dialect, accountId, ids),
-    listGroups: (request) => groups.listGroups(db, dialect, request),
+    listGroups: (request) => groups.listGroups(readDb, dialect, request),
     streamGroups: (request) => groups.streamGroups(db, dialect, reader, request),
 
     createJob: (job) => jobs.createJob(db, dialect, job),
