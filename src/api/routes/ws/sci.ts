@@ -218,6 +218,8 @@ export function sciRoutes(authenticator: Authenticator, { store, jobs }: ApiCont
     app.head(
       '/ws/sci/:id',
       {
+        // Documented as its own operation (`headSciJob-head`): it answers otherwise than the GET.
+        config: { swagger: { exposeHeadRoute: true } },
         schema: describeRoute(
           'headSciJob',
           'sci',
