@@ -153,15 +153,23 @@ export class JobService extends EventEmitter<JobServiceEvents> {
 
   /**
    * Creates the job. `failOffline`: its targets whose devices are disconnected fail at once with
-   * this message instead of waiting for them (SCI without allowOffline).
+   * this message instead of waiting for them (SCI without allowOffline). `submitted`: the selector
+   * to keep as submitted, when the request named more than `input.targets` (SCI's unknown devices).
    */
   async createJob(
     accountId: number,
     username: string,
     input: JobCreateInput,
-    { failOffline }: { failOffline?: string } = {},
+    { failOffline, submitted }: { failOffline?: string; submitted?: TargetSelector } = {},
   ): Promise<JobDetail> {
-    let job = await this.store.createJob({ accountId, username, ...checkJobInput(input), now: this.now() });
+    const checked = checkJobInput(input);
+    let job = await this.store.createJob({
+      accountId,
+      username,
+      ...checked,
+      targets: submitted ?? checked.targets,
+      now: this.now(),
+    });
     if (failOffline !== undefined) {
       const failed = await this.store.failDisconnectedTargets(accountId, job.id, failOffline, this.now());
       if (failed.length > 0) job = (await this.store.getJob(accountId, job.id)) ?? job;

@@ -144,6 +144,16 @@ describe('SCI: POST /ws/sci and /ws/sci/{id}', () => {
         `<device id="${UNKNOWN}"><error id="303"><desc>Invalid target. Device not found.</desc></error></device>` +
         '</send_message></sci_reply>',
     );
+    // The job keeps every id the request named, so /ws/sci/{id} answers the same replies later.
+    expect((await h.get(bob, `/ws/v1/jobs/${job.id}`)).json().targets).toEqual({
+      devices: [deviceId(1), deviceId(2), UNKNOWN],
+    });
+    expect((await h.get(bob, `/ws/sci/${job.id}`)).body).toBe(
+      response.body.replace(
+        '<sci_reply version="1.0">',
+        '<sci_reply version="1.0"><status>complete</status>',
+      ),
+    );
   });
 
   it('a device offline when the request comes fails at once with 2001 Device Not Connected', async () => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { waitForJob } from '../../../jobs/wait.js';
+import { normalizeDeviceId } from '../../../model/device.js';
 import { AppError, badRequest } from '../../../model/error.js';
 import { DEVICE_NOT_CONNECTED, type JobDetail, type TargetSelector } from '../../../model/job.js';
 import type { Store } from '../../../store/store.js';
@@ -102,15 +103,16 @@ export function sciRoutes(authenticator: Authenticator, { store, jobs }: ApiCont
   return async (app: FastifyInstance): Promise<void> => {
     app.addHook('onRequest', authHook(authenticator));
 
-    /** Every device's reply: its targets in device order, then the ids that are no device of the account. */
-    const deviceReplies = async (
-      accountId: number,
-      jobId: number,
-      unknown: string[],
-    ): Promise<DeviceReply[]> => [
-      ...(await allTargets(store, accountId, jobId)).map(targetReply),
-      ...unknown.map(unknownDeviceReply),
-    ];
+    /**
+     * Every device's reply: the job's targets in device order, then the device ids the request
+     * named (kept in the job's `targets` as submitted) that were no device of the account.
+     */
+    const deviceReplies = async (job: JobDetail): Promise<DeviceReply[]> => {
+      const targets = await allTargets(store, job.customer_id, job.id);
+      const targeted = new Set(targets.map((target) => target.device_id));
+      const unknown = (job.targets.devices ?? []).filter((id) => !targeted.has(normalizeDeviceId(id)));
+      return [...targets.map(targetReply), ...unknown.map(unknownDeviceReply)];
+    };
 
     app.post(
       '/ws/sci',
@@ -138,21 +140,22 @@ export function sciRoutes(authenticator: Authenticator, { store, jobs }: ApiCont
           const user = requestUser(request);
           const sci = parseSciRequest(typeof request.body === 'string' ? request.body : '');
           const known = await store.existingDeviceIds(user.account_id, sci.targets.devices);
-          const knownSet = new Set(known);
-          const unknown = [
-            ...sci.targets.malformed,
-            ...sci.targets.devices.filter((id) => !knownSet.has(id)),
-          ];
+          const targets = selector(sci, known);
+          const named = [...sci.targets.devices, ...sci.targets.malformed];
           const job = await jobs.createJob(
             user.account_id,
             user.username,
             {
               job_type: sci.operation,
               description: `SCI ${sci.operation}`,
-              targets: selector(sci, known),
+              targets,
               payload: { sci: sci.payload, attributes: sci.attributes },
             },
-            sci.allowOffline ? {} : { failOffline: DEVICE_NOT_CONNECTED },
+            {
+              // every device id the request named, also those that answer 303
+              submitted: { ...targets, ...(named.length > 0 ? { devices: named } : {}) },
+              ...(sci.allowOffline ? {} : { failOffline: DEVICE_NOT_CONNECTED }),
+            },
           );
           request.log.info(
             {
@@ -178,7 +181,7 @@ export function sciRoutes(authenticator: Authenticator, { store, jobs }: ApiCont
             request.log.info({ job: job.id, account: user.account_id }, 'SCI client left before the reply');
             return reply.status(499).send();
           }
-          const devices = await deviceReplies(user.account_id, job.id, unknown);
+          const devices = await deviceReplies(job);
           return sendSci(request, reply, 200, sciReply(operationReply(sci.operation, devices, sci.reply)));
         }),
     );
@@ -207,7 +210,7 @@ export function sciRoutes(authenticator: Authenticator, { store, jobs }: ApiCont
       (request: JobIdRequest, reply) =>
         answering(request, reply, async () => {
           const job = await findJob(request);
-          const devices = await deviceReplies(job.customer_id, job.id, []);
+          const devices = await deviceReplies(job);
           const content = jobStatusReply(job.job_status, () =>
             operationReply(job.job_type, devices, replyModeOf(job)),
           );
