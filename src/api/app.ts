@@ -131,13 +131,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, async (request: FastifyRequest, bytes: Buffer) => {
     const kind = bodyKind(request.headers['content-type']);
-    const body = bodyText(bytes);
     if (acceptsXml(request)) {
-      // XML routes (SCI) take an XML type, or an XML-looking body sent as `curl -d` or without a type.
-      if (kind === 'xml' || (kind !== 'json' && body.trimStart().startsWith('<'))) return body;
+      // XML routes (SCI) take an XML type, or an XML body sent by `curl -d` or without a type.
+      const body = kind === 'xml' || kind === 'form' || kind === 'none' ? bodyText(bytes) : '';
+      if (kind === 'xml' || body.trimStart().startsWith('<')) return body;
       throw unsupportedType(request, 'text/xml or application/xml');
     }
-    if (kind === 'json' || kind === 'form' || kind === 'none') return parseJsonBody(body);
+    if (kind === 'json' || kind === 'form' || kind === 'none') return parseJsonBody(bodyText(bytes));
     throw unsupportedType(request, 'application/json');
   });
   installErrorHandling(app);

@@ -282,7 +282,7 @@ describe('SCI: POST /ws/sci and /ws/sci/{id}', () => {
     expect(response.body).not.toContain('root:');
   });
 
-  it('takes text/xml, application/xml and an XML body sent by curl -d; answers 415 to JSON', async () => {
+  it('takes text/xml, application/xml and an XML body sent by curl -d; answers 415 to JSON and other types', async () => {
     const body = request('reboot', device(OFFLINE));
     for (const type of ['text/xml', 'application/xml; charset=utf-8', 'application/x-www-form-urlencoded']) {
       expect((await sci(body, { 'content-type': type })).statusCode).toBe(200);
@@ -300,6 +300,7 @@ describe('SCI: POST /ws/sci and /ws/sci/{id}', () => {
     expect(expectError(await sci('{"reboot": true}', { 'content-type': 'application/json' }), 415)).toMatch(
       /text\/xml/,
     );
+    expectError(await sci(body, { 'content-type': 'text/plain' }), 415);
   });
 
   it('needs credentials and a role that may write; another account sees no job', async () => {
