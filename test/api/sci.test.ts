@@ -156,6 +156,21 @@ describe('SCI: POST /ws/sci and /ws/sci/{id}', () => {
     );
   });
 
+  it('a report stored by another node (no local notice) still ends the wait, by the bounded poll', async () => {
+    const created = nextJob();
+    const pending = sci(request('reboot', device(3)));
+    const job = await created;
+    const stored = await h.store.applyStatuses(
+      [{ job_id: job.id, device_id: deviceId(3), report: { status: 'successful' } }],
+      Date.now(),
+    );
+    expect(stored).toEqual([true]);
+    const response = await pending;
+    expect(response.body).toBe(
+      `<sci_reply version="1.0"><reboot><device id="${deviceId(3)}"/></reboot></sci_reply>`,
+    );
+  });
+
   it('a device offline when the request comes fails at once with 2001 Device Not Connected', async () => {
     const response = await sci(request('reboot', `${device(OFFLINE)}`));
     expect(response.statusCode, response.body).toBe(200);
