@@ -304,6 +304,9 @@ export class Dispatcher {
           this.#now(),
           SETTLE_RULES,
         );
+        this.#jobs.targetsChanged(
+          batch.flatMap(({ update }, index) => (applied[index] ? [update.job_id] : [])),
+        );
         batch.forEach(({ update, settle }, index) => {
           if (!applied[index]) {
             this.#logger.info(
