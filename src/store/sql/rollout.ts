@@ -205,9 +205,10 @@ export function closeRollout(db: Db, jobId: number): Promise<CancelNotice[]> {
       .where('id', '=', jobId)
       .where('rollout_active', '=', 1)
       .where('job_status', 'in', ['complete', 'failed', 'canceled'])
-      .returning('id')
+      .returning('rollout_state')
       .executeTakeFirst();
-    if (closed === undefined) return [];
+    // Only an abort rule's cancel left its devices untold: a user's cancel told them already.
+    if (closed?.rollout_state !== 'aborted') return [];
     const told = await trx
       .selectFrom('job_targets')
       .select(['job_id', 'device_id'])
