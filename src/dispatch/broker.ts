@@ -219,6 +219,7 @@ export async function startEmbeddedBroker(options: {
           else resolve({ acknowledged });
         });
       }),
+    unreachable: () => null,
     kick(deviceId) {
       generations.set(deviceId, (generations.get(deviceId) ?? 0) + 1);
       verified.delete(deviceId);

@@ -1,28 +1,46 @@
 import mqtt from 'mqtt';
 import type { Dispatcher, Logger, Transport } from './dispatcher.js';
-import { parseDeviceTopic, SERVICE_SUBSCRIPTIONS } from './topics.js';
+import { PRESENCE_FILTER, parseDeviceTopic, SERVICE_SUBSCRIPTIONS } from './topics.js';
 
-const DEFAULT_CLIENT_ID = 'fleetjobs-service';
+/** The shared-subscription group of every node: the broker hands each device message to one of them. */
+export const SHARE_GROUP = 'fleetjobs';
+
+/** The MQTT client id of a node (CONTRACT §8). */
+/** How long the broker keeps a node's persistent session while it is away: an hour. */
+const SESSION_EXPIRY_S = 3_600;
+
+export const nodeClientId = (nodeId: string): string => `fleetjobs-${nodeId}`;
+
+/** Subscription identifiers (MQTT 5): which of the service's subscriptions a message came through. */
+const SHARED = 1;
+const PRESENCE_REPLAY = 2;
 
 /**
- * The service as a client of an external broker (credentials and an optional `clientId` query
- * parameter in the URL). Its session is persistent and a message is acknowledged only once the
- * dispatcher stored it, so statuses published while the service is down are delivered when it
- * returns; each (re)subscription replays the retained presence, which tells who is online.
+ * The service as a client of an external broker (credentials in the URL), one client per node:
+ * client id `fleetjobs-<node id>`, never shared, so nodes never take over each other's sessions.
+ * The session persists when the node id is stable (given with --node-id: statuses published while
+ * the node was down are delivered when it returns) and is clean otherwise (a host name and process
+ * id never come back). Device messages come through shared subscriptions (`$share/fleetjobs/…`),
+ * so each is handled by one node, and a message is acknowledged only once the dispatcher stored
+ * it. Retained presence, which no shared subscription replays, comes through a plain one: only its
+ * replays (at each subscription) are taken, and they tell who is online.
  */
 export async function connectExternalBroker(options: {
   url: string;
+  nodeId: string;
+  persistentSession: boolean;
   dispatcher: Dispatcher;
   logger: Logger;
 }): Promise<Transport> {
   const { dispatcher, logger } = options;
   const url = new URL(options.url);
-  const clientId = url.searchParams.get('clientId') ?? DEFAULT_CLIENT_ID;
   url.search = '';
   const client = mqtt.connect(url.toString(), {
-    clientId,
-    clean: false,
-    protocolVersion: 4,
+    clientId: nodeClientId(options.nodeId),
+    clean: !options.persistentSession,
+    protocolVersion: 5,
+    // MQTT 5: a persistent session outlives the connection (0 would end it with the connection)
+    ...(options.persistentSession ? { properties: { sessionExpiryInterval: SESSION_EXPIRY_S } } : {}),
     reconnectPeriod: 1_000,
     resubscribe: false,
   });
@@ -33,7 +51,14 @@ export async function connectExternalBroker(options: {
       return done();
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    dispatcher.receive(topic, payload).then(
+    const through = [packet.properties?.subscriptionIdentifier ?? SHARED].flat();
+    const received = through.includes(SHARED)
+      ? dispatcher.receive(topic, payload)
+      : // a live copy of what the shared subscription delivers to one node: only replays count
+        packet.retain && topic.kind === 'presence'
+        ? dispatcher.receive(topic, payload, { replay: true })
+        : Promise.resolve();
+    received.then(
       () => done(),
       (error: unknown) => {
         logger.error({ err: error, topic: packet.topic }, 'device message not stored');
@@ -44,13 +69,25 @@ export async function connectExternalBroker(options: {
   let connections = 0;
   client.on('connect', (connack) => {
     logger.info({ broker: url.host }, 'connected to the external mqtt broker');
-    const subscribe = () =>
-      client.subscribe(SERVICE_SUBSCRIPTIONS, { qos: 1 }, (error) => {
-        if (error) logger.error({ err: error }, 'subscribing to device topics failed');
-      });
-    // A broker that lost our session (it restarted) lost its connections too, without Wills: the
-    // presence known so far is void, and its retained presence (re)tells who is online.
-    if (connections++ > 0 && !connack.sessionPresent) {
+    const subscribe = () => {
+      client.subscribe(
+        SERVICE_SUBSCRIPTIONS.map((filter) => `$share/${SHARE_GROUP}/${filter}`),
+        { qos: 1, properties: { subscriptionIdentifier: SHARED } },
+        (error) => {
+          if (error) logger.error({ err: error }, 'subscribing to device topics failed');
+        },
+      );
+      client.subscribe(
+        PRESENCE_FILTER,
+        { qos: 1, properties: { subscriptionIdentifier: PRESENCE_REPLAY } },
+        (error) => {
+          if (error) logger.error({ err: error }, 'subscribing to retained presence failed');
+        },
+      );
+    };
+    // A broker that lost this node's persistent session (it restarted) lost its connections too,
+    // without Wills: the presence known so far is void, and its retained presence (re)tells who is online.
+    if (options.persistentSession && connections++ > 0 && !connack.sessionPresent) {
       logger.warn({ broker: url.host }, 'the external mqtt broker lost its sessions: presence starts over');
       dispatcher.forgetPresence().then(subscribe, (error: unknown) => {
         logger.error({ err: error }, 'resetting presence failed');
@@ -79,6 +116,7 @@ export async function connectExternalBroker(options: {
         'an external broker keeps its connections: the device is not disconnected',
       );
     },
+    unreachable: () => (client.connected ? null : `the MQTT broker ${url.host} is unreachable`),
     async close() {
       // Not waiting for acknowledgements, which a broker that just went down never sends: what
       // they were for is stored, and unanswered requests are sent again on `online`.

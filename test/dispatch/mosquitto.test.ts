@@ -20,6 +20,7 @@ const MOSQUITTO = '/usr/sbin/mosquitto';
 const MOSQUITTO_PASSWD = '/usr/bin/mosquitto_passwd';
 const SERVICE_USER = 'fleetjobs-service';
 const SERVICE_PASSWORD = 'service-secret-for-tests';
+const NODE_ID = 'test-node';
 
 /** A Mosquitto with a password file and the ACL of CONTRACT §7: a device only under its own topics. */
 class Mosquitto {
@@ -140,7 +141,8 @@ const connectionOf = async (id: string) =>
 
 beforeEach(async () => {
   mosquitto = await Mosquitto.start();
-  service = await startService({ mqttUrl: mosquitto.url(SERVICE_USER, SERVICE_PASSWORD) });
+  // a stable node id: its broker session persists, as the tests of a restart need
+  service = await startService({ mqttUrl: mosquitto.url(SERVICE_USER, SERVICE_PASSWORD), nodeId: NODE_ID });
 });
 
 afterEach(async () => {
@@ -279,7 +281,11 @@ describe('with an external broker (Mosquitto)', () => {
     await service.store.close();
     await device.status(jobId, { status: 'successful', message: 'while you were away' });
 
-    const restarted = await startService({ dbPath, mqttUrl: mosquitto.url(SERVICE_USER, SERVICE_PASSWORD) });
+    const restarted = await startService({
+      dbPath,
+      mqttUrl: mosquitto.url(SERVICE_USER, SERVICE_PASSWORD),
+      nodeId: NODE_ID,
+    });
     service = restarted;
     await eventually(async () => (await connectionOf(d.id)) === 'connected', 'device connected again');
     const target = await targetBecomes(service, jobId, d.id, 'successful');

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openPostgresDatabase } from '../../src/store/postgres/database.js';
 import { postgresDialect } from '../../src/store/postgres/dialect.js';
 import type { SqlDialect } from '../../src/store/sql/dialect.js';
+import { inProcessNotifier } from '../../src/store/sql/notifier.js';
 import type { Database } from '../../src/store/sql/schema.js';
 import { createSqlStore } from '../../src/store/sql/store.js';
 import { openSqliteDatabase } from '../../src/store/sqlite/database.js';
@@ -89,6 +90,7 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
     const store: Store = createSqlStore({
       db,
       dialect,
+      notifier: inProcessNotifier(),
       reader: async (query) => (await base.executeQuery(query)).rows,
       close: () => base.destroy(),
     });
@@ -115,7 +117,7 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
       take();
 
       const calls: [string, () => Promise<unknown>][] = [
-        ['startNewJobs', () => store.startNewJobs()],
+        ['startNewJobs', () => store.startNewJobs({ node: 'plans', now, expires: now + 5_000 })],
         ['setConnection', () => store.setConnection(ids[0] as string, 'connected', now)],
         ['takeRequests', () => store.takeRequests(ids[0] as string, now, 100, 0)],
         ['takeJobRequests', () => store.takeJobRequests(job.id, now, 100, '')],

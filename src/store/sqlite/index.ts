@@ -1,4 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
+import { inProcessNotifier } from '../sql/notifier.js';
 import { createSqlStore } from '../sql/store.js';
 import type { Store } from '../store.js';
 import { openSqliteDatabase, openSqliteReader, type SqliteStoreOptions } from './database.js';
@@ -16,6 +17,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
   return createSqlStore({
     db,
     dialect: sqliteDialect,
+    notifier: inProcessNotifier(),
     reader: async (query) => {
       readerConnection ??= openSqliteReader(path);
       return readerConnection.prepare(query.sql).all(...query.parameters);
