@@ -17,7 +17,7 @@ import { newPostgresDatabase } from '../setup/databases.js';
 /**
  * The plan of every statement of the dispatcher's calls and of the default pages: an index search,
  * never a scan of `job_targets` or `jobs` (which hold millions of rows at full scale). A scan of a
- * partial index (only pending targets, only new jobs) is what those indexes are for.
+ * partial index (only pending targets, only new or claimed jobs) is what those indexes are for.
  */
 
 type Explain = (db: Kysely<Database>, query: CompiledQuery) => Promise<string[]>;
@@ -30,7 +30,9 @@ const sqliteScans: Explain = async (db, query) => {
   return rows
     .map((row) => row.detail)
     .filter((detail) => /^SCAN (job_targets|jobs|t|j|due)\b/.test(detail))
-    .filter((detail) => !/USING (COVERING )?INDEX (jobs_new|job_targets_pending)\b/.test(detail));
+    .filter(
+      (detail) => !/USING (COVERING )?INDEX (jobs_new|jobs_claimed|jobs_claim_expiry|job_targets_pending)\b/.test(detail),
+    );
 };
 
 /**
@@ -137,6 +139,21 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
             ),
         ],
         ['nextDeadline', () => store.nextDeadline()],
+        ['deviceTopicIds', () => store.deviceTopicIds(ids)],
+        [
+          'heartbeat',
+          () =>
+            store.heartbeat(
+              { id: 'plans', broker: 'external', host: 'h', pid: 1 },
+              { node: 'plans', now, expires: now + 5_000 },
+            ),
+        ],
+        [
+          'takeOverJobs',
+          () => store.takeOverJobs({ node: 'other', now: now + 10_000, expires: now + 15_000 }, 10),
+        ],
+        ['releaseJob', () => store.releaseJob(job.id, 'other')],
+        ['leave', () => store.leave('plans')],
         ['expireTargets', () => store.expireTargets(now + 3_600_000, 100)],
         ...(['id', 'job_submit_time', 'job_completion_time'] as const).map(
           (field): [string, () => Promise<unknown>] => [

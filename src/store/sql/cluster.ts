@@ -80,7 +80,7 @@ export async function takeOverJobs(
       .select('j.id')
       .where('j.claimed_by', 'is not', null)
       .where('j.claim_expires', '<', claim.now)
-      .orderBy('j.id')
+      .orderBy('j.claim_expires')
       .limit(limit)
       .modifyEnd(dialect.claimLock('j'))
       .execute();

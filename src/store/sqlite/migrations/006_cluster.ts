@@ -18,7 +18,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )`,
     sql`ALTER TABLE jobs ADD COLUMN claimed_by TEXT`,
     sql`ALTER TABLE jobs ADD COLUMN claim_expires INTEGER`,
-    sql`CREATE INDEX jobs_claimed ON jobs (claimed_by, claim_expires) WHERE claimed_by IS NOT NULL`,
+    // both partial: only the jobs some node fans out (its heartbeat; expired claims)
+    sql`CREATE INDEX jobs_claimed ON jobs (claimed_by) WHERE claimed_by IS NOT NULL`,
+    sql`CREATE INDEX jobs_claim_expiry ON jobs (claim_expires) WHERE claimed_by IS NOT NULL`,
     sql`ALTER TABLE devices ADD COLUMN topic_id TEXT`,
     sql`ALTER TABLE devices ADD COLUMN presence_at INTEGER`,
   ];
