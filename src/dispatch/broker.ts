@@ -220,7 +220,8 @@ export async function startEmbeddedBroker(options: {
         });
       }),
     unreachable: () => null,
-    kick(deviceId) {
+    // the broker asks the store at each login: only a session opened with an old token must end
+    changeLogin(deviceId) {
       generations.set(deviceId, (generations.get(deviceId) ?? 0) + 1);
       verified.delete(deviceId);
       sessions.get(deviceId)?.close();

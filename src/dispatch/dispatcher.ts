@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { BaseLogger } from 'pino';
-import type { JobService } from '../jobs/service.js';
+import type { DeviceLogin, JobService } from '../jobs/service.js';
 import type { Millis } from '../model/job.js';
 import type { Metrics } from '../observability/metrics.js';
 import type {
@@ -34,8 +34,11 @@ export interface Transport {
    * awaited: acknowledged by the device (the embedded broker) or the broker, or never to be.
    */
   publish(topic: string, payload: string): Promise<{ acknowledged: Promise<void> }>;
-  /** Closes the device's connection, if this broker can. */
-  kick(deviceId: string): void;
+  /**
+   * The device's login changed: `token` is its new one (a new device, or a replaced token), null
+   * when it was deleted. A session opened with an old token is closed.
+   */
+  changeLogin(deviceId: string, token: string | null): void;
   /** Why devices cannot be reached through this broker now, or null when they can. */
   unreachable(): string | null;
   close(): Promise<void>;
@@ -142,7 +145,11 @@ export class Dispatcher {
     if (wakeUp === 'jobs') this.#claimJobs();
   };
   readonly #onJobsCanceled = (notices: CancelNotice[]) => this.#track(this.#sendCancels(notices));
-  readonly #onDeviceGone = (deviceId: string) => this.#kick(deviceId);
+  readonly #onDevicesCreated = (logins: DeviceLogin[]) => {
+    for (const { id, token } of logins) this.#transport?.changeLogin(id, token);
+  };
+  readonly #onTokenChanged = (deviceId: string, token: string) => this.#changeLogin(deviceId, token);
+  readonly #onDeviceRemoved = (deviceId: string) => this.#changeLogin(deviceId, null);
 
   constructor(options: {
     store: DispatchStore;
@@ -167,8 +174,9 @@ export class Dispatcher {
     const method = on ? 'on' : 'off';
     this.#jobs[method]('job-created', this.#onJobCreated);
     this.#jobs[method]('jobs-canceled', this.#onJobsCanceled);
-    this.#jobs[method]('device-removed', this.#onDeviceGone);
-    this.#jobs[method]('device-token-changed', this.#onDeviceGone);
+    this.#jobs[method]('devices-created', this.#onDevicesCreated);
+    this.#jobs[method]('device-removed', this.#onDeviceRemoved);
+    this.#jobs[method]('device-token-changed', this.#onTokenChanged);
   }
 
   /**
@@ -333,9 +341,10 @@ export class Dispatcher {
     this.#logger.warn({ device: topic.deviceId, topic: topic.kind }, `device message ignored: ${reason}`);
   }
 
-  #kick(deviceId: string): void {
+  /** The device's session ends: nothing more is taken for it until it announces itself again. */
+  #changeLogin(deviceId: string, token: string | null): void {
     this.#forget(deviceId);
-    this.#transport?.kick(deviceId);
+    this.#transport?.changeLogin(deviceId, token);
   }
 
   /** The device is gone: nothing more is taken for it until it announces itself again. */

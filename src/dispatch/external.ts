@@ -1,9 +1,7 @@
 import mqtt from 'mqtt';
 import type { Dispatcher, Logger, Transport } from './dispatcher.js';
-import { PRESENCE_FILTER, parseDeviceTopic, SERVICE_SUBSCRIPTIONS } from './topics.js';
-
-/** The shared-subscription group of every node: the broker hands each device message to one of them. */
-export const SHARE_GROUP = 'fleetjobs';
+import { CONTROL_TOPIC, loginCommands } from './dynamic-security.js';
+import { PRESENCE_FILTER, parseDeviceTopic, SERVICE_SUBSCRIPTIONS, SHARE_GROUP } from './topics.js';
 
 /** The MQTT client id of a node (CONTRACT §8). */
 /** How long the broker keeps a node's persistent session while it is away: an hour. */
@@ -22,7 +20,7 @@ const PRESENCE_REPLAY = 2;
  * the node was down are delivered when it returns) and is clean otherwise (a host name and process
  * id never come back). Device messages come through shared subscriptions (`$share/fleetjobs/…`),
  * so each is handled by one node, and a message is acknowledged only once the dispatcher stored
- * it. Retained presence, which no shared subscription replays, comes through a plain one: only its
+ * it. Device logins follow the store's through the broker's dynamic-security plugin. Retained presence, which no shared subscription replays, comes through a plain one: only its
  * replays (at each subscription) are taken, and they tell who is online.
  */
 export async function connectExternalBroker(options: {
@@ -110,10 +108,17 @@ export async function connectExternalBroker(options: {
       await client.publishAsync(topic, payload, { qos: 1 });
       return { acknowledged: Promise.resolve() };
     },
-    kick(deviceId) {
-      logger.info(
-        { device: deviceId },
-        'an external broker keeps its connections: the device is not disconnected',
+    // Mosquitto's dynamic-security plugin (as `fleetjobs broker-config` sets it up) changes the
+    // login live and closes a session opened with the old token; a broker without it ignores this.
+    changeLogin(deviceId, token) {
+      client.publish(
+        CONTROL_TOPIC,
+        JSON.stringify({ commands: loginCommands(deviceId, token) }),
+        { qos: 1 },
+        (error) => {
+          if (error)
+            logger.error({ err: error, device: deviceId }, 'changing the device login on the broker failed');
+        },
       );
     },
     unreachable: () => (client.connected ? null : `the MQTT broker ${url.host} is unreachable`),

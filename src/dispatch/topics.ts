@@ -13,6 +13,9 @@ export const requestTopic = (topicId: string, jobId: number): string =>
 export const cancelTopic = (topicId: string, jobId: number): string =>
   `${TOPIC_ROOT}/${topicId}/jobs/${jobId}/cancel`;
 
+/** The shared-subscription group of every node: the broker hands each device message to one of them. */
+export const SHARE_GROUP = 'fleetjobs';
+
 /** Every device's presence. */
 export const PRESENCE_FILTER = `${TOPIC_ROOT}/+/presence`;
 

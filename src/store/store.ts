@@ -270,6 +270,8 @@ export interface DispatchStore extends Notifier {
   /** Resolves when the store answers (readiness). */
   ping(): Promise<void>;
   findDeviceCredentials(id: string): Promise<DeviceCredentials | undefined>;
+  /** Every device's credentials in id order, after `afterId`, at most `limit` (the broker's logins). */
+  listDeviceCredentials(afterId: string, limit: number): Promise<DeviceCredentials[]>;
   /** Marks every connected device disconnected (start of the embedded broker, the only one). */
   disconnectAll(now: Millis): Promise<void>;
   /**

@@ -34,6 +34,20 @@ export async function findDeviceCredentials(db: Db, id: string): Promise<DeviceC
     .executeTakeFirst();
 }
 
+export async function listDeviceCredentials(
+  db: Db,
+  afterId: string,
+  limit: number,
+): Promise<DeviceCredentials[]> {
+  return db
+    .selectFrom('devices')
+    .select(['id', 'customer_id', 'token_hash'])
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
 export async function disconnectAll(db: Db, now: Millis): Promise<void> {
   await db
     .updateTable('devices')

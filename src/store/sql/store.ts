@@ -77,6 +77,7 @@ export function createSqlStore({ db, dialect, reader, notifier, close }: SqlStor
     releaseJob: (...args) => cluster.releaseJob(db, ...args),
     deviceTopicIds: (...args) => dispatch.deviceTopicIds(db, dialect, ...args),
     findDeviceCredentials: (...args) => dispatch.findDeviceCredentials(db, ...args),
+    listDeviceCredentials: (...args) => dispatch.listDeviceCredentials(db, ...args),
     disconnectAll: (...args) => dispatch.disconnectAll(db, ...args),
     setConnection: (...args) => dispatch.setConnection(db, ...args),
     updateDeviceState: (...args) => dispatch.updateDeviceState(db, ...args),
