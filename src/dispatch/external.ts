@@ -4,9 +4,6 @@ import { CONTROL_TOPIC, loginCommands } from './dynamic-security.js';
 import { PRESENCE_FILTER, parseDeviceTopic, SERVICE_SUBSCRIPTIONS, SHARE_GROUP } from './topics.js';
 
 /** The MQTT client id of a node (CONTRACT §8). */
-/** How long the broker keeps a node's persistent session while it is away: an hour. */
-const SESSION_EXPIRY_S = 3_600;
-
 export const nodeClientId = (nodeId: string): string => `fleetjobs-${nodeId}`;
 
 /** Subscription identifiers (MQTT 5): which of the service's subscriptions a message came through. */
@@ -16,9 +13,8 @@ const PRESENCE_REPLAY = 2;
 /**
  * The service as a client of an external broker (credentials in the URL), one client per node:
  * client id `fleetjobs-<node id>`, never shared, so nodes never take over each other's sessions.
- * The session persists when the node id is stable (given with --node-id: statuses published while
- * the node was down are delivered when it returns) and is clean otherwise (a host name and process
- * id never come back). Device messages come through shared subscriptions (`$share/fleetjobs/…`),
+ * The session is clean: a broker hands a shared subscription's messages to an absent persistent
+ * session too, where they would wait for a node that may never return. Device messages come through shared subscriptions (`$share/fleetjobs/…`),
  * so each is handled by one node, and a message is acknowledged only once the dispatcher stored
  * it. Device logins follow the store's through the broker's dynamic-security plugin. Retained presence, which no shared subscription replays, comes through a plain one: only its
  * replays (at each subscription) are taken, and they tell who is online.
@@ -26,7 +22,6 @@ const PRESENCE_REPLAY = 2;
 export async function connectExternalBroker(options: {
   url: string;
   nodeId: string;
-  persistentSession: boolean;
   dispatcher: Dispatcher;
   logger: Logger;
 }): Promise<Transport> {
@@ -35,10 +30,8 @@ export async function connectExternalBroker(options: {
   url.search = '';
   const client = mqtt.connect(url.toString(), {
     clientId: nodeClientId(options.nodeId),
-    clean: !options.persistentSession,
+    clean: true,
     protocolVersion: 5,
-    // MQTT 5: a persistent session outlives the connection (0 would end it with the connection)
-    ...(options.persistentSession ? { properties: { sessionExpiryInterval: SESSION_EXPIRY_S } } : {}),
     reconnectPeriod: 1_000,
     resubscribe: false,
   });
@@ -65,7 +58,7 @@ export async function connectExternalBroker(options: {
     );
   };
   let connections = 0;
-  client.on('connect', (connack) => {
+  client.on('connect', () => {
     logger.info({ broker: url.host }, 'connected to the external mqtt broker');
     const subscribe = () => {
       client.subscribe(
@@ -83,10 +76,11 @@ export async function connectExternalBroker(options: {
         },
       );
     };
-    // A broker that lost this node's persistent session (it restarted) lost its connections too,
-    // without Wills: the presence known so far is void, and its retained presence (re)tells who is online.
-    if (options.persistentSession && connections++ > 0 && !connack.sessionPresent) {
-      logger.warn({ broker: url.host }, 'the external mqtt broker lost its sessions: presence starts over');
+    // Back after losing the broker: if it restarted, it lost its connections without Wills. The
+    // presence known so far is void, and its retained presence (re)tells who is online; requests
+    // of devices found online are sent again, with answers that may have been lost meanwhile.
+    if (connections++ > 0) {
+      logger.warn({ broker: url.host }, 'back on the external mqtt broker: presence starts over');
       dispatcher.forgetPresence().then(subscribe, (error: unknown) => {
         logger.error({ err: error }, 'resetting presence failed');
         subscribe();

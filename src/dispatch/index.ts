@@ -19,10 +19,7 @@ export interface DispatchOptions {
   mqttUrl?: string | undefined;
   /** MQTT over TLS on the embedded broker, besides plain MQTT. */
   mqttTls?: BrokerTls | undefined;
-  /**
-   * This node's name (CONTRACT §8: `--node-id`), stable across its restarts (its broker session
-   * persists); default: the host name and process id (a clean session).
-   */
+  /** This node's name (CONTRACT §8: `--node-id`); default: the host name and process id. */
   nodeId?: string | undefined;
   logger: Logger;
   metrics?: DispatchMetrics;
@@ -100,8 +97,6 @@ export async function startDispatch(options: DispatchOptions): Promise<Dispatch>
     transport = await connectExternalBroker({
       url: options.mqttUrl,
       nodeId: node.id,
-      // a node id given by the operator comes back after a restart; a host name and pid never do
-      persistentSession: options.nodeId !== undefined,
       dispatcher,
       logger,
     });

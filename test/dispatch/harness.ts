@@ -51,7 +51,7 @@ export interface Service {
 
 /** Store + job service + dispatch in this process, on a fresh database (or `dbPath`). */
 export async function startService(
-  options: { dbPath?: string; mqttUrl?: string; nodeId?: string; now?: () => number } = {},
+  options: { dbPath?: string; mqttUrl?: string; now?: () => number } = {},
 ): Promise<Service> {
   const dir = options.dbPath ? null : tempDir();
   const dbPath = options.dbPath ?? join(dir as string, 'fleetjobs.db');
@@ -66,7 +66,6 @@ export async function startService(
     mqttHost: '127.0.0.1',
     mqttPort: 0,
     mqttUrl: options.mqttUrl,
-    nodeId: options.nodeId,
     logger: silentLogger,
     ...(options.now ? { now: options.now } : {}),
   });

@@ -31,7 +31,10 @@ const sqliteScans: Explain = async (db, query) => {
     .map((row) => row.detail)
     .filter((detail) => /^SCAN (job_targets|jobs|t|j|due)\b/.test(detail))
     .filter(
-      (detail) => !/USING (COVERING )?INDEX (jobs_new|jobs_claimed|jobs_claim_expiry|job_targets_pending)\b/.test(detail),
+      (detail) =>
+        !/USING (COVERING )?INDEX (jobs_new|jobs_claimed|jobs_claim_expiry|job_targets_pending)\b/.test(
+          detail,
+        ),
     );
 };
 
