@@ -35,13 +35,19 @@ export interface Transport {
    */
   publish(topic: string, payload: string): Promise<{ acknowledged: Promise<void> }>;
   /**
-   * The device's login changed: `token` is its new one (a new device, or a replaced token), null
-   * when it was deleted. A session opened with an old token is closed.
+   * Devices' logins changed: `token` is a device's new one (a new device, or a replaced token),
+   * null when it was deleted. A session opened with an old token is closed.
    */
-  changeLogin(deviceId: string, token: string | null): void;
+  changeLogins(changes: LoginChange[]): void;
   /** Why devices cannot be reached through this broker now, or null when they can. */
   unreachable(): string | null;
   close(): Promise<void>;
+}
+
+/** A device's new token (null: the device was deleted). */
+export interface LoginChange {
+  id: string;
+  token: string | null;
 }
 
 /** Cancels published per batch and targets expired per transaction; the event loop gets a turn between. */
@@ -145,9 +151,7 @@ export class Dispatcher {
     if (wakeUp === 'jobs') this.#claimJobs();
   };
   readonly #onJobsCanceled = (notices: CancelNotice[]) => this.#track(this.#sendCancels(notices));
-  readonly #onDevicesCreated = (logins: DeviceLogin[]) => {
-    for (const { id, token } of logins) this.#transport?.changeLogin(id, token);
-  };
+  readonly #onDevicesCreated = (logins: DeviceLogin[]) => this.#transport?.changeLogins(logins);
   readonly #onTokenChanged = (deviceId: string, token: string) => this.#changeLogin(deviceId, token);
   readonly #onDeviceRemoved = (deviceId: string) => this.#changeLogin(deviceId, null);
 
@@ -229,7 +233,8 @@ export class Dispatcher {
 
   /**
    * The periodic sweep: the heartbeat renews this node's claims; jobs whose node died (claim
-   * expired) are taken over; `new` jobs whose wake-up was lost are claimed; the timer re-reads the
+   * expired) are taken over, and after a node died the in-progress requests of every job are sent
+   * again (the device statuses it held are gone with it); `new` jobs whose wake-up was lost are claimed; the timer re-reads the
    * earliest deadline (targets another node started).
    */
   async #sweep(): Promise<void> {
@@ -238,7 +243,13 @@ export class Dispatcher {
       if (this.#closed) return;
       const taken = await this.#store.takeOverJobs(this.#claim(), TAKE_OVER_BATCH);
       if (taken.length > 0) this.#logger.info({ jobs: taken }, 'jobs of a node that stopped taken over');
-      for (const id of taken) this.#startedJobs.push({ id, after: '', resend: true, sending: [] });
+      const adopted = await this.#store.buryDeadNodes(this.#now() - CLAIM_TTL_MS, this.#claim());
+      if (adopted.length > 0) {
+        this.#logger.warn({ jobs: adopted.length }, 'a node died: in-progress requests are sent again');
+      }
+      for (const id of [...taken, ...adopted]) {
+        this.#startedJobs.push({ id, after: '', resend: true, sending: [] });
+      }
       this.#signal();
     } catch (error) {
       this.#logger.error({ err: error }, 'sweep failed');
@@ -344,7 +355,7 @@ export class Dispatcher {
   /** The device's session ends: nothing more is taken for it until it announces itself again. */
   #changeLogin(deviceId: string, token: string | null): void {
     this.#forget(deviceId);
-    this.#transport?.changeLogin(deviceId, token);
+    this.#transport?.changeLogins([{ id: deviceId, token }]);
   }
 
   /** The device is gone: nothing more is taken for it until it announces itself again. */

@@ -6,6 +6,9 @@ import { PRESENCE_FILTER, parseDeviceTopic, SERVICE_SUBSCRIPTIONS, SHARE_GROUP }
 /** The MQTT client id of a node (CONTRACT §8). */
 export const nodeClientId = (nodeId: string): string => `fleetjobs-${nodeId}`;
 
+/** Device logins changed per message to the broker's dynamic-security plugin. */
+const LOGINS_PER_MESSAGE = 100;
+
 /** Subscription identifiers (MQTT 5): which of the service's subscriptions a message came through. */
 const SHARED = 1;
 const PRESENCE_REPLAY = 2;
@@ -104,16 +107,18 @@ export async function connectExternalBroker(options: {
     },
     // Mosquitto's dynamic-security plugin (as `fleetjobs broker-config` sets it up) changes the
     // login live and closes a session opened with the old token; a broker without it ignores this.
-    changeLogin(deviceId, token) {
-      client.publish(
-        CONTROL_TOPIC,
-        JSON.stringify({ commands: loginCommands(deviceId, token) }),
-        { qos: 1 },
-        (error) => {
+    changeLogins(changes) {
+      for (let start = 0; start < changes.length; start += LOGINS_PER_MESSAGE) {
+        const batch = changes.slice(start, start + LOGINS_PER_MESSAGE);
+        const commands = batch.flatMap(({ id, token }) => loginCommands(id, token));
+        client.publish(CONTROL_TOPIC, JSON.stringify({ commands }), { qos: 1 }, (error) => {
           if (error)
-            logger.error({ err: error, device: deviceId }, 'changing the device login on the broker failed');
-        },
-      );
+            logger.error(
+              { err: error, devices: batch.length },
+              'changing device logins on the broker failed',
+            );
+        });
+      }
     },
     unreachable: () => (client.connected ? null : `the MQTT broker ${url.host} is unreachable`),
     async close() {

@@ -298,6 +298,11 @@ export interface DispatchStore extends Notifier {
   leave(nodeId: string): Promise<void>;
   /** Takes over in-progress jobs whose claim expired (their node died), at most `limit`. */
   takeOverJobs(claim: JobClaim, limit: number): Promise<number[]>;
+  /**
+   * Removes the nodes with a heartbeat before `since` (dead), once; the node that did claims every
+   * unclaimed in-progress job, to send their in-progress requests again. Returns those jobs.
+   */
+  buryDeadNodes(since: Millis, claim: JobClaim): Promise<number[]>;
   /** Releases the node's claim on a job it finished fanning out. */
   releaseJob(jobId: number, nodeId: string): Promise<void>;
   /** Applies the fields a device may report about itself and sets `last_update`. */

@@ -156,3 +156,73 @@ export function deviceLogin(brokerUrl: string, id: string, token: string): Promi
     connectTimeout: 2_000,
   });
 }
+
+/** What a simulated device was asked: each request with when it arrived. */
+export interface Asked {
+  device: string;
+  job: number;
+  at: number;
+}
+
+/**
+ * Devices speaking CONTRACT §7 that note every request: each works `latency` ms on a job and
+ * reports success; a request for a job it already has is a duplicate, answered with its result.
+ */
+export class Fleet {
+  readonly requests: Asked[] = [];
+  readonly #clients: mqtt.MqttClient[] = [];
+
+  constructor(
+    readonly brokerUrl: string,
+    readonly latency: number,
+  ) {}
+
+  async connect(devices: { id: string; device_token: string }[]): Promise<void> {
+    for (let start = 0; start < devices.length; start += 50) {
+      await Promise.all(devices.slice(start, start + 50).map((device) => this.#connect(device)));
+    }
+  }
+
+  async #connect({ id, device_token }: { id: string; device_token: string }): Promise<void> {
+    const presence = `fleetjobs/${id}/presence`;
+    // its login may reach the broker a moment after the device was created
+    const client = await within(10_000, `device ${id} logs in`, () =>
+      mqtt.connectAsync(this.brokerUrl, {
+        clientId: id,
+        username: id,
+        password: device_token,
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        will: { topic: presence, payload: Buffer.from('offline'), qos: 1, retain: true },
+      }),
+    );
+    this.#clients.push(client);
+    const done = new Set<number>();
+    client.on('message', (topic) => {
+      const [, , , jobText, kind] = topic.split('/');
+      if (kind !== 'request') return;
+      const job = Number(jobText);
+      const repeat = this.requests.some((asked) => asked.device === id && asked.job === job);
+      this.requests.push({ device: id, job, at: Date.now() });
+      const report = () =>
+        client.connected &&
+        client.publish(`fleetjobs/${id}/jobs/${job}/status`, JSON.stringify({ status: 'successful' }), {
+          qos: 1,
+        });
+      if (repeat) {
+        if (done.has(job)) report();
+        return;
+      }
+      setTimeout(() => {
+        done.add(job);
+        report();
+      }, this.latency);
+    });
+    await client.subscribeAsync(`fleetjobs/${id}/jobs/+/request`, { qos: 1 });
+    await client.publishAsync(presence, 'online', { qos: 1, retain: true });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#clients.map((client) => client.endAsync(true)));
+  }
+}

@@ -114,6 +114,18 @@ describe.each(engines)('%s: several nodes on one store', (_name, database, concu
     expect(await b.takeOverJobs(claim('b', T0 + 1), 10)).toEqual([jobId]);
   });
 
+  it('a node that died is buried once; the burier claims the unclaimed in-progress jobs', async () => {
+    await a.heartbeat(node('dead'), claim('dead', T0));
+    await a.startNewJobs(claim('a', T0));
+    await a.releaseJob(jobId, 'a');
+    await b.heartbeat(node('b'), claim('b', T0 + TTL));
+    // not yet dead
+    expect(await b.buryDeadNodes(T0 - 1, claim('b', T0 + TTL))).toEqual([]);
+    expect(await b.buryDeadNodes(T0 + 1, claim('b', T0 + TTL))).toEqual([jobId]);
+    expect(await a.buryDeadNodes(T0 + 1, claim('a', T0 + TTL))).toEqual([]);
+    expect((await a.liveNodes(0, 'a')).map((n) => n.id)).toEqual(['b']);
+  });
+
   it('presence follows the order messages were received in, whichever node applies them', async () => {
     const connection = async () =>
       (

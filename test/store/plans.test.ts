@@ -32,7 +32,7 @@ const sqliteScans: Explain = async (db, query) => {
     .filter((detail) => /^SCAN (job_targets|jobs|t|j|due)\b/.test(detail))
     .filter(
       (detail) =>
-        !/USING (COVERING )?INDEX (jobs_new|jobs_claimed|jobs_claim_expiry|job_targets_pending)\b/.test(
+        !/USING (COVERING )?INDEX (jobs_new|jobs_in_progress|jobs_claimed|jobs_claim_expiry|job_targets_pending)\b/.test(
           detail,
         ),
     );
@@ -156,6 +156,7 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
           () => store.takeOverJobs({ node: 'other', now: now + 10_000, expires: now + 15_000 }, 10),
         ],
         ['releaseJob', () => store.releaseJob(job.id, 'other')],
+        ['buryDeadNodes', () => store.buryDeadNodes(now + 60_000, { node: 'other', now, expires: now })],
         ['leave', () => store.leave('plans')],
         ['expireTargets', () => store.expireTargets(now + 3_600_000, 100)],
         ...(['id', 'job_submit_time', 'job_completion_time'] as const).map(

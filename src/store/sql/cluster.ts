@@ -102,6 +102,28 @@ export async function takeOverJobs(
   });
 }
 
+/**
+ * Buries the nodes whose heartbeat is older than `since` (they died without leaving): once, for one
+ * node alone (the guarded DELETE), which then claims every in-progress job nobody fans out, to send
+ * their in-progress requests again (a dead node takes the device statuses it had not stored with
+ * it; a device answers a repeated request with its result). Returns those jobs.
+ */
+export async function buryDeadNodes(db: Db, since: Millis, claim: JobClaim): Promise<number[]> {
+  return db.transaction().execute(async (trx) => {
+    const buried = await trx.deleteFrom('nodes').where('heartbeat_at', '<', since).returning('id').execute();
+    if (buried.length === 0) return [];
+    const adopted = await trx
+      .updateTable('jobs')
+      .set({ claimed_by: claim.node, claim_expires: claim.expires })
+      // A literal, so the partial index jobs_in_progress serves it.
+      .where('job_status', '=', sql.lit('in_progress'))
+      .where('claimed_by', 'is', null)
+      .returning('id')
+      .execute();
+    return adopted.map((row) => row.id).sort((a, b) => a - b);
+  });
+}
+
 /** The node finished fanning the job out: nobody needs to take it over. */
 export async function releaseJob(db: Db, jobId: number, nodeId: string): Promise<void> {
   await db

@@ -74,6 +74,7 @@ export function createSqlStore({ db, dialect, reader, notifier, close }: SqlStor
     leave: (...args) => cluster.leave(db, ...args),
     startNewJobs: (...args) => cluster.startNewJobs(db, ...args),
     takeOverJobs: (...args) => cluster.takeOverJobs(db, dialect, ...args),
+    buryDeadNodes: (...args) => cluster.buryDeadNodes(db, ...args),
     releaseJob: (...args) => cluster.releaseJob(db, ...args),
     deviceTopicIds: (...args) => dispatch.deviceTopicIds(db, dialect, ...args),
     findDeviceCredentials: (...args) => dispatch.findDeviceCredentials(db, ...args),

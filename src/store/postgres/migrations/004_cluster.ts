@@ -16,6 +16,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     // both partial: only the jobs some node fans out (its heartbeat; expired claims)
     sql`CREATE INDEX jobs_claimed ON jobs (claimed_by) WHERE claimed_by IS NOT NULL`,
     sql`CREATE INDEX jobs_claim_expiry ON jobs (claim_expires) WHERE claimed_by IS NOT NULL`,
+    // the unfinished jobs a node that died may have left statuses of unread
+    sql`CREATE INDEX jobs_in_progress ON jobs (id) WHERE job_status = 'in_progress'`,
     sql`ALTER TABLE devices ADD COLUMN topic_id TEXT`,
     sql`ALTER TABLE devices ADD COLUMN presence_at BIGINT`,
   ];
