@@ -28,7 +28,9 @@ export async function collectOpenApi(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'jobs', description: 'jobs and their targets' },
         { name: 'devices', description: 'the device inventory' },
-        { name: 'service', description: 'health, metrics and this document (no credentials)' },
+        { name: 'groups', description: "the groups of the devices' paths" },
+        { name: 'sci', description: "Remote Manager's SCI job requests (XML)" },
+        { name: 'service', description: 'health, metrics, this document (no credentials), the v1 index' },
       ],
       components: {
         securitySchemes: {
