@@ -95,7 +95,6 @@ export class Dispatcher {
   readonly #metrics: DispatchMetrics | undefined;
   readonly #now: () => Millis;
   readonly #node: ServiceNode;
-  readonly #sweepMs: number;
   #transport: Transport | null = null;
   #attach: () => void = () => undefined;
   readonly #attached = new Promise<void>((resolve) => {
@@ -162,12 +161,9 @@ export class Dispatcher {
     node: ServiceNode;
     metrics?: DispatchMetrics;
     now?: () => Millis;
-    /** How often the sweep runs (default SWEEP_MS). */
-    sweepMs?: number;
   }) {
     this.#store = options.store;
     this.#node = options.node;
-    this.#sweepMs = options.sweepMs ?? SWEEP_MS;
     this.#jobs = options.jobs;
     this.#logger = options.logger;
     this.#metrics = options.metrics;
@@ -198,7 +194,7 @@ export class Dispatcher {
       this.#sweeping ??= this.#sweep().finally(() => {
         this.#sweeping = null;
       });
-    }, this.#sweepMs);
+    }, SWEEP_MS);
   }
 
   /**

@@ -25,8 +25,6 @@ export interface DispatchOptions {
   metrics?: DispatchMetrics;
   /** The clock of every time dispatch stores (default: the system clock). */
   now?: () => Millis;
-  /** How often the dispatcher sweeps (heartbeat, claims, deadlines); default SWEEP_MS. */
-  sweepMs?: number;
 }
 
 /** A node's default name: its host name and process id. */
@@ -87,7 +85,6 @@ export async function startDispatch(options: DispatchOptions): Promise<Dispatch>
     node,
     now,
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
-    ...(options.sweepMs === undefined ? {} : { sweepMs: options.sweepMs }),
   });
   let transport: Transport;
   let port: number | undefined;
