@@ -17,6 +17,7 @@ import { SETTLE_RULES } from '../src/jobs/rollout/settle.js';
 import { openPostgresDatabase } from '../src/store/postgres/database.js';
 import { postgresDialect } from '../src/store/postgres/dialect.js';
 import type { SqlDialect } from '../src/store/sql/dialect.js';
+import { inProcessNotifier } from '../src/store/sql/notifier.js';
 import type { Database } from '../src/store/sql/schema.js';
 import { createSqlStore } from '../src/store/sql/store.js';
 import { openSqliteDatabase } from '../src/store/sqlite/database.js';
@@ -53,6 +54,7 @@ async function run(engine: string, base: Kysely<Database>, dialect: SqlDialect):
     db,
     dialect,
     readDb: db,
+    notifier: inProcessNotifier(),
     close: () => base.destroy(),
   });
   let now = Date.UTC(2026, 11, 1);

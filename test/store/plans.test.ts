@@ -8,6 +8,7 @@ import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { openPostgresDatabase } from '../../src/store/postgres/database.js';
 import { postgresDialect } from '../../src/store/postgres/dialect.js';
 import type { SqlDialect } from '../../src/store/sql/dialect.js';
+import { inProcessNotifier } from '../../src/store/sql/notifier.js';
 import type { Database } from '../../src/store/sql/schema.js';
 import { createSqlStore } from '../../src/store/sql/store.js';
 import { openSqliteDatabase } from '../../src/store/sqlite/database.js';
@@ -18,7 +19,7 @@ import { newPostgresDatabase } from '../setup/databases.js';
 /**
  * The plan of every statement of the dispatcher's calls and of the default pages: an index search,
  * never a scan of `job_targets` or `jobs` (which hold millions of rows at full scale). A scan of a
- * partial index (only pending targets, only new jobs) is what those indexes are for.
+ * partial index (only pending targets, only new or claimed jobs) is what those indexes are for.
  */
 
 type Explain = (db: Kysely<Database>, query: CompiledQuery) => Promise<string[]>;
@@ -32,7 +33,10 @@ const sqliteScans: Explain = async (db, query) => {
     .map((row) => row.detail)
     .filter((detail) => /^SCAN (job_targets|jobs|t|j|due)\b/.test(detail))
     .filter(
-      (detail) => !/USING (COVERING )?INDEX (jobs_new|job_targets_pending|jobs_rollout)\b/.test(detail),
+      (detail) =>
+        !/USING (COVERING )?INDEX (jobs_new|jobs_in_progress|jobs_claimed|jobs_claim_expiry|job_targets_pending|jobs_rollout)\b/.test(
+          detail,
+        ),
     );
 };
 
@@ -94,6 +98,7 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
       db,
       readDb: db,
       dialect,
+      notifier: inProcessNotifier(),
       close: () => base.destroy(),
     });
     try {
@@ -141,7 +146,7 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
       take();
 
       const calls: [string, () => Promise<unknown>][] = [
-        ['startNewJobs', () => store.startNewJobs()],
+        ['startNewJobs', () => store.startNewJobs({ node: 'plans', now, expires: now + 5_000 })],
         ['setConnection', () => store.setConnection(ids[0] as string, 'connected', now)],
         ['takeRequests', () => store.takeRequests(ids[0] as string, now, 100, 0)],
         ['takeJobRequests', () => store.takeJobRequests(job.id, now, 100, '')],
@@ -189,6 +194,22 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
         ],
         ['endRollout', () => store.endRollout(rollout.id, 'stop', now)],
         ['closeRollout', () => store.closeRollout(rollout.id)],
+        ['deviceTopicIds', () => store.deviceTopicIds(ids)],
+        [
+          'heartbeat',
+          () =>
+            store.heartbeat(
+              { id: 'plans', broker: 'external', host: 'h', pid: 1 },
+              { node: 'plans', now, expires: now + 5_000 },
+            ),
+        ],
+        [
+          'takeOverJobs',
+          () => store.takeOverJobs({ node: 'other', now: now + 10_000, expires: now + 15_000 }, 10),
+        ],
+        ['releaseJob', () => store.releaseJob(job.id, 'other')],
+        ['buryDeadNodes', () => store.buryDeadNodes(now + 60_000, { node: 'other', now, expires: now })],
+        ['leave', () => store.leave('plans')],
         ['expireTargets', () => store.expireTargets(now + 3_600_000, 100)],
         ...(['id', 'job_submit_time', 'job_completion_time'] as const).map(
           (field): [string, () => Promise<unknown>] => [

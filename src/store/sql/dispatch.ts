@@ -36,6 +36,20 @@ export async function findDeviceCredentials(db: Db, id: string): Promise<DeviceC
     .executeTakeFirst();
 }
 
+export async function listDeviceCredentials(
+  db: Db,
+  afterId: string,
+  limit: number,
+): Promise<DeviceCredentials[]> {
+  return db
+    .selectFrom('devices')
+    .select(['id', 'customer_id', 'token_hash'])
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
 export async function disconnectAll(db: Db, now: Millis): Promise<void> {
   await db
     .updateTable('devices')
@@ -44,25 +58,58 @@ export async function disconnectAll(db: Db, now: Millis): Promise<void> {
     .execute();
 }
 
+/**
+ * Applies a presence message received at `at`, unless one received later was applied already (on
+ * another node, say): presence follows the order the messages were received in, not applied in.
+ */
 export async function setConnection(
   db: Db,
   deviceId: string,
   status: ConnectionStatus,
-  now: Millis,
+  at: Millis,
+  topicId = deviceId,
+  replay = false,
 ): Promise<boolean> {
+  const notOlder = sql<SqlBool>`(presence_at is null or presence_at <= ${at})`;
+  // a replayed `online` of a device known connected says nothing new
+  const changes =
+    replay && status === 'connected' ? sql<SqlBool>`connection_status <> 'connected'` : sql<SqlBool>`true`;
   const query =
     status === 'connected'
       ? db
           .updateTable('devices')
-          .set({ connection_status: 'connected', last_connect: now })
+          .set({ connection_status: 'connected', last_connect: at, presence_at: at, topic_id: topicId })
           .where('id', '=', deviceId)
+          .where(notOlder)
+          .where(changes)
       : db
           .updateTable('devices')
-          .set({ connection_status: 'disconnected', last_disconnect: now })
+          .set({
+            connection_status: 'disconnected',
+            // a Will after a closed connection changes nothing more than the presence time
+            last_disconnect: sql`case when connection_status = 'connected' then ${at} else last_disconnect end`,
+            presence_at: at,
+          })
           .where('id', '=', deviceId)
-          .where('connection_status', '=', 'connected');
+          .where(notOlder);
   const result = await query.executeTakeFirst();
   return result.numUpdatedRows > 0n;
+}
+
+/** How each device writes its id in topics (as it last connected), by stored id. */
+export async function deviceTopicIds(
+  db: Db,
+  dialect: SqlDialect,
+  deviceIds: string[],
+): Promise<Map<string, string>> {
+  if (deviceIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('devices')
+    .select(['id', 'topic_id'])
+    .where(dialect.inTexts(sql.ref('id'), [...new Set(deviceIds)]))
+    .where('topic_id', 'is not', null)
+    .execute();
+  return new Map(rows.map((row) => [row.id, row.topic_id ?? row.id]));
 }
 
 export async function updateDeviceState(
@@ -79,19 +126,6 @@ export async function updateDeviceState(
   return result.numUpdatedRows > 0n;
 }
 
-export async function startNewJobs(db: Db): Promise<number[]> {
-  const rows = await db
-    .updateTable('jobs')
-    .set({ job_status: 'in_progress' })
-    // A literal, so the partial index jobs_new serves it.
-    .where('job_status', '=', sql.lit('new'))
-    // The rollout tick starts a governed job, when its schedule lets it.
-    .where('governed', '=', 0)
-    .returning('id')
-    .execute();
-  return rows.map((row) => row.id);
-}
-
 interface RequestRow {
   job_id: number;
   device_id: string;
@@ -100,6 +134,7 @@ interface RequestRow {
   payload: string | null;
   timeout: number;
   attempt: number;
+  topic_id: string | null;
 }
 
 const toRequest = (row: RequestRow): OutgoingRequest => ({
@@ -109,6 +144,7 @@ const toRequest = (row: RequestRow): OutgoingRequest => ({
   payload: parseJson(row.payload),
   timeout: row.timeout,
   attempt: row.attempt,
+  topic_id: row.topic_id ?? row.device_id,
 });
 
 /**
@@ -148,6 +184,7 @@ export const REQUEST_COLUMNS = [
   'j.job_type',
   'j.payload',
   'j.timeout',
+  'd.topic_id',
 ] as const;
 
 /** In one transaction: selects request rows, starts the queued ones, and returns their requests. */
@@ -199,6 +236,7 @@ export async function takeJobRequests(
   limit: number,
   afterDeviceId: string,
   skipDeviceIds: string[] = [],
+  resend = false,
 ): Promise<OutgoingRequest[]> {
   return takeSelected(db, dialect, now, (trx) =>
     trx
@@ -211,7 +249,8 @@ export async function takeJobRequests(
       .$if(skipDeviceIds.length > 0, (query) =>
         query.where(sql<SqlBool>`not (${dialect.inTexts(sql.ref('t.device_id'), skipDeviceIds)})`),
       )
-      .where('t.status', '=', 'queued')
+      .where(resend ? isPending('t.status') : sql<SqlBool>`t.status = 'queued'`)
+      .where('t.cancel_requested', '=', 0)
       .where('j.job_status', '=', 'in_progress')
       .where('j.governed', '=', 0)
       .where('d.connection_status', '=', 'connected')

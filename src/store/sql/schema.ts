@@ -70,6 +70,10 @@ export interface DevicesTable {
   last_disconnect: number | null;
   last_update: number | null;
   token_hash: string;
+  /** The device id as the device writes it in its topics (set when it announces itself online). */
+  topic_id: string | null;
+  /** When the presence message last applied was received: an older one changes nothing. */
+  presence_at: number | null;
 }
 
 export interface DeviceTagsTable {
@@ -120,6 +124,21 @@ export interface JobsTable {
   progress_timed_out: Generated<number>;
   /** Bit i set once abort rule i fired: a rule fires at most once. */
   fired_rules: Generated<number>;
+  /** The node fanning the job out, until `claim_expires` unless it renews the claim. */
+  claimed_by: string | null;
+  claim_expires: number | null;
+}
+
+/** The nodes of the service on this store (CONTRACT §8), alive while their heartbeat is recent. */
+export interface NodesTable {
+  id: string;
+  /** 'embedded' or 'external'. */
+  broker: string;
+  /** Host name and process id: a node on this host whose process is gone is known dead. */
+  host: string;
+  pid: number;
+  started_at: number;
+  heartbeat_at: number;
 }
 
 export interface JobTargetsTable {
@@ -154,4 +173,5 @@ export interface Database {
   device_tags: DeviceTagsTable;
   jobs: JobsTable;
   job_targets: JobTargetsTable;
+  nodes: NodesTable;
 }

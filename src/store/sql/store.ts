@@ -1,6 +1,7 @@
-import type { Kysely } from 'kysely';
-import type { Store } from '../store.js';
+import { type Kysely, sql } from 'kysely';
+import type { Notifier, Store } from '../store.js';
 import * as accounts from './accounts.js';
+import * as cluster from './cluster.js';
 import * as devices from './devices.js';
 import type { Reader, SqlDialect } from './dialect.js';
 import * as dispatch from './dispatch.js';
@@ -19,12 +20,14 @@ export interface SqlStoreOptions {
    * it (or the event loop) up — SQLite's read pool in worker threads, PostgreSQL's own pool.
    */
   readDb: Kysely<Database>;
+  /** Wake-ups across the nodes on this store. */
+  notifier: Notifier;
   /** Closes `db` and `readDb`. */
   close(): Promise<void>;
 }
 
 /** The one Store on any engine: the shared SQL of this folder over `db`, differences in `dialect`. */
-export function createSqlStore({ db, readDb, dialect, close }: SqlStoreOptions): Store {
+export function createSqlStore({ db, readDb, dialect, notifier, close }: SqlStoreOptions): Store {
   const reader: Reader = async (query) => (await readDb.executeQuery(query)).rows;
   const store: Store = {
     dialect: dialect.id,
@@ -72,11 +75,24 @@ export function createSqlStore({ db, readDb, dialect, close }: SqlStoreOptions):
     deleteJobs: (accountId, ids) => jobs.deleteJobs(db, dialect, accountId, ids),
     deleteJobsByQuery: (accountId, query) => jobs.deleteJobsByQuery(db, dialect, accountId, query),
 
+    notify: (wakeUp) => notifier.notify(wakeUp),
+    listen: (listener) => notifier.listen(listener),
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    heartbeat: (...args) => cluster.heartbeat(db, ...args),
+    liveNodes: (...args) => cluster.liveNodes(db, ...args),
+    leave: (...args) => cluster.leave(db, ...args),
+    startNewJobs: (...args) => cluster.startNewJobs(db, ...args),
+    takeOverJobs: (...args) => cluster.takeOverJobs(db, dialect, ...args),
+    buryDeadNodes: (...args) => cluster.buryDeadNodes(db, ...args),
+    releaseJob: (...args) => cluster.releaseJob(db, ...args),
+    deviceTopicIds: (...args) => dispatch.deviceTopicIds(db, dialect, ...args),
     findDeviceCredentials: (...args) => dispatch.findDeviceCredentials(db, ...args),
+    listDeviceCredentials: (...args) => dispatch.listDeviceCredentials(db, ...args),
     disconnectAll: (...args) => dispatch.disconnectAll(db, ...args),
     setConnection: (...args) => dispatch.setConnection(db, ...args),
     updateDeviceState: (...args) => dispatch.updateDeviceState(db, ...args),
-    startNewJobs: () => dispatch.startNewJobs(db),
     takeRequests: (...args) => dispatch.takeRequests(db, dialect, ...args),
     takeJobRequests: (...args) => dispatch.takeJobRequests(db, dialect, ...args),
     pendingCancels: (...args) => dispatch.pendingCancels(db, ...args),
@@ -107,7 +123,9 @@ const ATTEMPTS = 5;
 function mapErrors(store: Store, dialect: SqlDialect): Store {
   const mapped: Record<string, unknown> = { ...store };
   for (const [name, method] of Object.entries(store)) {
-    if (typeof method !== 'function' || name.startsWith('stream') || name === 'close') continue;
+    if (typeof method !== 'function' || name.startsWith('stream') || name === 'close' || name === 'listen') {
+      continue;
+    }
     const run = method as (...args: unknown[]) => Promise<unknown>;
     mapped[name] = async (...args: unknown[]) => {
       for (let attempt = 1; ; attempt++) {
