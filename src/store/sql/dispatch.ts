@@ -252,7 +252,8 @@ export async function takeJobRequests(
       .where(resend ? isPending('t.status') : sql<SqlBool>`t.status = 'queued'`)
       .where('t.cancel_requested', '=', 0)
       .where('j.job_status', '=', 'in_progress')
-      .where('j.governed', '=', 0)
+      // A governed job's queued targets are sent by the rollout rules only (rollout.ts).
+      .where(sql<SqlBool>`(t.status = 'in_progress' or j.governed = 0)`)
       .where('d.connection_status', '=', 'connected')
       .orderBy('t.device_id')
       .limit(limit)
