@@ -10,8 +10,18 @@ import type {
 } from '../store.js';
 import { EndedTargets } from './counts.js';
 import type { SqlDialect } from './dialect.js';
+import { deviceChanges, jobChanges, recordEvents, targetChanges } from './events.js';
 import { isPending } from './pending.js';
-import { parseJson } from './rows.js';
+import {
+  DEVICE_COLUMNS,
+  deviceFromRow,
+  JOB_COLUMNS,
+  jobFromRow,
+  parseJson,
+  TARGET_COLUMNS,
+  type TargetRow,
+  targetFromRow,
+} from './rows.js';
 import type { Database } from './schema.js';
 
 /**
@@ -34,58 +44,74 @@ export async function findDeviceCredentials(db: Db, id: string): Promise<DeviceC
     .executeTakeFirst();
 }
 
-export async function disconnectAll(db: Db, now: Millis): Promise<void> {
-  await db
-    .updateTable('devices')
-    .set({ connection_status: 'disconnected', last_disconnect: now })
-    .where('connection_status', '=', 'connected')
-    .execute();
+export async function disconnectAll(db: Db, dialect: SqlDialect, now: Millis): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .updateTable('devices')
+      .set({ connection_status: 'disconnected', last_disconnect: now })
+      .where('connection_status', '=', 'connected')
+      .returning(DEVICE_COLUMNS)
+      .execute();
+    await recordEvents(trx, dialect, now, deviceChanges('UPDATE', rows.map(deviceFromRow)));
+  });
 }
 
 export async function setConnection(
   db: Db,
+  dialect: SqlDialect,
   deviceId: string,
   status: ConnectionStatus,
   now: Millis,
 ): Promise<boolean> {
-  const query =
-    status === 'connected'
-      ? db
-          .updateTable('devices')
-          .set({ connection_status: 'connected', last_connect: now })
-          .where('id', '=', deviceId)
-      : db
-          .updateTable('devices')
-          .set({ connection_status: 'disconnected', last_disconnect: now })
-          .where('id', '=', deviceId)
-          .where('connection_status', '=', 'connected');
-  const result = await query.executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  return db.transaction().execute(async (trx) => {
+    const query =
+      status === 'connected'
+        ? trx
+            .updateTable('devices')
+            .set({ connection_status: 'connected', last_connect: now })
+            .where('id', '=', deviceId)
+        : trx
+            .updateTable('devices')
+            .set({ connection_status: 'disconnected', last_disconnect: now })
+            .where('id', '=', deviceId)
+            .where('connection_status', '=', 'connected');
+    const rows = await query.returning(DEVICE_COLUMNS).execute();
+    await recordEvents(trx, dialect, now, deviceChanges('UPDATE', rows.map(deviceFromRow)));
+    return rows.length > 0;
+  });
 }
 
 export async function updateDeviceState(
   db: Db,
+  dialect: SqlDialect,
   deviceId: string,
   state: DeviceState,
   now: Millis,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('devices')
-    .set({ ...state, last_update: now })
-    .where('id', '=', deviceId)
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .updateTable('devices')
+      .set({ ...state, last_update: now })
+      .where('id', '=', deviceId)
+      .returning(DEVICE_COLUMNS)
+      .execute();
+    await recordEvents(trx, dialect, now, deviceChanges('UPDATE', rows.map(deviceFromRow)));
+    return rows.length > 0;
+  });
 }
 
-export async function startNewJobs(db: Db): Promise<number[]> {
-  const rows = await db
-    .updateTable('jobs')
-    .set({ job_status: 'in_progress' })
-    // A literal, so the partial index jobs_new serves it.
-    .where('job_status', '=', sql.lit('new'))
-    .returning('id')
-    .execute();
-  return rows.map((row) => row.id);
+export async function startNewJobs(db: Db, dialect: SqlDialect): Promise<number[]> {
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .updateTable('jobs')
+      .set({ job_status: 'in_progress' })
+      // A literal, so the partial index jobs_new serves it.
+      .where('job_status', '=', sql.lit('new'))
+      .returning(JOB_COLUMNS)
+      .execute();
+    await recordEvents(trx, dialect, Date.now(), jobChanges('UPDATE', rows.map(jobFromRow)));
+    return rows.map((row) => row.id);
+  });
 }
 
 interface RequestRow {
@@ -119,13 +145,14 @@ async function startTargets(
 ): Promise<RequestRow[]> {
   const queued = rows.filter((row) => row.status === 'queued');
   if (queued.length === 0) return rows;
-  const started = await sql<{ job_id: number; device_id: string }>`update job_targets
+  const started = await sql<TargetRow>`update job_targets
     set status = 'in_progress', start_time = ${now},
         deadline = cast(${now} as bigint) + (select j.timeout * 1000 from jobs j where j.id = job_targets.job_id)
     where status = 'queued'
       and ${dialect.inIntegers(sql.ref('job_id'), [...new Set(queued.map((row) => row.job_id))])}
       and ${dialect.inTexts(sql.ref('device_id'), [...new Set(queued.map((row) => row.device_id))])}
-    returning job_id, device_id`.execute(trx);
+    returning ${sql.join(TARGET_COLUMNS.map((column) => sql.ref(column)))}`.execute(trx);
+  await recordEvents(trx, dialect, now, targetChanges(started.rows.map(targetFromRow)));
   const startedKeys = new Set(started.rows.map((row) => `${row.job_id} ${row.device_id}`));
   return rows.filter((row) => row.status !== 'queued' || startedKeys.has(`${row.job_id} ${row.device_id}`));
 }
@@ -231,7 +258,7 @@ async function applyStatus(
   { device_id, job_id, report }: StatusUpdate,
   now: Millis,
   ended: EndedTargets,
-): Promise<boolean> {
+): Promise<TargetRow | undefined> {
   const terminal = report.status !== 'in_progress';
   const progress = sql<number>`coalesce(${report.progress ?? (report.status === 'successful' ? 100 : null)}, progress)`;
   const message = sql<string | null>`coalesce(${report.message ?? null}, message)`;
@@ -262,14 +289,20 @@ async function applyStatus(
         and message is not distinct from ${message} and response is not distinct from ${response})`,
     );
   }
-  const changed = await update.returning(['job_id', 'status']).executeTakeFirst();
+  const changed = await update.returning(TARGET_COLUMNS).executeTakeFirst();
   if (changed && terminal) ended.add(changed.job_id, report.status);
-  return changed !== undefined;
+  return changed;
 }
 
-export async function applyStatuses(db: Db, updates: StatusUpdate[], now: Millis): Promise<boolean[]> {
+export async function applyStatuses(
+  db: Db,
+  dialect: SqlDialect,
+  updates: StatusUpdate[],
+  now: Millis,
+): Promise<boolean[]> {
   return db.transaction().execute(async (trx) => {
     const applied: boolean[] = [];
+    const changed: TargetRow[] = [];
     const ended = new EndedTargets();
     // In target key order (a stable sort keeps one target's reports in order), the order every
     // multi-target change locks targets in, so concurrent transactions cannot deadlock on them.
@@ -278,8 +311,16 @@ export async function applyStatuses(db: Db, updates: StatusUpdate[], now: Millis
       .sort(
         (a, b) => a.update.job_id - b.update.job_id || compareText(a.update.device_id, b.update.device_id),
       );
-    for (const { update, index } of byKey) applied[index] = await applyStatus(trx, update, now, ended);
-    await ended.count(trx, now);
+    for (const { update, index } of byKey) {
+      const row = await applyStatus(trx, update, now, ended);
+      if (row !== undefined) changed.push(row);
+      applied[index] = row !== undefined;
+    }
+    const jobs = await ended.count(trx, now);
+    await recordEvents(trx, dialect, now, [
+      ...targetChanges(changed.map(targetFromRow)),
+      ...jobChanges('UPDATE', jobs),
+    ]);
     return applied;
   });
 }
@@ -306,9 +347,13 @@ export async function expireTargets(
           .limit(limit)
           .modifyEnd(dialect.claimLock('due'))})`,
       )
-      .returning(['job_id', 'status'])
+      .returning(TARGET_COLUMNS)
       .execute();
-    await new EndedTargets().addAll(expired).count(trx, now);
+    const jobs = await new EndedTargets().addAll(expired).count(trx, now);
+    await recordEvents(trx, dialect, now, [
+      ...targetChanges(expired.map(targetFromRow)),
+      ...jobChanges('UPDATE', jobs),
+    ]);
     return expired.length;
   });
 }

@@ -22,6 +22,7 @@ import type {
 } from '../store.js';
 import { EndedTargets } from './counts.js';
 import type { Reader, SqlDialect } from './dialect.js';
+import { jobChanges, recordEvents, targetChanges } from './events.js';
 import { JOB_STORE_FIELDS, TARGET_STORE_FIELDS } from './fields.js';
 import { deviceWhere, jobWhere, targetWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
@@ -129,7 +130,9 @@ export async function createJob(db: Db, dialect: SqlDialect, job: NewJob): Promi
       .set({ target_count: count, progress_pending: count })
       .where('id', '=', id)
       .execute();
-    return (await getJob(trx, job.accountId, id)) as JobDetail;
+    const created = (await getJob(trx, job.accountId, id)) as JobDetail;
+    await recordEvents(trx, dialect, job.now, jobChanges('INSERTION', [created]));
+    return created;
   });
 }
 
@@ -332,7 +335,7 @@ async function cancel(
     .set({ status: 'canceled', end_time: now, deadline: null })
     .where(dialect.inIntegers(sql.ref('job_id'), unfinished))
     .where('status', '=', 'queued')
-    .returning(['job_id', 'status'])
+    .returning(TARGET_COLUMNS)
     .execute();
   const told = await db
     .updateTable('job_targets')
@@ -343,17 +346,22 @@ async function cancel(
     )
     .where(dialect.inIntegers(sql.ref('job_id'), force ? all : unfinished))
     .where('status', '=', 'in_progress')
-    .returning(['job_id', 'device_id', 'status'])
+    .returning(TARGET_COLUMNS)
     .execute();
-  await db
+  const jobsCanceled = await db
     .updateTable('jobs')
     .set({ job_status: 'canceled', job_completion_time: now })
     .where(dialect.inIntegers(sql.ref('id'), unfinished))
     .where('job_status', 'in', ['new', 'in_progress'])
+    .returning(JOB_COLUMNS)
     .execute();
   const ended = new EndedTargets().addAll(canceled);
   if (force) ended.addAll(told);
-  await ended.count(db, now);
+  const counted = await ended.count(db, now);
+  await recordEvents(db, dialect, now, [
+    ...targetChanges([...canceled, ...(force ? told : [])].map(targetFromRow)),
+    ...jobChanges('UPDATE', [...jobsCanceled.map(jobFromRow), ...counted]),
+  ]);
   return told.map(({ job_id, device_id }) => ({ job_id, device_id, force }));
 }
 
@@ -429,11 +437,13 @@ export async function cancelJobsByQuery(
 /** Guarded: a job that is not finished (any more) stays. */
 async function deleteByIds(db: Db, dialect: SqlDialect, ids: number[]): Promise<void> {
   if (ids.length === 0) return;
-  await db
+  const deleted = await db
     .deleteFrom('jobs')
     .where(dialect.inIntegers(sql.ref('id'), ids))
     .where('job_status', 'in', ['complete', 'failed', 'canceled'])
+    .returning(JOB_COLUMNS)
     .execute();
+  await recordEvents(db, dialect, Date.now(), jobChanges('DELETION', deleted.map(jobFromRow)));
 }
 
 export async function deleteJobs(

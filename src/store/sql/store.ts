@@ -1,10 +1,13 @@
 import type { Kysely } from 'kysely';
+import { PERSISTENT_EVENTS_MS, STREAM_EVENTS_MS } from '../../model/monitor.js';
 import type { Store } from '../store.js';
 import * as accounts from './accounts.js';
 import * as devices from './devices.js';
 import type { Reader, SqlDialect } from './dialect.js';
 import * as dispatch from './dispatch.js';
+import * as events from './events.js';
 import * as jobs from './jobs.js';
+import * as monitors from './monitors.js';
 import { previewTargets } from './preview.js';
 import type { Database } from './schema.js';
 import { storeTotals } from './totals.js';
@@ -40,7 +43,7 @@ export function createSqlStore({ db, dialect, reader, close }: SqlStoreOptions):
     createDevices: (accountId, newDevices) => devices.createDevices(db, dialect, accountId, newDevices),
     getDevice: (accountId, id) => devices.getDevice(db, accountId, id),
     updateDevice: (accountId, id, patch) => devices.updateDevice(db, dialect, accountId, id, patch),
-    deleteDevice: (accountId, id, now) => devices.deleteDevice(db, accountId, id, now),
+    deleteDevice: (accountId, id, now) => devices.deleteDevice(db, dialect, accountId, id, now),
     setDeviceToken: (accountId, id, tokenHash) => devices.setDeviceToken(db, accountId, id, tokenHash),
     listDevices: (request) => devices.listDevices(db, dialect, request),
     streamDevices: (request) => devices.streamDevices(db, dialect, reader, request),
@@ -61,15 +64,27 @@ export function createSqlStore({ db, dialect, reader, close }: SqlStoreOptions):
     deleteJobs: (accountId, ids) => jobs.deleteJobs(db, dialect, accountId, ids),
     deleteJobsByQuery: (accountId, query) => jobs.deleteJobsByQuery(db, dialect, accountId, query),
 
+    listEvents: (request) => events.listEvents(db, dialect, request),
+    lastEventId: () => events.lastEventId(db),
+    findEvent: (accountId, uuid) => events.findEvent(db, accountId, uuid),
+    pruneEvents: (now) => events.pruneEvents(db, now, PERSISTENT_EVENTS_MS, STREAM_EVENTS_MS),
+    createMonitor: (...args) => monitors.createMonitor(db, ...args),
+    getMonitor: (...args) => monitors.getMonitor(db, ...args),
+    listMonitors: (request) => monitors.listMonitors(db, request),
+    updateMonitor: (...args) => monitors.updateMonitor(db, ...args),
+    deleteMonitor: (...args) => monitors.deleteMonitor(db, ...args),
+    leaseMonitors: (...args) => monitors.leaseMonitors(db, ...args),
+    saveDelivery: (...args) => monitors.saveDelivery(db, ...args),
+
     findDeviceCredentials: (...args) => dispatch.findDeviceCredentials(db, ...args),
-    disconnectAll: (...args) => dispatch.disconnectAll(db, ...args),
-    setConnection: (...args) => dispatch.setConnection(db, ...args),
-    updateDeviceState: (...args) => dispatch.updateDeviceState(db, ...args),
-    startNewJobs: () => dispatch.startNewJobs(db),
+    disconnectAll: (...args) => dispatch.disconnectAll(db, dialect, ...args),
+    setConnection: (...args) => dispatch.setConnection(db, dialect, ...args),
+    updateDeviceState: (...args) => dispatch.updateDeviceState(db, dialect, ...args),
+    startNewJobs: () => dispatch.startNewJobs(db, dialect),
     takeRequests: (...args) => dispatch.takeRequests(db, dialect, ...args),
     takeJobRequests: (...args) => dispatch.takeJobRequests(db, dialect, ...args),
     pendingCancels: (...args) => dispatch.pendingCancels(db, ...args),
-    applyStatuses: (...args) => dispatch.applyStatuses(db, ...args),
+    applyStatuses: (...args) => dispatch.applyStatuses(db, dialect, ...args),
     expireTargets: (...args) => dispatch.expireTargets(db, dialect, ...args),
     nextDeadline: () => dispatch.nextDeadline(db),
   };

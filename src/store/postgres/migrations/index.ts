@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as initial from './001_initial.js';
 import * as storeTotals from './002_store_totals.js';
+import * as events from './006_events.js';
 
 /**
  * Every PostgreSQL migration, in order (its own numbering: 001 holds what SQLite's 001–003 built).
@@ -9,4 +10,5 @@ import * as storeTotals from './002_store_totals.js';
 export const migrations: Record<string, Migration> = {
   '001_initial': initial,
   '002_store_totals': storeTotals,
+  '006_events': events,
 };

@@ -3,6 +3,7 @@ import * as initial from './001_initial.js';
 import * as queryIndexes from './002_query_indexes.js';
 import * as completionTimeIndex from './003_completion_time_index.js';
 import * as storeTotals from './004_store_totals.js';
+import * as events from './008_events.js';
 
 /**
  * Every migration, in order. Names sort in the order they apply; add new ones at the end and never
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   '002_query_indexes': queryIndexes,
   '003_completion_time_index': completionTimeIndex,
   '004_store_totals': storeTotals,
+  '008_events': events,
 };
