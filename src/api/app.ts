@@ -18,6 +18,7 @@ import { requestId, requestLogging } from './request-log.js';
 import { consoleRoutes } from './routes/console.js';
 import { healthRoutes } from './routes/healthz.js';
 import { metricsRoutes } from './routes/metrics.js';
+import type { EventStreamTimings } from './routes/ws/v1/events.js';
 import { v1Routes } from './routes/ws/v1/index.js';
 
 export interface AppOptions {
@@ -37,6 +38,8 @@ export interface AppOptions {
   now?: () => number;
   /** Request and idle timeouts of the HTTP server (§13); tests shorten them. */
   httpTimeouts?: HttpTimeouts;
+  /** How often the live event stream polls and keeps the line open; tests shorten them. */
+  eventTimings?: EventStreamTimings;
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -121,6 +124,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   healthRoutes(app);
   await openApiRoutes(app);
   await consoleRoutes(app);
-  await app.register(v1Routes(new Authenticator(store, now), context));
+  await app.register(v1Routes(new Authenticator(store, now), context, options.eventTimings));
   return app;
 }

@@ -28,6 +28,7 @@ export async function collectOpenApi(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'jobs', description: 'jobs and their targets' },
         { name: 'devices', description: 'the device inventory' },
+        { name: 'monitors', description: 'monitors that push events, their history, the live event stream' },
         { name: 'service', description: 'health, metrics and this document (no credentials)' },
       ],
       components: {
