@@ -441,4 +441,21 @@ describe('monitors', () => {
       400,
     );
   });
+
+  it('keeps events an hour for the stream, seven days for an account with a persistent monitor', async () => {
+    const monitor = await createMonitor(alice, { topics: ['devices'] });
+    await h.devices(alice, 1, () => ({}), 12);
+    await h.devices(mallory, 1, () => ({}), 13);
+    const history = async () =>
+      (await h.get(alice, `/ws/v1/monitors/history/${monitor.id}`))
+        .json()
+        .list.map((m: Msg) => m.devices?.id);
+    const malloryEvents = () => h.store.listEvents({ accountId: mallory.accountId, afterId: 0, limit: 1000 });
+    expect(await history()).toContain(deviceId(1, 12));
+    await h.store.pruneEvents(Date.now() + 2 * 3_600_000);
+    expect(await history()).toContain(deviceId(1, 12));
+    expect(await malloryEvents()).toEqual([]);
+    await h.store.pruneEvents(Date.now() + 8 * 86_400_000);
+    expect(await history()).toEqual([]);
+  });
 });

@@ -172,21 +172,48 @@ export async function findEvent(db: Db, accountId: number, uuid: string): Promis
   return row === undefined ? undefined : Number(row.id);
 }
 
+/** Events examined per prune statement: old events are found from the oldest id on, without an index on time. */
+const PRUNE_BATCH = 5000;
+
 /**
  * Removes events older than `keepMs` (seven days), and those older than `streamMs` (an hour) of
- * accounts without a persistent monitor: nobody will read them.
+ * accounts without a persistent monitor: nobody will read them. Ids grow with time, so the old
+ * ones are the first ids: it goes through them from the oldest, PRUNE_BATCH at a time, without an
+ * index on time, and stops at the first batch that reaches younger events.
  */
 export async function pruneEvents(db: Db, now: Millis, keepMs: number, streamMs: number): Promise<number> {
-  const old = await db
-    .deleteFrom('events')
-    .where('time', '<', now - keepMs)
-    .executeTakeFirst();
-  const unwatched = await db
-    .deleteFrom('events')
-    .where('time', '<', now - streamMs)
-    .where('customer_id', 'not in', (eb) =>
-      eb.selectFrom('monitors').select('customer_id').where('persistent', '=', 1),
-    )
-    .executeTakeFirst();
-  return Number(old.numDeletedRows) + Number(unwatched.numDeletedRows);
+  let removed = 0;
+  let afterId = 0;
+  for (;;) {
+    const batch = await db
+      .selectFrom('events')
+      .select(['id', 'time'])
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(PRUNE_BATCH)
+      .execute();
+    const last = batch.at(-1);
+    if (last === undefined) return removed;
+    const result = await db
+      .deleteFrom('events')
+      .where('id', '>', afterId)
+      .where('id', '<=', last.id)
+      .where((eb) =>
+        eb.or([
+          eb('time', '<', now - keepMs),
+          eb.and([
+            eb('time', '<', now - streamMs),
+            eb(
+              'customer_id',
+              'not in',
+              eb.selectFrom('monitors').select('customer_id').where('persistent', '=', 1),
+            ),
+          ]),
+        ]),
+      )
+      .executeTakeFirst();
+    removed += Number(result.numDeletedRows);
+    if (Number(last.time) >= now - streamMs) return removed;
+    afterId = Number(last.id);
+  }
 }

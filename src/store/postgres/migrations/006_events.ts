@@ -15,7 +15,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       data TEXT NOT NULL
     )`,
     sql`CREATE INDEX events_customer ON events(customer_id, id)`,
-    sql`CREATE INDEX events_time ON events(time)`,
     sql`CREATE TABLE event_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), last_id BIGINT NOT NULL)`,
     sql`CREATE TABLE monitors (
       id BIGSERIAL PRIMARY KEY,

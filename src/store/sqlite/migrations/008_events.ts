@@ -20,7 +20,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       data TEXT NOT NULL
     ) STRICT`,
     sql`CREATE INDEX events_customer ON events(customer_id, id)`,
-    sql`CREATE INDEX events_time ON events(time)`,
     sql`CREATE TABLE event_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), last_id INTEGER NOT NULL) STRICT`,
     sql`CREATE TABLE monitors (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
