@@ -217,6 +217,11 @@ describe('monitors', () => {
     const job = await h.job(alice, { targets: { groups: ['/east'] } });
     await h.store.startNewJobs();
     await h.store.takeJobRequests(job.id, now, 10, '');
+    // Progress is a change of the target, not of its status: no event.
+    await h.store.applyStatuses(
+      [{ device_id: ids[0] ?? '', job_id: job.id, report: { status: 'in_progress', progress: 50 } }],
+      now,
+    );
     await h.store.applyStatuses(
       ids.map((id, n) => ({
         device_id: id,

@@ -251,15 +251,26 @@ export async function pendingCancels(db: Db, deviceId: string): Promise<CancelNo
 /**
  * Applies one report to its target in one guarded UPDATE: only a pending target of that device
  * changes, and an in-progress report that changes nothing is no change. A terminal one is counted
- * in `ended`.
+ * in `ended`. Returns the target when its status changed (what an event reports).
  */
 async function applyStatus(
   trx: Trx,
+  dialect: SqlDialect,
   { device_id, job_id, report }: StatusUpdate,
   now: Millis,
   ended: EndedTargets,
-): Promise<TargetRow | undefined> {
+): Promise<{ applied: boolean; target?: TargetRow }> {
   const terminal = report.status !== 'in_progress';
+  // An in-progress report moves a queued target only; otherwise it changes progress, not status.
+  const before = terminal
+    ? undefined
+    : await trx
+        .selectFrom('job_targets as t')
+        .select('t.status')
+        .where('t.job_id', '=', job_id)
+        .where('t.device_id', '=', device_id)
+        .modifyEnd(dialect.lockRows('t'))
+        .executeTakeFirst();
   const progress = sql<number>`coalesce(${report.progress ?? (report.status === 'successful' ? 100 : null)}, progress)`;
   const message = sql<string | null>`coalesce(${report.message ?? null}, message)`;
   const response = sql<
@@ -291,7 +302,8 @@ async function applyStatus(
   }
   const changed = await update.returning(TARGET_COLUMNS).executeTakeFirst();
   if (changed && terminal) ended.add(changed.job_id, report.status);
-  return changed;
+  const statusChanged = changed !== undefined && (terminal || before?.status === 'queued');
+  return { applied: changed !== undefined, ...(statusChanged ? { target: changed } : {}) };
 }
 
 export async function applyStatuses(
@@ -312,9 +324,9 @@ export async function applyStatuses(
         (a, b) => a.update.job_id - b.update.job_id || compareText(a.update.device_id, b.update.device_id),
       );
     for (const { update, index } of byKey) {
-      const row = await applyStatus(trx, update, now, ended);
-      if (row !== undefined) changed.push(row);
-      applied[index] = row !== undefined;
+      const { applied: done, target } = await applyStatus(trx, dialect, update, now, ended);
+      if (target !== undefined) changed.push(target);
+      applied[index] = done;
     }
     const jobs = await ended.count(trx, now);
     await recordEvents(trx, dialect, now, [
