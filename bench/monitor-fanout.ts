@@ -52,7 +52,18 @@ spawnSync(
 );
 const service: ChildProcess = spawn(
   process.execPath,
-  [...cli, 'serve', '--db', db, '--port', String(port), '--mqtt-port', String(mqttPort), '--log-level', 'warn'],
+  [
+    ...cli,
+    'serve',
+    '--db',
+    db,
+    '--port',
+    String(port),
+    '--mqtt-port',
+    String(mqttPort),
+    '--log-level',
+    'warn',
+  ],
   { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
 );
 const base = `http://127.0.0.1:${port}`;
@@ -86,7 +97,12 @@ for (let start = 0; start < DEVICES; start += 10_000) {
   }[];
   devices.push(...created.map((device) => ({ id: device.id, token: device.device_token })));
 }
-const simulator = new Simulator({ mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, devices, failRate: 0, latency: 0 });
+const simulator = new Simulator({
+  mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
+  devices,
+  failRate: 0,
+  latency: 0,
+});
 await simulator.start();
 const offline = `/ws/v1/devices/inventory?size=1&query=${encodeURIComponent("connection_status = 'disconnected'")}`;
 while ((await api('GET', offline)).count > 0) await sleep(100);
@@ -102,7 +118,9 @@ const receiver = createHttpServer((request, response) => {
   const chunks: Buffer[] = [];
   request.on('data', (chunk: Buffer) => chunks.push(chunk));
   request.on('end', () => {
-    received.push(...(JSON.parse(Buffer.concat(chunks).toString()) as { Document: { Msg: Msg[] } }).Document.Msg);
+    received.push(
+      ...(JSON.parse(Buffer.concat(chunks).toString()) as { Document: { Msg: Msg[] } }).Document.Msg,
+    );
     lastReceived = Date.now();
     response.end();
   });
@@ -141,7 +159,9 @@ const withMonitor: number[] = [];
 for (let round = 0; round < ROUNDS; round++) {
   const plain = await runJob();
   without.push(plain.ms);
-  console.log(`round ${round + 1}: job ${plain.id} to ${DEVICES} devices without a monitor: complete in ${plain.ms} ms`);
+  console.log(
+    `round ${round + 1}: job ${plain.id} to ${DEVICES} devices without a monitor: complete in ${plain.ms} ms`,
+  );
   if (values.baseline) continue;
   const monitor = await api('POST', '/ws/v1/monitors/inventory', {
     topics: ['jobs', 'job_targets'],
@@ -154,7 +174,10 @@ for (let round = 0; round < ROUNDS; round++) {
   withMonitor.push(watched.ms);
   const expected = 2 * DEVICES;
   const waitStart = Date.now();
-  while (received.filter((msg) => msg.job_targets !== undefined).length < expected && Date.now() - waitStart < 120_000) {
+  while (
+    received.filter((msg) => msg.job_targets !== undefined).length < expected &&
+    Date.now() - waitStart < 120_000
+  ) {
     await sleep(50);
   }
   await sleep(1500);
