@@ -88,8 +88,8 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
     const { db, take } = recording(base);
     const store: Store = createSqlStore({
       db,
+      readDb: db,
       dialect,
-      reader: async (query) => (await base.executeQuery(query)).rows,
       close: () => base.destroy(),
     });
     try {

@@ -15,14 +15,18 @@ import { storeTotals } from './totals.js';
 export interface SqlStoreOptions {
   db: Kysely<Database>;
   dialect: SqlDialect;
-  /** Reads the batches of streamed exports, on a connection that does not hold up the writer. */
-  reader: Reader;
-  /** Closes `db` and the reader's connection. */
+  /**
+   * Pages and the batches of streamed exports: connections that neither wait for the writer nor hold
+   * it (or the event loop) up — SQLite's read pool in worker threads, PostgreSQL's own pool.
+   */
+  readDb: Kysely<Database>;
+  /** Closes `db` and `readDb`. */
   close(): Promise<void>;
 }
 
 /** The one Store on any engine: the shared SQL of this folder over `db`, differences in `dialect`. */
-export function createSqlStore({ db, dialect, reader, close }: SqlStoreOptions): Store {
+export function createSqlStore({ db, readDb, dialect, close }: SqlStoreOptions): Store {
+  const reader: Reader = async (query) => (await readDb.executeQuery(query)).rows;
   const store: Store = {
     dialect: dialect.id,
     close,
@@ -45,7 +49,7 @@ export function createSqlStore({ db, dialect, reader, close }: SqlStoreOptions):
     updateDevice: (accountId, id, patch) => devices.updateDevice(db, dialect, accountId, id, patch),
     deleteDevice: (accountId, id, now) => devices.deleteDevice(db, dialect, accountId, id, now),
     setDeviceToken: (accountId, id, tokenHash) => devices.setDeviceToken(db, accountId, id, tokenHash),
-    listDevices: (request) => devices.listDevices(db, dialect, request),
+    listDevices: (request) => devices.listDevices(readDb, dialect, request),
     streamDevices: (request) => devices.streamDevices(db, dialect, reader, request),
 
     createJob: (job) => jobs.createJob(db, dialect, job),
@@ -54,9 +58,9 @@ export function createSqlStore({ db, dialect, reader, close }: SqlStoreOptions):
       return previewTargets(db, accountId, jobs.selectionWhere(dialect, selection, now), limit);
     },
     getJob: (accountId, id) => jobs.getJob(db, accountId, id),
-    listJobs: (request) => jobs.listJobs(db, dialect, request),
+    listJobs: (request) => jobs.listJobs(readDb, dialect, request),
     streamJobs: (request) => jobs.streamJobs(db, dialect, reader, request),
-    listTargets: (jobId, request) => jobs.listTargets(db, dialect, jobId, request),
+    listTargets: (jobId, request) => jobs.listTargets(readDb, dialect, jobId, request),
     streamTargets: (jobId, request) => jobs.streamTargets(db, dialect, reader, jobId, request),
     cancelJobs: (accountId, ids, force, now) => jobs.cancelJobs(db, dialect, accountId, ids, force, now),
     cancelJobsByQuery: (accountId, query, force, now) =>

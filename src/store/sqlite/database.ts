@@ -50,18 +50,23 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
-function openConnection(path: string, readonly: boolean): BetterSqlite3.Database {
-  const connection = new BetterSqlite3(path, { readonly, fileMustExist: readonly });
-  connection.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  connection.pragma('foreign_keys = ON');
-  // Pages of a large store are read through a memory map and kept in a 64 MiB cache: the page
-  // queries of bench/query-pages.ts run up to a third faster than with the default 2 MiB cache.
-  connection.pragma(`cache_size = -${CACHE_KIB}`);
-  connection.pragma(`mmap_size = ${MMAP_BYTES}`);
-  if (!readonly) {
-    connection.pragma('journal_mode = WAL');
-    connection.pragma('synchronous = NORMAL');
-  }
+/**
+ * Set on every connection, the read pool's included. Pages of a large store are read through a
+ * memory map and kept in a 64 MiB cache: the page queries of bench/query-pages.ts run up to a third
+ * faster than with the default 2 MiB cache.
+ */
+export const CONNECTION_PRAGMAS = [
+  `busy_timeout = ${BUSY_TIMEOUT_MS}`,
+  'foreign_keys = ON',
+  `cache_size = -${CACHE_KIB}`,
+  `mmap_size = ${MMAP_BYTES}`,
+] as const;
+
+function openWriter(path: string): BetterSqlite3.Database {
+  const connection = new BetterSqlite3(path);
+  for (const pragma of CONNECTION_PRAGMAS) connection.pragma(pragma);
+  connection.pragma('journal_mode = WAL');
+  connection.pragma('synchronous = NORMAL');
   return connection;
 }
 
@@ -81,7 +86,7 @@ export async function openSqliteDatabase(
   options: SqliteStoreOptions = {},
 ): Promise<Kysely<Database>> {
   mkdirSync(dirname(path), { recursive: true });
-  const connection = openConnection(path, false);
+  const connection = openWriter(path);
   const { onQuery } = options;
   const db = new Kysely<Database>({
     dialect: new ImmediateSqliteDialect(connection),
@@ -120,12 +125,4 @@ function keepStatisticsFresh(connection: BetterSqlite3.Database): void {
   setInterval(() => {
     if (connection.open) connection.pragma('optimize');
   }, OPTIMIZE_EVERY_MS).unref();
-}
-
-/**
- * A read-only connection to the same file, for long reads (exports) that must not wait for or
- * hold up the writer: under WAL a reader sees a consistent snapshot per statement.
- */
-export function openSqliteReader(path: string): BetterSqlite3.Database {
-  return openConnection(path, true);
 }

@@ -1,27 +1,30 @@
-import type BetterSqlite3 from 'better-sqlite3';
+import { Kysely } from 'kysely';
+import type { Database } from '../sql/schema.js';
 import { createSqlStore } from '../sql/store.js';
 import type { Store } from '../store.js';
-import { openSqliteDatabase, openSqliteReader, type SqliteStoreOptions } from './database.js';
+import { CONNECTION_PRAGMAS, openSqliteDatabase, type SqliteStoreOptions } from './database.js';
 import { sqliteDialect } from './dialect.js';
+import { SqliteReadPool, SqliteReadPoolDialect } from './read-pool.js';
 
 export type { SqliteStoreOptions } from './database.js';
 
 /**
- * The SQLite store: one kysely connection for everything that writes or must be current, and a
- * separate read-only connection (opened on first use) for streamed exports.
+ * The SQLite store: one connection for everything that writes or must be current, and read-only
+ * connections in worker threads (started on first use) for pages and streamed exports.
  */
 export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<Store> {
   const db = await openSqliteDatabase(path, options);
-  let readerConnection: BetterSqlite3.Database | undefined;
+  const { onQuery } = options;
+  const readDb = new Kysely<Database>({
+    dialect: new SqliteReadPoolDialect(new SqliteReadPool(path, CONNECTION_PRAGMAS)),
+    ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis) }),
+  });
   return createSqlStore({
     db,
+    readDb,
     dialect: sqliteDialect,
-    reader: async (query) => {
-      readerConnection ??= openSqliteReader(path);
-      return readerConnection.prepare(query.sql).all(...query.parameters);
-    },
     async close() {
-      readerConnection?.close();
+      await readDb.destroy();
       await db.destroy();
     },
   });

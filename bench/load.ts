@@ -1,0 +1,215 @@
+/**
+ * The read-heavy mix of issue 9 against `fleetjobs serve` on a copy of the generated dataset
+ * (1,000,000 jobs), from 200 concurrent clients: 70 % query pages, 10 % single jobs, 10 % creates,
+ * 5 % cancels (of jobs this run created), 5 % CSV exports of 1,000 jobs (an id range). The server runs in its own
+ * process (as in service), autocannon in this one. Prints requests per second, p50/p99 latency and
+ * every error or non-2xx answer. Goal: ≥ 1.8 × 160 req/s with p99 under 1 s and no error.
+ *
+ *   npx tsx bench/load.ts [--seconds 30] [--connections 200]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { hashApiSecret, randomId, randomSecret } from '../src/security/hashing.js';
+import { openSqliteStore } from '../src/store/sqlite/index.js';
+import { ACCOUNT_ID, DEVICE_COUNT, datasetPath, ensureDataset, JOB_COUNT } from './generate.js';
+
+const GOAL_RPS = 1.8 * 160;
+const GOAL_P99_MS = 1_000;
+
+const argument = (name: string, fallback: number): number => {
+  const index = process.argv.indexOf(`--${name}`);
+  return index < 0 ? fallback : Number(process.argv[index + 1]);
+};
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+
+const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T;
+const randomInt = (below: number): number => Math.floor(Math.random() * below);
+const hex8 = (n: number): string => n.toString(16).toUpperCase().padStart(8, '0');
+/** A device of the dataset (its ids as bench/generate.ts writes them, pk 1…DEVICE_COUNT). */
+const randomDeviceId = (): string => `00000000-00000000-0004F3FF-${hex8(1 + randomInt(DEVICE_COUNT))}`;
+
+/** Queries a user would page through; each page asks for 1,000 jobs. */
+const PAGE_QUERIES = [
+  '',
+  "job_status = 'in_progress'",
+  "username = 'user7'",
+  "job_status = 'complete' and username = 'user12'",
+  "device.group startsWith '/NorthWest'",
+  "job_type = 'update_firmware'",
+];
+const ORDERS = ['id desc', 'id asc', 'job_submit_time desc'];
+
+type Kind = 'page' | 'job' | 'create' | 'cancel' | 'csv';
+const MIX: ReadonlyArray<[Kind, number]> = [
+  ['page', 0.7],
+  ['job', 0.1],
+  ['create', 0.1],
+  ['cancel', 0.05],
+  ['csv', 0.05],
+];
+const chooseKind = (): Kind => {
+  let roll = Math.random();
+  for (const [kind, share] of MIX) {
+    roll -= share;
+    if (roll < 0) return kind;
+  }
+  return 'page';
+};
+
+const startServer = async (db: string, port: number, mqttPort: number): Promise<ChildProcess> => {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'serve',
+      '--db',
+      db,
+      '--port',
+      String(port),
+      '--mqtt-port',
+      String(mqttPort),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, FLEETJOBS_LOG_LEVEL: 'warn' } },
+  );
+  for (let tries = 0; tries < 600; tries++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return child;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error('the server did not start within 60 s');
+};
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const seconds = argument('seconds', 30);
+  const connections = argument('connections', 200);
+  await ensureDataset();
+  const copy = `${datasetPath()}.load-copy`;
+  copyFileSync(datasetPath(), copy);
+
+  // An operator with an API key in the dataset's account (API keys cost no scrypt per request).
+  const store = await openSqliteStore(copy);
+  const user =
+    (await store.findUser('load-bench')) ??
+    (await store.createUser({
+      accountId: ACCOUNT_ID,
+      username: 'load-bench',
+      passwordHash: 'x',
+      role: 'user',
+      now: Date.now(),
+    }));
+  const secret = randomSecret();
+  const key = await store.createApiKey({
+    id: randomId(),
+    userId: user.id,
+    secretHash: hashApiSecret(secret),
+    now: Date.now(),
+  });
+  await store.close();
+
+  const port = await freePort();
+  const server = await startServer(copy, port, await freePort());
+  const created: number[] = [];
+  const counts = new Map<Kind, number>();
+  try {
+    const result = await autocannon({
+      url: `http://127.0.0.1:${port}`,
+      connections,
+      duration: seconds,
+      headers: { 'x-api-key-id': key.id, 'x-api-key-secret': secret },
+      requests: [
+        {
+          setupRequest: (request, context: { kind?: Kind }) => {
+            let kind = chooseKind();
+            if (kind === 'cancel' && created.length === 0) kind = 'job';
+            context.kind = kind;
+            counts.set(kind, (counts.get(kind) ?? 0) + 1);
+            switch (kind) {
+              case 'page': {
+                const query = pick(PAGE_QUERIES);
+                const params = new URLSearchParams({ size: '1000', orderby: pick(ORDERS) });
+                if (query !== '') params.set('query', query);
+                return {
+                  ...request,
+                  method: 'GET',
+                  path: `/ws/v1/jobs/inventory?${params}`,
+                  body: undefined,
+                };
+              }
+              case 'job':
+                return {
+                  ...request,
+                  method: 'GET',
+                  path: `/ws/v1/jobs/inventory/${1 + randomInt(JOB_COUNT)}`,
+                };
+              case 'create':
+                return {
+                  ...request,
+                  method: 'POST',
+                  path: '/ws/v1/jobs/inventory',
+                  headers: { ...request.headers, 'content-type': 'application/json' },
+                  body: JSON.stringify({
+                    job_type: 'send_message',
+                    description: 'load bench',
+                    targets: { devices: [randomDeviceId()] },
+                    payload: { hello: 'world' },
+                  }),
+                };
+              case 'cancel': {
+                const id = created.splice(randomInt(created.length), 1)[0];
+                return { ...request, method: 'PUT', path: `/ws/v1/jobs/cancel/${id}`, body: undefined };
+              }
+              case 'csv': {
+                const first = 1 + randomInt(JOB_COUNT - 1_000);
+                const query = `id >= ${first} and id < ${first + 1_000}`;
+                return {
+                  ...request,
+                  method: 'GET',
+                  path: `/ws/v1/jobs/bulk?${new URLSearchParams({ query })}`,
+                  body: undefined,
+                };
+              }
+            }
+          },
+          onResponse: (status, body, context: { kind?: Kind }) => {
+            if (context.kind === 'create' && status === 201)
+              created.push((JSON.parse(body) as { id: number }).id);
+          },
+        },
+      ],
+    });
+    const rps = result.requests.average;
+    const p99 = result.latency.p99;
+    console.log(
+      `${connections} clients, ${seconds} s: ${rps.toFixed(0)} req/s (goal ≥ ${GOAL_RPS}), ` +
+        `p50 ${result.latency.p50} ms, p99 ${p99} ms (goal < ${GOAL_P99_MS}), ` +
+        `errors ${result.errors}, timeouts ${result.timeouts}, non-2xx ${result.non2xx}`,
+    );
+    console.log(`requests by kind: ${JSON.stringify(Object.fromEntries(counts))}`);
+    const met = rps >= GOAL_RPS && p99 < GOAL_P99_MS && result.errors + result.timeouts + result.non2xx === 0;
+    console.log(met ? 'goal met' : 'goal MISSED');
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((resolve) => server.once('exit', resolve));
+    rmSync(copy, { force: true });
+    rmSync(`${copy}-wal`, { force: true });
+    rmSync(`${copy}-shm`, { force: true });
+  }
+}
