@@ -6,6 +6,7 @@ import { XMLParser } from 'fast-xml-parser';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MonitorDelivery } from '../../src/monitors/delivery.js';
+import { Metrics } from '../../src/observability/metrics.js';
 import { type Caller, deviceId, expectError, Harness } from './harness.js';
 
 /** A receiver: a real HTTP server that keeps every request, answering `status` (or closing when down). */
@@ -354,12 +355,34 @@ describe('monitors', () => {
 
     const persistent = await createMonitor(alice, { topics: ['devices'] });
     await h.delete(alice, `/ws/v1/monitors/inventory/${monitor.id}`);
+    const logged: { object: Record<string, unknown>; message: string }[] = [];
+    const metrics = new Metrics(() => h.store.totals());
+    const watched = new MonitorDelivery({
+      store: h.store,
+      logger: {
+        info: () => undefined,
+        error: () => undefined,
+        warn: (object: Record<string, unknown>, message: string) => logged.push({ object, message }),
+      } as never,
+      metrics,
+      now: clock.now,
+      nodeId: 'node-a',
+    });
     receiver.status = 503;
     await h.devices(alice, 1, () => ({}), 6);
     for (let hour = 0; hour <= 25; hour++) {
       clock.advance(3_600_000);
-      await delivery.pass();
+      await watched.pass();
     }
+    expect(logged).toEqual([
+      {
+        object: { monitor: persistent.id, account: alice.accountId, url: receiver.url },
+        message: 'monitor disabled: no delivery succeeded for 24 hours',
+      },
+    ]);
+    const exposition = await metrics.registry.metrics();
+    expect(exposition).toMatch(/fleetjobs_monitor_deliveries_total\{result="failure"\} [1-9]\d*\n/);
+    metrics.close();
     const url = `/ws/v1/monitors/inventory/${persistent.id}`;
     expect((await h.get(alice, url)).json().status).toBe('disabled');
     const tries = receiver.requests.length;
