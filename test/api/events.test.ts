@@ -130,6 +130,26 @@ describe('the live event stream', () => {
     onlySecond.close();
   });
 
+  it('stops reading the store once the client has gone', async () => {
+    let reads = 0;
+    const listEvents = h.store.listEvents;
+    h.store.listEvents = (request) => {
+      reads++;
+      return listEvents(request);
+    };
+    try {
+      const stream = await open(alice, '/ws/v1/events');
+      await stream.waitFor(() => reads >= 2);
+      stream.close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const after = reads;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(reads).toBe(after);
+    } finally {
+      h.store.listEvents = listEvents;
+    }
+  });
+
   it('answers 400 to an unknown topic, 401 without credentials', async () => {
     expect(expectError(await h.get(alice, '/ws/v1/events?topics=alarms'), 400)).toMatch(/alarms/);
     expectError(await h.get(alice, '/ws/v1/events?job_id=x'), 400);

@@ -79,8 +79,8 @@ export function eventRoutes(
         clearInterval(heartbeat);
         open.delete(stream);
       };
+      // fastify destroys the stream when the client goes away.
       stream.on('close', close);
-      request.raw.on('close', () => stream.destroy());
       const heartbeat = setInterval(() => stream.write(': keep-alive\n\n'), timings.heartbeatMs);
 
       const poll = async () => {
