@@ -18,7 +18,7 @@ export default defineConfig({
         test: {
           name: 'postgres',
           include: [
-            'test/api/{auth,bad-input,devices,events,jobs,metrics,monitors,paging,preview,tenancy}.test.ts',
+            'test/api/{auth,bad-input,devices,events,groups,jobs,metrics,monitors,paging,preview,sci,tenancy}.test.ts',
             'test/query/sql.differential.test.ts',
           ],
           env: { FLEETJOBS_TEST_STORE: 'postgres' },

@@ -10,6 +10,7 @@ import { AppError, badRequest } from '../model/error.js';
 import { Metrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
 import { Authenticator } from './auth.js';
+import { acceptsXml } from './context.js';
 import { CursorCodec } from './cursor.js';
 import { BODY_LIMIT_BYTES, installErrorHandling, sendError } from './errors.js';
 import { HTTP_TIMEOUTS, type HttpTimeouts, httpLimitOptions } from './http-limits.js';
@@ -18,6 +19,7 @@ import { requestId, requestLogging } from './request-log.js';
 import { consoleRoutes } from './routes/console.js';
 import { healthRoutes } from './routes/healthz.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { sciRoutes } from './routes/ws/sci.js';
 import type { EventStreamTimings } from './routes/ws/v1/events.js';
 import { v1Routes } from './routes/ws/v1/index.js';
 
@@ -44,18 +46,20 @@ export interface AppOptions {
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-/**
- * Bodies are JSON whatever their Content-Type says (so `curl -d` works); an empty body is no body.
- * JSON is UTF-8: other bytes are refused, not silently replaced. Body schemas refuse unknown keys,
- * `__proto__` included.
- */
-function parseJsonBody(_request: FastifyRequest, bytes: Buffer): unknown {
-  let body: string;
+/** A body as UTF-8 text: other bytes are refused, not silently replaced. */
+function bodyText(bytes: Buffer): string {
   try {
-    body = UTF8.decode(bytes);
+    return UTF8.decode(bytes);
   } catch {
     throw badRequest('Request body is not valid UTF-8');
   }
+}
+
+/**
+ * JSON bodies: `application/json` or `…+json`, `application/x-www-form-urlencoded` (so `curl -d`
+ * works) or no type; an empty body is no body. Body schemas refuse unknown keys, `__proto__` included.
+ */
+function parseJsonBody(body: string): unknown {
   if (body.trim() === '') return undefined;
   let value: unknown;
   try {
@@ -67,6 +71,24 @@ function parseJsonBody(_request: FastifyRequest, bytes: Buffer): unknown {
   }
   return value;
 }
+
+type BodyKind = 'json' | 'form' | 'xml' | 'none' | 'other';
+
+/** What a Content-Type header says the body is. */
+function bodyKind(header: string | undefined): BodyKind {
+  const type = (header ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === '') return 'none';
+  if (type === 'application/json' || type.endsWith('+json')) return 'json';
+  if (type === 'application/x-www-form-urlencoded') return 'form';
+  if (type === 'text/xml' || type === 'application/xml' || type.endsWith('+xml')) return 'xml';
+  return 'other';
+}
+
+const unsupportedType = (request: FastifyRequest, expected: string) =>
+  new AppError(
+    415,
+    `Unsupported Content-Type '${request.headers['content-type'] ?? ''}': this route takes ${expected}`,
+  );
 
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 /** With the `u` flag a surrogate pair is one code point: this finds only unpaired halves. */
@@ -110,9 +132,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (onRoute !== undefined) app.addHook('onRoute', onRoute);
   app.decorateRequest('user', null);
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, async (request: FastifyRequest, body: Buffer) =>
-    parseJsonBody(request, body),
-  );
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, async (request: FastifyRequest, bytes: Buffer) => {
+    const kind = bodyKind(request.headers['content-type']);
+    if (acceptsXml(request)) {
+      // XML routes (SCI) take an XML type, or an XML body sent by `curl -d` or without a type.
+      const body = kind === 'xml' || kind === 'form' || kind === 'none' ? bodyText(bytes) : '';
+      if (kind === 'xml' || body.trimStart().startsWith('<')) return body;
+      throw unsupportedType(request, 'text/xml or application/xml');
+    }
+    if (kind === 'json' || kind === 'form' || kind === 'none') return parseJsonBody(bodyText(bytes));
+    throw unsupportedType(request, 'application/json');
+  });
   installErrorHandling(app);
   requestLogging(app);
   await collectOpenApi(app);
@@ -124,6 +154,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   healthRoutes(app);
   await openApiRoutes(app);
   await consoleRoutes(app);
-  await app.register(v1Routes(new Authenticator(store, now), context, options.eventTimings));
+  const authenticator = new Authenticator(store, now);
+  await app.register(v1Routes(authenticator, context, options.eventTimings));
+  await app.register(sciRoutes(authenticator, context));
   return app;
 }

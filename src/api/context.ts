@@ -17,7 +17,14 @@ declare module 'fastify' {
     /** The authenticated user; set by the auth hook on every route under `/ws/`. */
     user: User | null;
   }
+  interface FastifyContextConfig {
+    /** The route reads an XML body (SCI) instead of JSON. */
+    xmlBody?: boolean;
+  }
 }
+
+/** Whether the request's route reads an XML body. */
+export const acceptsXml = (request: FastifyRequest): boolean => request.routeOptions.config.xmlBody === true;
 
 /** The authenticated user of a `/ws/` request. */
 export function requestUser(request: FastifyRequest): User {

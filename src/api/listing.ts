@@ -14,7 +14,7 @@ import { csv, csvQuery, describeRoute, page, pageQuery } from './schemas.js';
 /** How a list or export route is described in the OpenAPI document. */
 export interface ListDoc {
   operationId: string;
-  tag: 'jobs' | 'devices' | 'monitors';
+  tag: 'jobs' | 'devices' | 'groups' | 'monitors';
   summary: string;
   /** The path parameters' schema, when the path has some. */
   params?: TSchema;
@@ -52,20 +52,24 @@ export interface ListScope {
   jobId?: number;
 }
 
-/** `Accept: application/xml` (or text/xml) preferred over JSON. */
-export function prefersXml(request: FastifyRequest): boolean {
+/** Which of XML (application/xml, text/xml) and JSON the Accept header prefers; null if neither. */
+export function preferredFormat(request: FastifyRequest): 'xml' | 'json' | null {
   const accept = request.headers.accept;
-  if (accept === undefined) return false;
-  let best = { xml: false, quality: 0 };
+  if (accept === undefined) return null;
+  let best: { format: 'xml' | 'json' | null; quality: number } = { format: null, quality: 0 };
   for (const part of accept.split(',')) {
     const [type = '', ...parameters] = part.split(';').map((piece) => piece.trim().toLowerCase());
     const q = parameters.find((parameter) => parameter.startsWith('q='));
     const quality = q === undefined ? 1 : Number(q.slice(2));
-    const xml = type === 'application/xml' || type === 'text/xml';
-    if ((xml || type === 'application/json') && quality > best.quality) best = { xml, quality };
+    const format =
+      type === 'application/xml' || type === 'text/xml' ? 'xml' : type === 'application/json' ? 'json' : null;
+    if (format !== null && quality > best.quality) best = { format, quality };
   }
-  return best.xml;
+  return best.format;
 }
+
+/** `Accept: application/xml` (or text/xml) preferred over JSON. */
+export const prefersXml = (request: FastifyRequest): boolean => preferredFormat(request) === 'xml';
 
 /** What a list route pages through: one resource, in one scope. */
 export interface PageOptions<T> {

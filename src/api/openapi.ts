@@ -28,8 +28,10 @@ export async function collectOpenApi(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'jobs', description: 'jobs and their targets' },
         { name: 'devices', description: 'the device inventory' },
+        { name: 'groups', description: "the groups of the devices' paths" },
+        { name: 'sci', description: "Remote Manager's SCI job requests (XML)" },
         { name: 'monitors', description: 'monitors that push events, their history, the live event stream' },
-        { name: 'service', description: 'health, metrics and this document (no credentials)' },
+        { name: 'service', description: 'health, metrics, this document (no credentials), the v1 index' },
       ],
       components: {
         securitySchemes: {

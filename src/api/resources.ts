@@ -1,4 +1,10 @@
-import { DEVICE_FIELDS, DEVICE_TIMESTAMP_FIELDS, type Device } from '../model/device.js';
+import {
+  DEVICE_FIELDS,
+  DEVICE_TIMESTAMP_FIELDS,
+  type Device,
+  type DeviceGroup,
+  GROUP_FIELDS,
+} from '../model/device.js';
 import { JOB_FIELDS, type Job, type JobDetail, type JobTarget, TARGET_FIELDS } from '../model/job.js';
 import type { Resource as QueryResource } from '../query/index.js';
 import type { Order } from '../store/store.js';
@@ -46,6 +52,16 @@ export const TARGETS: ResourceInfo<JobTarget> = {
   orderFields: TARGET_FIELDS.filter((field) => field !== 'response'),
   defaultOrder: { field: 'device_id', direction: 'asc' },
   key: (target) => target.device_id,
+};
+
+export const GROUPS: ResourceInfo<DeviceGroup> = {
+  name: 'groups',
+  element: 'group',
+  fields: GROUP_FIELDS,
+  timestampFields: new Set(),
+  orderFields: GROUP_FIELDS,
+  defaultOrder: { field: 'path', direction: 'asc' },
+  key: (group) => group.path,
 };
 
 /** The single-job view adds what the job was created with. */

@@ -242,6 +242,19 @@ export const device = Type.Object({
   ...Object.fromEntries(DEVICE_TIMESTAMP_FIELDS.map((field) => [field, timestamp(field)])),
 });
 
+export const group = Type.Object({
+  path: Type.String({ description: 'e.g. /NorthWest/Seattle' }),
+  name: Type.String({ description: 'the last segment of the path' }),
+  parent: nullable('string', { description: 'the path one level up; null at the top' }),
+  device_count: Type.Integer({ description: 'devices in the group and its subgroups' }),
+});
+
+/** `GET /ws/v1`: the v1 APIs of this service. */
+export const apiIndex = Type.Object({
+  count: Type.Integer(),
+  list: Type.Array(Type.Object({ name: Type.String(), uri: Type.String() })),
+});
+
 export const createdDevices = Type.Object({
   count: Type.Integer(),
   size: Type.Integer(),
@@ -334,7 +347,7 @@ const ERRORS = {
 /** A route's OpenAPI description: unique operationId, tag, summary, and its answers with the error body. */
 export function describeRoute(
   operationId: string,
-  tag: 'jobs' | 'devices' | 'monitors' | 'service',
+  tag: 'jobs' | 'devices' | 'groups' | 'monitors' | 'sci' | 'service',
   summary: string,
   schema: { response?: Record<string, unknown>; [part: string]: unknown } = {},
 ) {

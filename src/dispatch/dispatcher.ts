@@ -280,6 +280,9 @@ export class Dispatcher {
           batch.map((queued) => queued.update),
           this.#now(),
         );
+        this.#jobs.targetsChanged(
+          batch.flatMap(({ update }, index) => (applied[index] ? [update.job_id] : [])),
+        );
         batch.forEach(({ update, settle }, index) => {
           if (!applied[index]) {
             this.#logger.info(

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt, { type MqttClient } from 'mqtt';
+import { simulatedSciReply } from './sci-replies.js';
 import { presenceTopic } from './topics.js';
 
 /** How long a leaving device waits for its `offline` to be acknowledged. */
@@ -38,6 +39,7 @@ class SimulatedDevice {
   readonly #jobs = new Map<number, { timer: NodeJS.Timeout | null; outcome: Outcome | null }>();
   client: MqttClient | null = null;
   #up = false;
+  readonly #started = Date.now();
 
   constructor(
     readonly identity: SimulatedIdentity,
@@ -91,17 +93,31 @@ class SimulatedDevice {
   #onMessage(topic: string, payload: Buffer): void {
     const [, , , jobText, kind] = topic.split('/');
     const jobId = Number(jobText);
-    let body: { force?: unknown };
+    let body: { force?: unknown; job_type?: unknown; payload?: { sci?: unknown } | null };
     try {
       body = JSON.parse(payload.toString('utf8'));
     } catch {
       return;
     }
-    if (kind === 'request') this.#onRequest(jobId);
+    if (kind === 'request') this.#onRequest(jobId, this.#answerTo(body));
     else if (kind === 'cancel') this.#onCancel(jobId, body.force === true);
   }
 
-  #onRequest(jobId: number): void {
+  /** What the device answers when it succeeds: an SCI reply to an SCI request, else a token answer. */
+  #answerTo(request: { job_type?: unknown; payload?: { sci?: unknown } | null }): unknown {
+    const sci = request.payload?.sci;
+    if (typeof sci !== 'string') return { simulated: true };
+    const state = this.simulator.stateOf(this.identity.id);
+    const facts = {
+      id: this.identity.id,
+      ip: String(state.ip),
+      firmware_version: String(state.firmware_version),
+      uptime: Math.round((Date.now() - this.#started) / 1000),
+    };
+    return { sci: simulatedSciReply(String(request.job_type), sci, facts) };
+  }
+
+  #onRequest(jobId: number, response: unknown): void {
     const known = this.#jobs.get(jobId);
     if (known) {
       // A request sent again: the service may have missed the answer.
@@ -118,7 +134,7 @@ class SimulatedDevice {
         jobId,
         failed
           ? { status: 'failed', message: 'simulated failure' }
-          : { status: 'successful', message: 'done', response: { simulated: true } },
+          : { status: 'successful', message: 'done', response },
       );
     };
     if (this.simulator.options.latency > 0) {

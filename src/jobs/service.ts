@@ -74,6 +74,9 @@ const SELECTOR_KEYS = ['devices', 'groups', 'tags', 'query', 'all'] as const;
  * are checked by the API before they get here; the meaning of values is checked here.
  */
 export class JobService extends EventEmitter<JobServiceEvents> {
+  /** Per job, who waits for its targets to change. */
+  readonly #watchers = new Map<number, Set<() => void>>();
+
   constructor(
     readonly store: Store,
     private readonly now: () => number = Date.now,
@@ -148,10 +151,50 @@ export class JobService extends EventEmitter<JobServiceEvents> {
 
   // ---- jobs ----
 
-  async createJob(accountId: number, username: string, input: JobCreateInput): Promise<JobDetail> {
-    const job = await this.store.createJob({ accountId, username, ...checkJobInput(input), now: this.now() });
+  /**
+   * Creates the job. `failOffline`: its targets whose devices are disconnected fail at once with
+   * this message instead of waiting for them (SCI without allowOffline). `submitted`: the selector
+   * to keep as submitted, when the request named more than `input.targets` (SCI's unknown devices).
+   */
+  async createJob(
+    accountId: number,
+    username: string,
+    input: JobCreateInput,
+    { failOffline, submitted }: { failOffline?: string; submitted?: TargetSelector } = {},
+  ): Promise<JobDetail> {
+    const checked = checkJobInput(input);
+    let job = await this.store.createJob({
+      accountId,
+      username,
+      ...checked,
+      targets: submitted ?? checked.targets,
+      now: this.now(),
+    });
+    if (failOffline !== undefined) {
+      const failed = await this.store.failDisconnectedTargets(accountId, job.id, failOffline, this.now());
+      if (failed.length > 0) job = (await this.store.getJob(accountId, job.id)) ?? job;
+    }
     this.emit('job-created', job);
     return job;
+  }
+
+  /**
+   * The dispatcher stored device reports on targets of these jobs: whoever watches one of them (a
+   * synchronous SCI request) looks again.
+   */
+  targetsChanged(jobIds: Iterable<number>): void {
+    for (const jobId of new Set(jobIds)) for (const watcher of this.#watchers.get(jobId) ?? []) watcher();
+  }
+
+  /** Calls `onChange` when targets of the job may have changed on this node; the answer stops it. */
+  watchJob(jobId: number, onChange: () => void): () => void {
+    const watchers = this.#watchers.get(jobId) ?? new Set();
+    watchers.add(onChange);
+    this.#watchers.set(jobId, watchers);
+    return () => {
+      watchers.delete(onChange);
+      if (watchers.size === 0 && this.#watchers.get(jobId) === watchers) this.#watchers.delete(jobId);
+    };
   }
 
   /** The devices a job with this body would target, checked as a creation is; creates nothing. */

@@ -123,3 +123,16 @@ export const normalizeGroup = (group: string): string => {
 
 /** Folds ASCII letters only, the same way SQLite's and PostgreSQL's `lower()` do under the C collation. */
 export const foldAscii = (text: string): string => text.replace(/[A-Z]/g, (c) => c.toLowerCase());
+
+/** A group of the inventory: a path that a device's group has or lies under. */
+export interface DeviceGroup {
+  path: string;
+  /** The last segment of the path. */
+  name: string;
+  /** The path one level up; null for a top-level group. */
+  parent: string | null;
+  /** Devices in the group and its subgroups. */
+  device_count: number;
+}
+
+export const GROUP_FIELDS = ['path', 'name', 'parent', 'device_count'] as const;

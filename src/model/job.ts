@@ -142,3 +142,6 @@ export const settledJobStatus = (
   if (counts.progress_pending > 0) return null;
   return counts.progress_failures === counts.target_count ? 'failed' : 'complete';
 };
+
+/** The message of a target whose device was offline when a request that does not wait for it came (SCI). */
+export const DEVICE_NOT_CONNECTED = 'Device Not Connected';

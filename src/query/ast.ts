@@ -6,7 +6,7 @@
 export type FieldKind = 'number' | 'text' | 'enum' | 'group' | 'tags' | 'timestamp';
 
 /** Which record a field belongs to: the job, one of its target devices, or the target itself. */
-export type FieldScope = 'job' | 'device' | 'target';
+export type FieldScope = 'job' | 'device' | 'target' | 'group';
 
 export type ComparisonOperator =
   | '='

@@ -10,7 +10,7 @@ import { JOB_STATUSES, JOB_TYPES, TARGET_STATUSES } from '../model/job.js';
 import type { FieldKind, FieldScope } from './ast.js';
 
 /** The resources a query filters. */
-export type Resource = 'jobs' | 'devices' | 'targets';
+export type Resource = 'jobs' | 'devices' | 'targets' | 'groups';
 
 export interface FieldInfo {
   /** The stored field name (no `device.` prefix): the key of the model object. */
@@ -64,6 +64,14 @@ const TARGET_FIELD_SPECS: readonly FieldSpec[] = [
   ['end_time', 'timestamp'],
 ];
 
+/** The groups of the inventory (`GET /ws/v1/groups/inventory`): no device fields. */
+const GROUP_FIELD_SPECS: readonly FieldSpec[] = [
+  ['path', 'text'],
+  ['name', 'text'],
+  ['parent', 'text'],
+  ['device_count', 'number'],
+];
+
 const info = ([name, kind, values]: FieldSpec, scope: FieldScope): FieldInfo =>
   values === undefined ? { name, scope, kind } : { name, scope, kind, values };
 
@@ -83,6 +91,7 @@ const REGISTRIES: Readonly<Record<Resource, ReadonlyMap<string, FieldInfo>>> = {
   devices: registry([], 'device'),
   targets: registry(TARGET_FIELD_SPECS, 'target'),
   jobs: registry(JOB_FIELD_SPECS, 'job'),
+  groups: new Map(GROUP_FIELD_SPECS.map((spec) => [spec[0], info(spec, 'group')])),
 };
 
 /** The fields a query on `resource` may name: lower-case query name → field. */
@@ -105,12 +114,13 @@ const FIELD_LISTS: Readonly<Record<Resource, string>> = {
   devices: listFields('devices'),
   targets: listFields('targets'),
   jobs: listFields('jobs'),
+  groups: listFields('groups'),
 };
 
 /** The names an error message lists: every field, with the `device.` aliases summed up in one entry. */
 function listFields(resource: Resource): string {
   const names = [...REGISTRIES[resource].keys()].filter((name) => !name.startsWith('device.'));
-  return `${names.join(', ')}, or device.<device field>`;
+  return resource === 'groups' ? names.join(', ') : `${names.join(', ')}, or device.<device field>`;
 }
 
 /** The valid field names of `resource`, as an error message lists them. */

@@ -1,5 +1,11 @@
 import type { Account, ApiKey, Role, User } from '../model/account.js';
-import type { ConnectionStatus, DEVICE_REPORTED_FIELDS, Device, DeviceInput } from '../model/device.js';
+import type {
+  ConnectionStatus,
+  DEVICE_REPORTED_FIELDS,
+  Device,
+  DeviceGroup,
+  DeviceInput,
+} from '../model/device.js';
 import type { EventTopic, StoredEvent } from '../model/event.js';
 import type {
   Job,
@@ -221,6 +227,11 @@ export interface Store extends DispatchStore {
   deleteDevice(accountId: number, id: string, now: Millis): Promise<boolean>;
   setDeviceToken(accountId: number, id: string, tokenHash: string): Promise<boolean>;
   listDevices(request: ListRequest): Promise<Device[]>;
+  /** Those of `ids` (stored, upper-case) that are devices of the account. */
+  existingDeviceIds(accountId: number, ids: string[]): Promise<string[]>;
+  /** The account's groups: every path a device's group has or lies under, its devices counted with those below. */
+  listGroups(request: ListRequest): Promise<DeviceGroup[]>;
+  streamGroups(request: StreamRequest): AsyncIterable<DeviceGroup[]>;
   /** Batches from a separate read connection, in keyset order, never holding up other requests. */
   streamDevices(request: StreamRequest): AsyncIterable<Device[]>;
 
@@ -234,6 +245,11 @@ export interface Store extends DispatchStore {
     now: Millis,
     limit: number,
   ): Promise<TargetPreview>;
+  /**
+   * The job's queued targets whose devices are disconnected now fail at once with `message` (one
+   * guarded UPDATE; the job settles as usual). Returns their device ids.
+   */
+  failDisconnectedTargets(accountId: number, jobId: number, message: string, now: Millis): Promise<string[]>;
   getJob(accountId: number, id: number): Promise<JobDetail | undefined>;
   listJobs(request: ListRequest): Promise<Job[]>;
   streamJobs(request: StreamRequest): AsyncIterable<Job[]>;

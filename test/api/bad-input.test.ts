@@ -47,14 +47,40 @@ describe('bad input gets a clear 400 and changes nothing', () => {
     expectError(put, 400);
   });
 
-  it('a JSON body sent without a JSON content type is still read as JSON', async () => {
-    const response = await h.inject(bob, {
+  it('a JSON route reads JSON, +json, form-encoded and untyped bodies as JSON, and answers 415 to other types', async () => {
+    const send = (contentType: string | undefined, payload = '{"name": 5}') =>
+      h.inject(bob, {
+        method: 'PUT',
+        url: `/ws/v1/devices/inventory/${deviceId(1)}`,
+        payload,
+        headers: contentType === undefined ? {} : { 'content-type': contentType },
+      });
+    for (const type of [
+      'application/json',
+      'application/vnd.api+json; charset=utf-8',
+      'application/x-www-form-urlencoded',
+    ]) {
+      expect(expectError(await send(type), 400)).toBe('body.name must be string or null');
+    }
+    const untyped = await h.app.inject({
       method: 'PUT',
       url: `/ws/v1/devices/inventory/${deviceId(1)}`,
-      payload: '{"name": 5}',
-      headers: { 'content-type': 'text/plain' },
+      headers: bob.headers,
+      payload: Buffer.from('{"name": 5}'),
     });
-    expect(expectError(response, 400)).toBe('body.name must be string or null');
+    expect(expectError(untyped, 400)).toBe('body.name must be string or null');
+    for (const type of ['text/xml', 'application/xml', 'text/plain', 'multipart/form-data; boundary=x']) {
+      expect(expectError(await send(type, '<device><name>x</name></device>'), 415)).toMatch(
+        /^Unsupported Content-Type .*application\/json/,
+      );
+    }
+    const created = await h.inject(bob, {
+      method: 'POST',
+      url: '/ws/v1/jobs/inventory',
+      payload: '<sci_request/>',
+      headers: { 'content-type': 'text/xml' },
+    });
+    expectError(created, 415);
   });
 
   it('a missing body where one is needed', async () => {

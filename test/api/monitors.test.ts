@@ -153,6 +153,7 @@ describe('monitors', () => {
       last_sent: null,
       last_sent_uuid: null,
     });
+    expect((await h.get(alice, '/ws/v1/monitors')).json().inventory_uri).toBe('/ws/v1/monitors/inventory');
     expect(created).not.toHaveProperty('auth_token');
     expect(created).not.toHaveProperty('secret');
     expect(JSON.stringify(created)).not.toContain('abc');

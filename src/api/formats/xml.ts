@@ -22,6 +22,9 @@ export const xmlText = (text: string): string =>
     ? text.replace(NOT_XML, '\uFFFD').replace(SPECIAL, (char) => ENTITIES[char] ?? char)
     : text;
 
+/** Text without the characters XML 1.0 cannot carry (replaced by U+FFFD), for a builder that escapes markup. */
+export const xmlCharacters = (text: string): string => text.replace(NOT_XML, '\uFFFD');
+
 const element = (name: string, text: string): string => `<${name}>${xmlText(text)}</${name}>`;
 
 export interface Page<T> {

@@ -218,3 +218,19 @@ export function streamDevices(
     deviceFromRow,
   );
 }
+
+export async function existingDeviceIds(
+  db: Db,
+  dialect: SqlDialect,
+  accountId: number,
+  ids: string[],
+): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await db
+    .selectFrom('devices as d')
+    .select('d.id')
+    .where('d.customer_id', '=', accountId)
+    .where(dialect.inTexts(sql.ref('d.id'), ids))
+    .execute();
+  return rows.map((row) => row.id);
+}

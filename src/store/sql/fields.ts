@@ -58,3 +58,10 @@ export const TARGET_STORE_FIELDS: StoreFields = new Map([
   field('start_time', true, true),
   field('end_time', true, true),
 ]);
+
+export const GROUP_STORE_FIELDS: StoreFields = new Map([
+  field('path', false, false),
+  field('name', false, false),
+  field('parent', true, false),
+  field('device_count', false, true),
+]);

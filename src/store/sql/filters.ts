@@ -20,7 +20,13 @@ import {
   type Predicate,
   usesScope,
 } from '../../query/sql.js';
-import { DEVICE_STORE_FIELDS, JOB_STORE_FIELDS, type StoreFields, TARGET_STORE_FIELDS } from './fields.js';
+import {
+  DEVICE_STORE_FIELDS,
+  GROUP_STORE_FIELDS,
+  JOB_STORE_FIELDS,
+  type StoreFields,
+  TARGET_STORE_FIELDS,
+} from './fields.js';
 
 export type { Dialect } from '../../query/sql.js';
 
@@ -114,6 +120,13 @@ const JOB_TARGET_FIELDS = lookup({ job: JOB, device: TARGET_DEVICE });
 /** Predicate over `devices AS d`. */
 export function deviceWhere(query: QueryNode, dialect: Dialect, now: number): RawBuilder<SqlBool> {
   return compileQuery(query, DEVICE_FIELDS, { dialect, now });
+}
+
+const GROUP_FIELDS = lookup({ group: columnMap(GROUP_STORE_FIELDS, 'grp', false) });
+
+/** Predicate over the groups of the inventory, `… AS grp` (groups.ts). */
+export function groupWhere(query: QueryNode, dialect: Dialect, now: number): RawBuilder<SqlBool> {
+  return compileQuery(query, GROUP_FIELDS, { dialect, now });
 }
 
 /** Predicate over `job_targets AS t LEFT JOIN devices AS d ON d.pk = t.device_pk`. */

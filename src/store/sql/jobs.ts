@@ -136,6 +136,35 @@ export async function createJob(db: Db, dialect: SqlDialect, job: NewJob): Promi
   });
 }
 
+export async function failDisconnectedTargets(
+  db: Db,
+  dialect: SqlDialect,
+  accountId: number,
+  jobId: number,
+  message: string,
+  now: Millis,
+): Promise<string[]> {
+  return db.transaction().execute(async (trx) => {
+    const failed = await trx
+      .updateTable('job_targets')
+      .set({ status: 'failed', message, end_time: now, deadline: null })
+      .where('job_id', '=', jobId)
+      .where(sql<SqlBool>`status = 'queued'`)
+      .where(
+        sql<SqlBool>`exists (select 1 from devices d where d.pk = job_targets.device_pk
+          and d.customer_id = ${accountId} and d.connection_status = 'disconnected')`,
+      )
+      .returning(TARGET_COLUMNS)
+      .execute();
+    const jobs = await new EndedTargets().addAll(failed).count(trx, now);
+    await recordEvents(trx, dialect, now, [
+      ...targetChanges(failed.map(targetFromRow)),
+      ...jobChanges('UPDATE', jobs),
+    ]);
+    return failed.map((row) => row.device_id);
+  });
+}
+
 // ---- reading ----
 
 export async function getJob(db: Db, accountId: number, id: number): Promise<JobDetail | undefined> {

@@ -6,6 +6,7 @@ import * as devices from './devices.js';
 import type { Reader, SqlDialect } from './dialect.js';
 import * as dispatch from './dispatch.js';
 import * as events from './events.js';
+import * as groups from './groups.js';
 import * as jobs from './jobs.js';
 import * as monitors from './monitors.js';
 import { previewTargets } from './preview.js';
@@ -51,12 +52,17 @@ export function createSqlStore({ db, readDb, dialect, close }: SqlStoreOptions):
     setDeviceToken: (accountId, id, tokenHash) => devices.setDeviceToken(db, accountId, id, tokenHash),
     listDevices: (request) => devices.listDevices(readDb, dialect, request),
     streamDevices: (request) => devices.streamDevices(db, dialect, reader, request),
+    existingDeviceIds: (accountId, ids) => devices.existingDeviceIds(db, dialect, accountId, ids),
+    listGroups: (request) => groups.listGroups(readDb, dialect, request),
+    streamGroups: (request) => groups.streamGroups(db, dialect, reader, request),
 
     createJob: (job) => jobs.createJob(db, dialect, job),
     async previewTargets(accountId, selection, now, limit) {
       await jobs.checkDevicesKnown(db, dialect, accountId, selection.devices);
       return previewTargets(db, accountId, jobs.selectionWhere(dialect, selection, now), limit);
     },
+    failDisconnectedTargets: (accountId, jobId, message, now) =>
+      jobs.failDisconnectedTargets(db, dialect, accountId, jobId, message, now),
     getJob: (accountId, id) => jobs.getJob(db, accountId, id),
     listJobs: (request) => jobs.listJobs(readDb, dialect, request),
     streamJobs: (request) => jobs.streamJobs(db, dialect, reader, request),

@@ -3,6 +3,7 @@ import * as initial from './001_initial.js';
 import * as queryIndexes from './002_query_indexes.js';
 import * as completionTimeIndex from './003_completion_time_index.js';
 import * as storeTotals from './004_store_totals.js';
+import * as groupPathIndex from './005_group_path_index.js';
 import * as events from './008_events.js';
 
 /**
@@ -14,5 +15,6 @@ export const migrations: Record<string, Migration> = {
   '002_query_indexes': queryIndexes,
   '003_completion_time_index': completionTimeIndex,
   '004_store_totals': storeTotals,
+  '005_group_path_index': groupPathIndex,
   '008_events': events,
 };

@@ -18,6 +18,7 @@ import {
   monitorIdParams,
   monitorUpdateBody,
   page,
+  summary,
 } from '../../../schemas.js';
 
 /** The fields a client sees of a monitor, in order (never `auth_token` nor `secret`). */
@@ -117,8 +118,25 @@ function parseTime(raw: RawQuery, name: string): number | undefined {
 
 type MonitorRequest = FastifyRequest<{ Params: { id: string } }>;
 
+export const MONITORS_SUMMARY = {
+  inventory_uri: '/ws/v1/monitors/inventory',
+  inventory_xml_uri: '/ws/v1/monitors/inventory.xml',
+  history_uri: '/ws/v1/monitors/history/{id}',
+  events_uri: '/ws/v1/events',
+} as const;
+
 /** `/ws/v1/monitors/inventory…` and `/ws/v1/monitors/history/{id}` (§10). */
 export function monitorRoutes(app: FastifyInstance, { store, cursors }: ApiContext): void {
+  app.get(
+    '/ws/v1/monitors',
+    {
+      schema: describeRoute('monitorsSummary', 'monitors', 'Where the monitor routes are', {
+        response: { 200: summary(MONITORS_SUMMARY) },
+      }),
+    },
+    async () => MONITORS_SUMMARY,
+  );
+
   pageRoutes(
     app,
     '/ws/v1/monitors/inventory',
