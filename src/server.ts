@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.js';
-import { startDispatch } from './dispatch/index.js';
+import { defaultNodeId, startDispatch } from './dispatch/index.js';
 import { JobService } from './jobs/service.js';
 import { MonitorDelivery } from './monitors/delivery.js';
 import { createLogger, type LogFormat } from './observability/logger.js';
@@ -15,6 +15,8 @@ export interface ServerConfig extends StoreConfig {
   port: number;
   mqttPort: number;
   mqttUrl?: string | undefined;
+  /** This node's name in logs, metrics and its MQTT client id (CONTRACT §8); default host name and pid. */
+  nodeId?: string | undefined;
   /** Without one, a logger on standard output at `logLevel` (default info) in `logFormat` (json). */
   logger?: Logger;
   logLevel?: string;
@@ -85,9 +87,14 @@ function readTls(config: ServerConfig): { cert: Buffer; key: Buffer } | undefine
 
 /** Opens the store, starts job dispatch over MQTT, then serves the HTTP API. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
-  const logger = config.logger ?? (await createLogger(config.logLevel ?? 'info', config.logFormat ?? 'json'));
+  // the name dispatch takes when none is given, in this same process
+  const nodeId = config.nodeId ?? defaultNodeId();
+  const logger = (
+    config.logger ?? (await createLogger(config.logLevel ?? 'info', config.logFormat ?? 'json'))
+  ).child({ node: nodeId });
   const tls = readTls(config);
   const metrics = new Metrics(() => store.totals());
+  metrics.nameNode(nodeId);
   const store = await openStore({ ...config, onQuery: metrics.storeQuery });
   const closers: (() => Promise<void>)[] = [
     async () => {
@@ -106,6 +113,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       mqttHost: config.host,
       mqttPort: config.mqttPort,
       mqttUrl: config.mqttUrl,
+      nodeId: config.nodeId,
       mqttTls: tls === undefined ? undefined : { ...tls, port: config.mqttsPort ?? DEFAULT_MQTTS_PORT },
       logger,
       metrics,
@@ -121,6 +129,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       metrics,
       metricsToken: config.metricsToken,
       https: tls,
+      readiness: () => dispatch.unready(),
     });
     closers.unshift(() => closeHttp(app));
     const mqtt =

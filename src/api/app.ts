@@ -17,7 +17,7 @@ import { HTTP_TIMEOUTS, type HttpTimeouts, httpLimitOptions } from './http-limit
 import { collectOpenApi, openApiRoutes } from './openapi.js';
 import { requestId, requestLogging } from './request-log.js';
 import { consoleRoutes } from './routes/console.js';
-import { healthRoutes } from './routes/healthz.js';
+import { healthRoutes, type Readiness } from './routes/healthz.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { sciRoutes } from './routes/ws/sci.js';
 import type { EventStreamTimings } from './routes/ws/v1/events.js';
@@ -42,6 +42,8 @@ export interface AppOptions {
   httpTimeouts?: HttpTimeouts;
   /** How often the live event stream polls and keeps the line open; tests shorten them. */
   eventTimings?: EventStreamTimings;
+  /** What `GET /readyz` answers (the node's store and broker); without it, whether the store answers. */
+  readiness?: Readiness;
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -151,7 +153,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const metrics = options.metrics ?? new Metrics(() => store.totals());
   if (options.metrics === undefined) app.addHook('onClose', async () => metrics.close());
   metricsRoutes(app, metrics, options.metricsToken);
-  healthRoutes(app);
+  healthRoutes(
+    app,
+    options.readiness ??
+      (() =>
+        store.ping().then(
+          () => null,
+          () => 'the store is unreachable',
+        )),
+  );
   await openApiRoutes(app);
   await consoleRoutes(app);
   const authenticator = new Authenticator(store, now);

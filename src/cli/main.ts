@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerApiKeyCommands } from './apikeys.js';
+import { registerBrokerConfig } from './broker-config.js';
 import { registerServe } from './serve.js';
 import { registerSimulate } from './simulate.js';
 import { registerUserCommands } from './users.js';
@@ -12,5 +13,6 @@ registerServe(program);
 registerUserCommands(program);
 registerApiKeyCommands(program);
 registerSimulate(program);
+registerBrokerConfig(program);
 
 await program.parseAsync(process.argv);

@@ -1,4 +1,4 @@
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { LogFormat } from '../observability/logger.js';
 import { parsePort, type StoreOptions, storeConfig, storeOptions } from './options.js';
 
@@ -10,12 +10,21 @@ interface ServeOptions extends StoreOptions {
   port: number;
   mqttPort: number;
   mqttUrl?: string;
+  nodeId?: string;
   metricsToken?: string;
   tlsCert?: string;
   tlsKey?: string;
   mqttsPort: number;
   logLevel: string;
   logFormat: LogFormat;
+}
+
+/** A node id is part of an MQTT client id: printable ASCII without spaces, wildcards or slashes. */
+function parseNodeId(text: string): string {
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(text)) {
+    throw new InvalidArgumentError(`'${text}' is not a node id (1-64 of A-Z a-z 0-9 . _ : -).`);
+  }
+  return text;
 }
 
 const fail = (message: string): never => {
@@ -52,6 +61,7 @@ async function serve(options: ServeOptions): Promise<void> {
       port: options.port,
       mqttPort: options.mqttPort,
       mqttUrl: options.mqttUrl,
+      nodeId: options.nodeId,
       metricsToken: options.metricsToken,
       tlsCert: options.tlsCert,
       tlsKey: options.tlsKey,
@@ -101,6 +111,14 @@ export function registerServe(program: Command): void {
       new Option('--mqtt-url <url>', 'external MQTT broker to use instead of the embedded one').env(
         'FLEETJOBS_MQTT_URL',
       ),
+    )
+    .addOption(
+      new Option(
+        '--node-id <id>',
+        "this node's name in logs, metrics and its MQTT client id (default: host name and process id)",
+      )
+        .env('FLEETJOBS_NODE_ID')
+        .argParser(parseNodeId),
     )
     .addOption(
       new Option('--tls-cert <file>', 'PEM certificate: serve HTTPS and MQTT over TLS').env(

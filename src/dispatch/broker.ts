@@ -219,10 +219,14 @@ export async function startEmbeddedBroker(options: {
           else resolve({ acknowledged });
         });
       }),
-    kick(deviceId) {
-      generations.set(deviceId, (generations.get(deviceId) ?? 0) + 1);
-      verified.delete(deviceId);
-      sessions.get(deviceId)?.close();
+    unreachable: () => null,
+    // the broker asks the store at each login: only a session opened with an old token must end
+    changeLogins(changes) {
+      for (const { id } of changes) {
+        generations.set(id, (generations.get(id) ?? 0) + 1);
+        verified.delete(id);
+        sessions.get(id)?.close();
+      }
     },
     async close() {
       const closed = Promise.all(

@@ -1,9 +1,17 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { BaseLogger } from 'pino';
-import type { JobService } from '../jobs/service.js';
+import type { DeviceLogin, JobService } from '../jobs/service.js';
 import type { Millis } from '../model/job.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { CancelNotice, DispatchStore, OutgoingRequest, StatusUpdate } from '../store/store.js';
+import type {
+  CancelNotice,
+  DispatchStore,
+  JobClaim,
+  OutgoingRequest,
+  ServiceNode,
+  StatusUpdate,
+  WakeUp,
+} from '../store/store.js';
 import {
   cancelPayload,
   parseDeviceState,
@@ -26,9 +34,20 @@ export interface Transport {
    * awaited: acknowledged by the device (the embedded broker) or the broker, or never to be.
    */
   publish(topic: string, payload: string): Promise<{ acknowledged: Promise<void> }>;
-  /** Closes the device's connection, if this broker can. */
-  kick(deviceId: string): void;
+  /**
+   * Devices' logins changed: `token` is a device's new one (a new device, or a replaced token),
+   * null when it was deleted. A session opened with an old token is closed.
+   */
+  changeLogins(changes: LoginChange[]): void;
+  /** Why devices cannot be reached through this broker now, or null when they can. */
+  unreachable(): string | null;
   close(): Promise<void>;
+}
+
+/** A device's new token (null: the device was deleted). */
+export interface LoginChange {
+  id: string;
+  token: string | null;
 }
 
 /** Cancels published per batch and targets expired per transaction; the event loop gets a turn between. */
@@ -40,6 +59,25 @@ export const NODE_WINDOW = 64;
 /** Status messages written per transaction (a few ms); the event loop gets a turn between. */
 const STATUS_BATCH = 100;
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * How long a node's claim on a job lasts unless its heartbeat renews it, and how often the sweep
+ * runs (heartbeat, take over expired claims, claim new jobs, re-read the next deadline): a dead
+ * node's jobs pass to another within CLAIM_TTL_MS + SWEEP_MS (CONTRACT §8: 10 s).
+ */
+export const CLAIM_TTL_MS = 5_000;
+export const SWEEP_MS = 2_000;
+/** Jobs taken over from dead nodes per sweep. */
+const TAKE_OVER_BATCH = 100;
+
+/** A job this node fans out, with the device after which its targets are still to send. */
+interface StartedJob {
+  id: number;
+  after: string;
+  /** Taken over from a dead node: its in-progress targets may never have been published. */
+  resend: boolean;
+  /** Its requests handed to the broker so far: the claim is released once they all were. */
+  sending: Promise<unknown>[];
+}
 
 interface QueuedStatus {
   update: StatusUpdate;
@@ -56,6 +94,7 @@ export class Dispatcher {
   readonly #logger: Logger;
   readonly #metrics: DispatchMetrics | undefined;
   readonly #now: () => Millis;
+  readonly #node: ServiceNode;
   #transport: Transport | null = null;
   #attach: () => void = () => undefined;
   readonly #attached = new Promise<void>((resolve) => {
@@ -75,13 +114,16 @@ export class Dispatcher {
    * message it delivered is being stored).
    */
   readonly #sendChains = new Map<string, Promise<void>>();
-  /** How each device writes its id in topics (as it connected). */
-  readonly #topicIds = new Map<string, string>();
   readonly #statusQueue: QueuedStatus[] = [];
   #statusFlush: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
   #timerArming = false;
   #expiring: Promise<void> | null = null;
+  #sweeper: NodeJS.Timeout | null = null;
+  #sweeping: Promise<void> | null = null;
+  #claiming: Promise<void> | null = null;
+  #claimAgain = false;
+  #unlisten: () => Promise<void> = async () => undefined;
   /** Work in flight that close() waits for. */
   readonly #tasks = new Set<Promise<unknown>>();
 
@@ -97,23 +139,31 @@ export class Dispatcher {
   readonly #resend = new Map<string, number>();
   /** Devices a job passed over while they were full, with the job after which to look for queued targets. */
   readonly #owed = new Map<string, number>();
-  /** Jobs being taken up, in order, with the device after which their queued targets are still to send. */
-  readonly #startedJobs: { id: number; after: string }[] = [];
+  /** Jobs this node claimed and fans out, in order. */
+  readonly #startedJobs: StartedJob[] = [];
   #pumping: Promise<void> | null = null;
   #wake: () => void = () => undefined;
 
-  readonly #onJobCreated = () => this.#track(this.#startJobs());
+  // Every node hears of a new job (this one too): whichever claims it first sends it.
+  readonly #onJobCreated = () => this.#track(this.#store.notify('jobs'));
+  readonly #onWakeUp = (wakeUp: WakeUp) => {
+    if (wakeUp === 'jobs') this.#claimJobs();
+  };
   readonly #onJobsCanceled = (notices: CancelNotice[]) => this.#track(this.#sendCancels(notices));
-  readonly #onDeviceGone = (deviceId: string) => this.#kick(deviceId);
+  readonly #onDevicesCreated = (logins: DeviceLogin[]) => this.#transport?.changeLogins(logins);
+  readonly #onTokenChanged = (deviceId: string, token: string) => this.#changeLogin(deviceId, token);
+  readonly #onDeviceRemoved = (deviceId: string) => this.#changeLogin(deviceId, null);
 
   constructor(options: {
     store: DispatchStore;
     jobs: JobService;
     logger: Logger;
+    node: ServiceNode;
     metrics?: DispatchMetrics;
     now?: () => Millis;
   }) {
     this.#store = options.store;
+    this.#node = options.node;
     this.#jobs = options.jobs;
     this.#logger = options.logger;
     this.#metrics = options.metrics;
@@ -124,31 +174,84 @@ export class Dispatcher {
     const method = on ? 'on' : 'off';
     this.#jobs[method]('job-created', this.#onJobCreated);
     this.#jobs[method]('jobs-canceled', this.#onJobsCanceled);
-    this.#jobs[method]('device-removed', this.#onDeviceGone);
-    this.#jobs[method]('device-token-changed', this.#onDeviceGone);
+    this.#jobs[method]('devices-created', this.#onDevicesCreated);
+    this.#jobs[method]('device-removed', this.#onDeviceRemoved);
+    this.#jobs[method]('device-token-changed', this.#onTokenChanged);
   }
 
   /**
-   * Starts dispatching over `transport`: listens to the job service, takes up `new` jobs and
-   * schedules timeouts. Devices may already talk to `receive` before; what it sends waits for this.
+   * Starts dispatching over `transport`: listens to the job service and to wake-ups from every
+   * node, claims `new` jobs and those of dead nodes, schedules timeouts, and sweeps periodically.
+   * Devices may already talk to `receive` before; what it sends waits for this.
    */
   async start(transport: Transport): Promise<void> {
     this.#transport = transport;
     this.#attach();
     this.#listen(true);
-    await this.#startJobs();
-    this.#armTimer();
+    this.#unlisten = await this.#store.listen(this.#onWakeUp);
+    await this.#sweep();
+    this.#sweeper = setInterval(() => {
+      this.#sweeping ??= this.#sweep().finally(() => {
+        this.#sweeping = null;
+      });
+    }, SWEEP_MS);
   }
 
+  /**
+   * Stops: waits for work in flight, then leaves the store's nodes, its unfinished claims expiring
+   * at once so that the other nodes take them over.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     this.#stop();
     this.#wake();
     this.#listen(false);
     if (this.#timer) clearTimeout(this.#timer);
-    while (this.#tasks.size > 0 || this.#statusFlush || this.#pumping) {
-      await Promise.allSettled([...this.#tasks, this.#statusFlush, this.#pumping]);
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    await this.#unlisten();
+    while (this.#tasks.size > 0 || this.#statusFlush || this.#pumping || this.#sweeping || this.#claiming) {
+      await Promise.allSettled([
+        ...this.#tasks,
+        this.#statusFlush,
+        this.#pumping,
+        this.#sweeping,
+        this.#claiming,
+      ]);
     }
+    await this.#store.leave(this.#node.id);
+  }
+
+  /** The node's claims, taken or renewed now. */
+  #claim(): JobClaim {
+    const now = this.#now();
+    return { node: this.#node.id, now, expires: now + CLAIM_TTL_MS };
+  }
+
+  /**
+   * The periodic sweep: the heartbeat renews this node's claims; jobs whose node died (claim
+   * expired) are taken over, and after a node died the in-progress requests of every job are sent
+   * again (the device statuses it held are gone with it); `new` jobs whose wake-up was lost are claimed; the timer re-reads the
+   * earliest deadline (targets another node started).
+   */
+  async #sweep(): Promise<void> {
+    try {
+      await this.#store.heartbeat(this.#node, this.#claim());
+      if (this.#closed) return;
+      const taken = await this.#store.takeOverJobs(this.#claim(), TAKE_OVER_BATCH);
+      if (taken.length > 0) this.#logger.info({ jobs: taken }, 'jobs of a node that stopped taken over');
+      const adopted = await this.#store.buryDeadNodes(this.#now() - CLAIM_TTL_MS, this.#claim());
+      if (adopted.length > 0) {
+        this.#logger.warn({ jobs: adopted.length }, 'a node died: in-progress requests are sent again');
+      }
+      for (const id of [...taken, ...adopted]) {
+        this.#startedJobs.push({ id, after: '', resend: true, sending: [] });
+      }
+      this.#signal();
+    } catch (error) {
+      this.#logger.error({ err: error }, 'sweep failed');
+    }
+    this.#claimJobs();
+    this.#armTimer();
   }
 
   // ---- messages from devices ----
@@ -157,13 +260,13 @@ export class Dispatcher {
    * A message a device published on one of its topics. Resolves once what it says is stored (the
    * embedded broker acknowledges the message only then); bad input is logged and ignored.
    */
-  async receive(topic: DeviceTopic, payload: Buffer): Promise<void> {
+  async receive(topic: DeviceTopic, payload: Buffer, how: { replay?: boolean } = {}): Promise<void> {
     if (this.#closed) throw new Error('dispatcher closed');
     switch (topic.kind) {
       case 'presence': {
         const online = parsePresence(payload);
         if (!online.ok) return this.#ignore(topic, online.reason);
-        return this.presence(topic.deviceId, online.value, topic.topicId);
+        return this.presence(topic.deviceId, online.value, topic.topicId, how.replay);
       }
       case 'state': {
         const state = parseDeviceState(payload);
@@ -188,24 +291,34 @@ export class Dispatcher {
     }
   }
 
-  /** A device announced itself online or offline (or its Will said offline). */
-  presence(deviceId: string, online: boolean, topicId = deviceId): Promise<void> {
+  /**
+   * A device announced itself online or offline (or its Will said offline); a `replay` is the
+   * broker's retained presence, replayed at a subscription: it changes only what it contradicts.
+   */
+  presence(deviceId: string, online: boolean, topicId = deviceId, replay = false): Promise<void> {
     // Connections closing because the service stops say nothing: the next start resets presence.
     if (this.#closed) return Promise.resolve();
+    // The time it was received orders it against messages other nodes received (CONTRACT §8).
+    const receivedAt = this.#now();
     const stored = this.#serial(deviceId, async () => {
-      const known = await this.#store.setConnection(
+      const applied = await this.#store.setConnection(
         deviceId,
         online ? 'connected' : 'disconnected',
-        this.#now(),
+        receivedAt,
+        topicId,
+        replay,
       );
-      if (online && !known) this.#logger.warn({ device: deviceId }, 'presence of an unknown device ignored');
-      if (known) this.#logger.info({ device: deviceId }, online ? 'device connected' : 'device disconnected');
-      if (online && known) {
-        this.#topicIds.set(deviceId, topicId);
-        this.#online.add(deviceId);
+      if (!applied) {
+        this.#logger.info(
+          { device: deviceId, online },
+          'presence ignored: unknown device, or a later one applied',
+        );
+      } else {
+        this.#logger.info({ device: deviceId }, online ? 'device connected' : 'device disconnected');
       }
+      if (online && applied) this.#online.add(deviceId);
       if (!online) this.#forget(deviceId);
-      return known;
+      return applied;
     });
     if (online) {
       this.#track(
@@ -235,10 +348,10 @@ export class Dispatcher {
     this.#logger.warn({ device: topic.deviceId, topic: topic.kind }, `device message ignored: ${reason}`);
   }
 
-  #kick(deviceId: string): void {
-    this.#topicIds.delete(deviceId);
+  /** The device's session ends: nothing more is taken for it until it announces itself again. */
+  #changeLogin(deviceId: string, token: string | null): void {
     this.#forget(deviceId);
-    this.#transport?.kick(deviceId);
+    this.#transport?.changeLogins([{ id: deviceId, token }]);
   }
 
   /** The device is gone: nothing more is taken for it until it announces itself again. */
@@ -326,18 +439,18 @@ export class Dispatcher {
     return Promise.race([published, stopped]);
   }
 
-  #topicId(deviceId: string): string {
-    return this.#topicIds.get(deviceId) ?? deviceId;
-  }
-
+  /** Publishes the cancels (whichever node sent the requests: the broker reaches the device). */
   async #sendCancels(notices: CancelNotice[]): Promise<void> {
     for (let start = 0; start < notices.length; start += BATCH) {
+      const batch = notices.slice(start, start + BATCH);
+      const topicIds = await this.#store.deviceTopicIds(batch.map((notice) => notice.device_id));
       await Promise.all(
-        notices
-          .slice(start, start + BATCH)
-          .map((notice) =>
-            this.#publish(cancelTopic(this.#topicId(notice.device_id), notice.job_id), cancelPayload(notice)),
+        batch.map((notice) =>
+          this.#publish(
+            cancelTopic(topicIds.get(notice.device_id) ?? notice.device_id, notice.job_id),
+            cancelPayload(notice),
           ),
+        ),
       );
       await yieldToEventLoop();
     }
@@ -352,12 +465,37 @@ export class Dispatcher {
     this.#signal();
   }
 
-  /** Takes up every `new` job: it becomes in progress and its connected targets are sent. */
+  /** Claims `new` jobs (again once the claim in progress ends, when woken meanwhile). */
+  #claimJobs(): void {
+    this.#claimAgain = true;
+    if (this.#claiming || this.#closed) return;
+    this.#claiming = (async () => {
+      while (this.#claimAgain && !this.#closed) {
+        this.#claimAgain = false;
+        await this.#startJobs();
+      }
+    })().finally(() => {
+      this.#claiming = null;
+    });
+    this.#track(this.#claiming);
+  }
+
+  /** Claims every `new` job for this node: it becomes in progress and its connected targets are sent. */
   async #startJobs(): Promise<void> {
-    const jobIds = await this.#store.startNewJobs();
-    for (const id of jobIds) this.#startedJobs.push({ id, after: '' });
+    const jobIds = await this.#store.startNewJobs(this.#claim());
+    for (const id of jobIds) this.#startedJobs.push({ id, after: '', resend: false, sending: [] });
     this.#signal();
     this.#armTimer();
+  }
+
+  /** The job is fanned out: once its requests are with the broker, no other node needs to take it over. */
+  #finishJob(job: StartedJob): void {
+    this.#track(
+      Promise.allSettled(job.sending).then(() =>
+        // once closed, the claim is left to expire: the requests may not have reached the broker
+        this.#closed ? undefined : this.#store.releaseJob(job.id, this.#node.id),
+      ),
+    );
   }
 
   // ---- flow control ----
@@ -433,32 +571,43 @@ export class Dispatcher {
         if (last && requests.length === limit && this.#online.has(deviceId) && !pending.has(deviceId)) {
           pending.set(deviceId, last.job_id);
         }
-        this.#send(requests);
+        void this.#send(requests);
         return true;
       }
     }
     const job = this.#startedJobs[0];
     if (!job) return false;
     const full = [...this.#inFlight].filter(([, count]) => count >= DEVICE_WINDOW).map(([id]) => id);
-    const requests = await this.#store.takeJobRequests(job.id, this.#now(), room, job.after, full);
+    const requests = await this.#store.takeJobRequests(
+      job.id,
+      this.#now(),
+      room,
+      job.after,
+      full,
+      job.resend,
+    );
     for (const deviceId of full) this.#owe(deviceId, job.id);
+    job.sending.push(...this.#send(requests));
     const last = requests.at(-1);
-    if (last && requests.length === room) job.after = last.device_id;
-    else this.#startedJobs.shift();
-    this.#send(requests);
+    if (last && requests.length === room) {
+      job.after = last.device_id;
+    } else {
+      this.#startedJobs.shift();
+      this.#finishJob(job);
+    }
     return true;
   }
 
-  /** Hands the requests to the broker; each holds a place in the windows until taken and acknowledged. */
-  #send(requests: OutgoingRequest[]): void {
-    for (const request of requests) {
+  /**
+   * Hands the requests to the broker; each holds a place in the windows until taken and
+   * acknowledged. Returns, per request, when the broker took it (or it failed).
+   */
+  #send(requests: OutgoingRequest[]): Promise<unknown>[] {
+    return requests.map((request) => {
       const deviceId = request.device_id;
       this.#inFlight.set(deviceId, (this.#inFlight.get(deviceId) ?? 0) + 1);
       this.#handedOver++;
-      const handed = this.#publish(
-        requestTopic(this.#topicId(deviceId), request.job_id),
-        requestPayload(request),
-      );
+      const handed = this.#publish(requestTopic(request.topic_id, request.job_id), requestPayload(request));
       void handed
         .then(
           () => undefined,
@@ -478,7 +627,8 @@ export class Dispatcher {
           else this.#inFlight.delete(deviceId);
           this.#signal();
         });
-    }
+      return handed.catch(() => undefined);
+    });
   }
 
   // ---- timeouts ----

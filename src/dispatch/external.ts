@@ -1,28 +1,40 @@
 import mqtt from 'mqtt';
 import type { Dispatcher, Logger, Transport } from './dispatcher.js';
-import { parseDeviceTopic, SERVICE_SUBSCRIPTIONS } from './topics.js';
+import { CONTROL_TOPIC, loginCommands } from './dynamic-security.js';
+import { PRESENCE_FILTER, parseDeviceTopic, SERVICE_SUBSCRIPTIONS, SHARE_GROUP } from './topics.js';
 
-const DEFAULT_CLIENT_ID = 'fleetjobs-service';
+/** The MQTT client id of a node (CONTRACT §8). */
+export const nodeClientId = (nodeId: string): string => `fleetjobs-${nodeId}`;
+
+/** Device logins changed per message to the broker's dynamic-security plugin. */
+const LOGINS_PER_MESSAGE = 100;
+
+/** Subscription identifiers (MQTT 5): which of the service's subscriptions a message came through. */
+const SHARED = 1;
+const PRESENCE_REPLAY = 2;
 
 /**
- * The service as a client of an external broker (credentials and an optional `clientId` query
- * parameter in the URL). Its session is persistent and a message is acknowledged only once the
- * dispatcher stored it, so statuses published while the service is down are delivered when it
- * returns; each (re)subscription replays the retained presence, which tells who is online.
+ * The service as a client of an external broker (credentials in the URL), one client per node:
+ * client id `fleetjobs-<node id>`, never shared, so nodes never take over each other's sessions.
+ * The session is clean: a broker hands a shared subscription's messages to an absent persistent
+ * session too, where they would wait for a node that may never return. Device messages come through shared subscriptions (`$share/fleetjobs/…`),
+ * so each is handled by one node, and a message is acknowledged only once the dispatcher stored
+ * it. Device logins follow the store's through the broker's dynamic-security plugin. Retained presence, which no shared subscription replays, comes through a plain one: only its
+ * replays (at each subscription) are taken, and they tell who is online.
  */
 export async function connectExternalBroker(options: {
   url: string;
+  nodeId: string;
   dispatcher: Dispatcher;
   logger: Logger;
 }): Promise<Transport> {
   const { dispatcher, logger } = options;
   const url = new URL(options.url);
-  const clientId = url.searchParams.get('clientId') ?? DEFAULT_CLIENT_ID;
   url.search = '';
   const client = mqtt.connect(url.toString(), {
-    clientId,
-    clean: false,
-    protocolVersion: 4,
+    clientId: nodeClientId(options.nodeId),
+    clean: true,
+    protocolVersion: 5,
     reconnectPeriod: 1_000,
     resubscribe: false,
   });
@@ -33,7 +45,14 @@ export async function connectExternalBroker(options: {
       return done();
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    dispatcher.receive(topic, payload).then(
+    const through = [packet.properties?.subscriptionIdentifier ?? SHARED].flat();
+    const received = through.includes(SHARED)
+      ? dispatcher.receive(topic, payload)
+      : // a live copy of what the shared subscription delivers to one node: only replays count
+        packet.retain && topic.kind === 'presence'
+        ? dispatcher.receive(topic, payload, { replay: true })
+        : Promise.resolve();
+    received.then(
       () => done(),
       (error: unknown) => {
         logger.error({ err: error, topic: packet.topic }, 'device message not stored');
@@ -42,16 +61,29 @@ export async function connectExternalBroker(options: {
     );
   };
   let connections = 0;
-  client.on('connect', (connack) => {
+  client.on('connect', () => {
     logger.info({ broker: url.host }, 'connected to the external mqtt broker');
-    const subscribe = () =>
-      client.subscribe(SERVICE_SUBSCRIPTIONS, { qos: 1 }, (error) => {
-        if (error) logger.error({ err: error }, 'subscribing to device topics failed');
-      });
-    // A broker that lost our session (it restarted) lost its connections too, without Wills: the
-    // presence known so far is void, and its retained presence (re)tells who is online.
-    if (connections++ > 0 && !connack.sessionPresent) {
-      logger.warn({ broker: url.host }, 'the external mqtt broker lost its sessions: presence starts over');
+    const subscribe = () => {
+      client.subscribe(
+        SERVICE_SUBSCRIPTIONS.map((filter) => `$share/${SHARE_GROUP}/${filter}`),
+        { qos: 1, properties: { subscriptionIdentifier: SHARED } },
+        (error) => {
+          if (error) logger.error({ err: error }, 'subscribing to device topics failed');
+        },
+      );
+      client.subscribe(
+        PRESENCE_FILTER,
+        { qos: 1, properties: { subscriptionIdentifier: PRESENCE_REPLAY } },
+        (error) => {
+          if (error) logger.error({ err: error }, 'subscribing to retained presence failed');
+        },
+      );
+    };
+    // Back after losing the broker: if it restarted, it lost its connections without Wills. The
+    // presence known so far is void, and its retained presence (re)tells who is online; requests
+    // of devices found online are sent again, with answers that may have been lost meanwhile.
+    if (connections++ > 0) {
+      logger.warn({ broker: url.host }, 'back on the external mqtt broker: presence starts over');
       dispatcher.forgetPresence().then(subscribe, (error: unknown) => {
         logger.error({ err: error }, 'resetting presence failed');
         subscribe();
@@ -73,12 +105,22 @@ export async function connectExternalBroker(options: {
       await client.publishAsync(topic, payload, { qos: 1 });
       return { acknowledged: Promise.resolve() };
     },
-    kick(deviceId) {
-      logger.info(
-        { device: deviceId },
-        'an external broker keeps its connections: the device is not disconnected',
-      );
+    // Mosquitto's dynamic-security plugin (as `fleetjobs broker-config` sets it up) changes the
+    // login live and closes a session opened with the old token; a broker without it ignores this.
+    changeLogins(changes) {
+      for (let start = 0; start < changes.length; start += LOGINS_PER_MESSAGE) {
+        const batch = changes.slice(start, start + LOGINS_PER_MESSAGE);
+        const commands = batch.flatMap(({ id, token }) => loginCommands(id, token));
+        client.publish(CONTROL_TOPIC, JSON.stringify({ commands }), { qos: 1 }, (error) => {
+          if (error)
+            logger.error(
+              { err: error, devices: batch.length },
+              'changing device logins on the broker failed',
+            );
+        });
+      }
     },
+    unreachable: () => (client.connected ? null : `the MQTT broker ${url.host} is unreachable`),
     async close() {
       // Not waiting for acknowledgements, which a broker that just went down never sends: what
       // they were for is stored, and unanswered requests are sent again on `online`.

@@ -13,9 +13,15 @@ export const requestTopic = (topicId: string, jobId: number): string =>
 export const cancelTopic = (topicId: string, jobId: number): string =>
   `${TOPIC_ROOT}/${topicId}/jobs/${jobId}/cancel`;
 
+/** The shared-subscription group of every node: the broker hands each device message to one of them. */
+export const SHARE_GROUP = 'fleetjobs';
+
+/** Every device's presence. */
+export const PRESENCE_FILTER = `${TOPIC_ROOT}/+/presence`;
+
 /** What the service subscribes to (with an external broker; the embedded one sees every publish). */
 export const SERVICE_SUBSCRIPTIONS = [
-  `${TOPIC_ROOT}/+/presence`,
+  PRESENCE_FILTER,
   `${TOPIC_ROOT}/+/state`,
   `${TOPIC_ROOT}/+/jobs/+/status`,
 ];

@@ -50,9 +50,17 @@ export interface JobServiceEvents {
   'job-created': [job: JobDetail];
   /** In-progress targets whose devices must be told to cancel. */
   'jobs-canceled': [notices: CancelNotice[]];
+  /** New devices with their tokens (an external broker's logins are kept in sync). */
+  'devices-created': [logins: DeviceLogin[]];
   'device-removed': [deviceId: string];
   /** The device's token changed: a session opened with the old one must end. */
-  'device-token-changed': [deviceId: string];
+  'device-token-changed': [deviceId: string, token: string];
+}
+
+/** A device's MQTT login: its id and token. */
+export interface DeviceLogin {
+  id: string;
+  token: string;
 }
 
 export type DeviceCreateInput = DeviceInput & { id: string; device_token?: string };
@@ -116,6 +124,10 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       }
     }
     const created = await this.store.createDevices(accountId, devices);
+    this.emit(
+      'devices-created',
+      prepared.map(({ id, token }) => ({ id, token })),
+    );
     return created.map((device, index) => ({ ...device, device_token: prepared[index]?.token ?? '' }));
   }
 
@@ -145,7 +157,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     if (!(await this.store.setDeviceToken(accountId, deviceId, hashDeviceToken(deviceToken)))) {
       throw deviceNotFound(id);
     }
-    this.emit('device-token-changed', deviceId);
+    this.emit('device-token-changed', deviceId, deviceToken);
     return { id: deviceId, device_token: deviceToken };
   }
 

@@ -56,6 +56,18 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly #loopTimer: NodeJS.Timeout;
+  readonly #node = new Gauge({
+    name: 'fleetjobs_node_info',
+    help: 'The node these series come from: its --node-id (CONTRACT §8), value 1',
+    labelNames: ['node'] as const,
+    registers: [this.registry],
+  });
+
+  /** Names the node in the series: `fleetjobs_node_info{node="<id>"} 1`. */
+  nameNode(nodeId: string): void {
+    this.#node.reset();
+    this.#node.set({ node: nodeId }, 1);
+  }
 
   /** `totals`: the store's totals (kept by the store, cheap to read), read once per scrape. */
   constructor(totals: () => Promise<StoreTotals>) {

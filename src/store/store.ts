@@ -147,6 +147,33 @@ export interface OutgoingRequest {
   job_type: JobType;
   payload: unknown;
   timeout: number;
+  /** The device id as the device writes it in its topics. */
+  topic_id: string;
+}
+
+/** A node of the service (CONTRACT §8) and the broker its devices use. */
+export interface ServiceNode {
+  id: string;
+  broker: 'embedded' | 'external';
+  host: string;
+  pid: number;
+}
+
+/** A claim `node` takes or renews at `now`, lasting until `expires` unless renewed. */
+export interface JobClaim {
+  node: string;
+  now: Millis;
+  expires: Millis;
+}
+
+/** What wakes the dispatchers of every node on the store: `jobs`, a job was created. */
+export type WakeUp = 'jobs';
+
+/** Wake-ups across the nodes of one store: PostgreSQL LISTEN/NOTIFY, in process on SQLite. */
+export interface Notifier {
+  notify(wakeUp: WakeUp): Promise<void>;
+  /** Calls `listener` for every wake-up from now on (this node's own too); resolves to stop listening. */
+  listen(listener: (wakeUp: WakeUp) => void): Promise<() => Promise<void>>;
 }
 
 export interface StatusReport {
@@ -309,19 +336,49 @@ export interface StatusUpdate {
  * What the dispatcher needs: device sessions, target transitions, timeouts. Device ids are the
  * stored (upper-case) ids. Every target change is one transaction with its job's counts.
  */
-export interface DispatchStore {
+export interface DispatchStore extends Notifier {
+  /** Resolves when the store answers (readiness). */
+  ping(): Promise<void>;
   findDeviceCredentials(id: string): Promise<DeviceCredentials | undefined>;
-  /** Marks every connected device disconnected (service start). */
+  /** Every device's credentials in id order, after `afterId`, at most `limit` (the broker's logins). */
+  listDeviceCredentials(afterId: string, limit: number): Promise<DeviceCredentials[]>;
+  /** Marks every connected device disconnected (start of the embedded broker, the only one). */
   disconnectAll(now: Millis): Promise<void>;
   /**
-   * `connected` sets `last_connect`; `disconnected` sets `last_disconnect` only when the device was
-   * connected (a Will after a closed connection changes nothing more). false for an unknown device.
+   * A presence message received at `at`: `connected` sets `last_connect` and the device's topic
+   * spelling; `disconnected` sets `last_disconnect` only when the device was connected (a Will after
+   * a closed connection changes nothing more). false for an unknown device, or when a presence
+   * message received after `at` was already applied (a late one changes nothing). A `replay` (the
+   * broker's retained presence) of `connected` changes nothing on a device known connected.
    */
-  setConnection(deviceId: string, status: ConnectionStatus, now: Millis): Promise<boolean>;
+  setConnection(
+    deviceId: string,
+    status: ConnectionStatus,
+    at: Millis,
+    topicId?: string,
+    replay?: boolean,
+  ): Promise<boolean>;
+  /** How the devices write their ids in topics, by stored id (those that connected once). */
+  deviceTopicIds(deviceIds: string[]): Promise<Map<string, string>>;
+  /** Records the node alive and renews its claims (a heartbeat). */
+  heartbeat(node: ServiceNode, claim: JobClaim): Promise<void>;
+  /** The other nodes with a heartbeat at `since` or later. */
+  liveNodes(since: Millis, exceptId: string): Promise<ServiceNode[]>;
+  /** The node stops: its claims are released and it is no longer alive. */
+  leave(nodeId: string): Promise<void>;
+  /** Takes over in-progress jobs whose claim expired (their node died), at most `limit`. */
+  takeOverJobs(claim: JobClaim, limit: number): Promise<number[]>;
+  /**
+   * Removes the nodes with a heartbeat before `since` (dead), once; the node that did claims every
+   * unclaimed in-progress job, to send their in-progress requests again. Returns those jobs.
+   */
+  buryDeadNodes(since: Millis, claim: JobClaim): Promise<number[]>;
+  /** Releases the node's claim on a job it finished fanning out. */
+  releaseJob(jobId: number, nodeId: string): Promise<void>;
   /** Applies the fields a device may report about itself and sets `last_update`. */
   updateDeviceState(deviceId: string, state: DeviceState, now: Millis): Promise<boolean>;
-  /** Moves `new` jobs to `in_progress`; returns their ids. */
-  startNewJobs(): Promise<number[]>;
+  /** Moves `new` jobs to `in_progress`, claimed for the node; returns their ids. */
+  startNewJobs(claim: JobClaim): Promise<number[]>;
   /**
    * What to publish to a device that announced itself, in job order after `afterJobId`, at most
    * `limit`: its queued targets of in-progress jobs become in progress (their timeout starts), its
@@ -337,7 +394,8 @@ export interface DispatchStore {
   /**
    * Queued targets of connected devices for an in-progress job, in device order after
    * `afterDeviceId`, moved to in progress, at most `limit`; devices in `skipDeviceIds` (those with
-   * as many requests in flight as they may have) are passed over.
+   * as many requests in flight as they may have) are passed over. With `resend` (a job taken over
+   * from a dead node), in-progress targets without a pending cancel are sent again too.
    */
   takeJobRequests(
     jobId: number,
@@ -345,6 +403,7 @@ export interface DispatchStore {
     limit: number,
     afterDeviceId: string,
     skipDeviceIds?: string[],
+    resend?: boolean,
   ): Promise<OutgoingRequest[]>;
   /** Cancels still to deliver to a device: its in-progress targets with a cancel requested. */
   pendingCancels(deviceId: string): Promise<CancelNotice[]>;

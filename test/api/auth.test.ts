@@ -18,6 +18,12 @@ describe('authentication and roles', () => {
     expect(response.statusCode).toBe(200);
   });
 
+  it('GET /readyz answers 200 without credentials when the store answers', async () => {
+    const response = await h.get(null, '/readyz');
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'ready' });
+  });
+
   it.each([
     ['no credentials', {}],
     ['a wrong password', basic('alice', 'wrong')],

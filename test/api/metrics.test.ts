@@ -72,6 +72,8 @@ describe('GET /metrics', () => {
       fleetjobs_event_loop_delay_seconds: 'histogram',
       fleetjobs_store_query_duration_seconds: 'histogram',
       fleetjobs_monitor_deliveries_total: 'counter',
+      // beyond the contract's list: which node answered (its --node-id, once the server names it)
+      fleetjobs_node_info: 'gauge',
     });
     expect(types.get('process_cpu_user_seconds_total')).toBe('counter');
     expect(types.get('nodejs_heap_size_used_bytes')).toBe('gauge');

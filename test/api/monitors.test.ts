@@ -217,7 +217,7 @@ describe('monitors', () => {
     const now = Date.now();
     for (const id of ids) await h.store.setConnection(id, 'connected', now);
     const job = await h.job(alice, { targets: { groups: ['/east'] } });
-    await h.store.startNewJobs();
+    await h.store.startNewJobs({ node: 'test', now, expires: now + 60_000 });
     await h.store.takeJobRequests(job.id, now, 10, '');
     // Progress is a change of the target, not of its status: no event.
     await h.store.applyStatuses(

@@ -246,7 +246,7 @@ describe('JobService', () => {
 
       const busy = await service.createJob(account, 'alice', { job_type: 'reboot', targets: { all: true } });
       await store.setConnection(id(2), 'connected', clock);
-      await store.startNewJobs();
+      await store.startNewJobs({ node: 'test', now: clock, expires: clock });
       await store.takeRequests(id(2), clock, 10, 0);
       const query = parseQuery(`id = ${busy.id}`, 'jobs');
       if (!query) throw new Error('no query');

@@ -84,7 +84,7 @@ describe.each(engines)('%s outbox, two handles writing', (_name, open) => {
           now,
         });
         jobIds.push(job.id);
-        await one.startNewJobs();
+        await one.startNewJobs({ node: 'one', now, expires: now + 60_000 });
         await Promise.all([
           ...ids.map((id, n) => (n % 2 === 0 ? one : two).setConnection(id, 'connected', now)),
           ...ids.slice(0, TARGETS / 2).map((id) => two.takeRequests(id, now, 10, 0)),

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openPostgresDatabase } from '../../src/store/postgres/database.js';
 import { postgresDialect } from '../../src/store/postgres/dialect.js';
 import type { SqlDialect } from '../../src/store/sql/dialect.js';
+import { inProcessNotifier } from '../../src/store/sql/notifier.js';
 import type { Database } from '../../src/store/sql/schema.js';
 import { createSqlStore } from '../../src/store/sql/store.js';
 import { openSqliteDatabase } from '../../src/store/sqlite/database.js';
@@ -16,7 +17,7 @@ import { newPostgresDatabase } from '../setup/databases.js';
 /**
  * The plan of every statement of the dispatcher's calls and of the default pages: an index search,
  * never a scan of `job_targets` or `jobs` (which hold millions of rows at full scale). A scan of a
- * partial index (only pending targets, only new jobs) is what those indexes are for.
+ * partial index (only pending targets, only new or claimed jobs) is what those indexes are for.
  */
 
 type Explain = (db: Kysely<Database>, query: CompiledQuery) => Promise<string[]>;
@@ -29,7 +30,12 @@ const sqliteScans: Explain = async (db, query) => {
   return rows
     .map((row) => row.detail)
     .filter((detail) => /^SCAN (job_targets|jobs|t|j|due)\b/.test(detail))
-    .filter((detail) => !/USING (COVERING )?INDEX (jobs_new|job_targets_pending)\b/.test(detail));
+    .filter(
+      (detail) =>
+        !/USING (COVERING )?INDEX (jobs_new|jobs_in_progress|jobs_claimed|jobs_claim_expiry|job_targets_pending)\b/.test(
+          detail,
+        ),
+    );
 };
 
 /**
@@ -90,6 +96,7 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
       db,
       readDb: db,
       dialect,
+      notifier: inProcessNotifier(),
       close: () => base.destroy(),
     });
     try {
@@ -115,7 +122,7 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
       take();
 
       const calls: [string, () => Promise<unknown>][] = [
-        ['startNewJobs', () => store.startNewJobs()],
+        ['startNewJobs', () => store.startNewJobs({ node: 'plans', now, expires: now + 5_000 })],
         ['setConnection', () => store.setConnection(ids[0] as string, 'connected', now)],
         ['takeRequests', () => store.takeRequests(ids[0] as string, now, 100, 0)],
         ['takeJobRequests', () => store.takeJobRequests(job.id, now, 100, '')],
@@ -135,6 +142,22 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
             ),
         ],
         ['nextDeadline', () => store.nextDeadline()],
+        ['deviceTopicIds', () => store.deviceTopicIds(ids)],
+        [
+          'heartbeat',
+          () =>
+            store.heartbeat(
+              { id: 'plans', broker: 'external', host: 'h', pid: 1 },
+              { node: 'plans', now, expires: now + 5_000 },
+            ),
+        ],
+        [
+          'takeOverJobs',
+          () => store.takeOverJobs({ node: 'other', now: now + 10_000, expires: now + 15_000 }, 10),
+        ],
+        ['releaseJob', () => store.releaseJob(job.id, 'other')],
+        ['buryDeadNodes', () => store.buryDeadNodes(now + 60_000, { node: 'other', now, expires: now })],
+        ['leave', () => store.leave('plans')],
         ['expireTargets', () => store.expireTargets(now + 3_600_000, 100)],
         ...(['id', 'job_submit_time', 'job_completion_time'] as const).map(
           (field): [string, () => Promise<unknown>] => [

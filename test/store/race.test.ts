@@ -67,7 +67,7 @@ describe.each(engines)('%s, two handles racing', (_name, open) => {
           offline_timeout: 1,
           now,
         });
-        await one.startNewJobs();
+        await one.startNewJobs({ node: 'one', now, expires: now });
         // Half the targets in progress, half still queued.
         for (const id of ids.slice(0, TARGETS / 2)) await two.takeRequests(id, now, 10, 0);
         const later = now + 5_000;

@@ -17,6 +17,8 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
     let beta: number;
     let clock: number;
     const tick = () => ++clock;
+    /** The claim of a node that fans new jobs out. */
+    const claim = () => ({ node: 'node-a', now: tick(), expires: clock + 5_000 });
 
     beforeEach(async () => {
       store = await openStore();
@@ -108,7 +110,7 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
     /** Makes the device's queued targets in progress, as the dispatcher does when it connects. */
     async function startTargets(id: string): Promise<void> {
       await store.setConnection(id, 'connected', tick());
-      await store.startNewJobs();
+      await store.startNewJobs(claim());
       await store.takeRequests(id, tick(), 1000, 0);
     }
 
@@ -779,7 +781,7 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         for (const id of ids) await store.setConnection(id, 'connected', tick());
         const first = await store.createJob(newJob(alpha, { devices: ids }));
         const second = await store.createJob(newJob(alpha, { devices: ids }));
-        await store.startNewJobs();
+        await store.startNewJobs(claim());
         const [one, two, three] = ids as [string, string, string];
 
         const taken = await store.takeJobRequests(first.id, tick(), 10, '', [two]);

@@ -2,6 +2,7 @@ import { createSqlStore } from '../sql/store.js';
 import type { OnQuery, Store } from '../store.js';
 import { openPostgresDatabase } from './database.js';
 import { postgresDialect } from './dialect.js';
+import { postgresNotifier } from './notifier.js';
 
 /**
  * The PostgreSQL store: one pool, for reads too. Streamed exports read their keyset batches through
@@ -13,6 +14,7 @@ export async function openPostgresStore(url: string, onQuery?: OnQuery): Promise
     db,
     dialect: postgresDialect,
     readDb: db,
+    notifier: postgresNotifier(url, db),
     close: () => db.destroy(),
   });
 }

@@ -15,8 +15,6 @@ import { isPending } from './pending.js';
 import {
   DEVICE_COLUMNS,
   deviceFromRow,
-  JOB_COLUMNS,
-  jobFromRow,
   parseJson,
   TARGET_COLUMNS,
   type TargetRow,
@@ -44,6 +42,20 @@ export async function findDeviceCredentials(db: Db, id: string): Promise<DeviceC
     .executeTakeFirst();
 }
 
+export async function listDeviceCredentials(
+  db: Db,
+  afterId: string,
+  limit: number,
+): Promise<DeviceCredentials[]> {
+  return db
+    .selectFrom('devices')
+    .select(['id', 'customer_id', 'token_hash'])
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
 export async function disconnectAll(db: Db, dialect: SqlDialect, now: Millis): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const rows = await trx
@@ -56,29 +68,64 @@ export async function disconnectAll(db: Db, dialect: SqlDialect, now: Millis): P
   });
 }
 
+/**
+ * Applies a presence message received at `at`, unless one received later was applied already (on
+ * another node, say): presence follows the order the messages were received in, not applied in.
+ */
 export async function setConnection(
   db: Db,
   dialect: SqlDialect,
   deviceId: string,
   status: ConnectionStatus,
-  now: Millis,
+  at: Millis,
+  topicId = deviceId,
+  replay = false,
 ): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
+    const notOlder = sql<SqlBool>`(presence_at is null or presence_at <= ${at})`;
+    // a replayed `online` of a device known connected says nothing new
+    const changes =
+      replay && status === 'connected' ? sql<SqlBool>`connection_status <> 'connected'` : sql<SqlBool>`true`;
     const query =
       status === 'connected'
         ? trx
             .updateTable('devices')
-            .set({ connection_status: 'connected', last_connect: now })
+            .set({ connection_status: 'connected', last_connect: at, presence_at: at, topic_id: topicId })
             .where('id', '=', deviceId)
+            .where(notOlder)
+            .where(changes)
         : trx
             .updateTable('devices')
-            .set({ connection_status: 'disconnected', last_disconnect: now })
+            .set({
+              connection_status: 'disconnected',
+              // a Will after a closed connection changes nothing more than the presence time
+              last_disconnect: sql`case when connection_status = 'connected' then ${at} else last_disconnect end`,
+              presence_at: at,
+            })
             .where('id', '=', deviceId)
-            .where('connection_status', '=', 'connected');
+            .where(notOlder);
     const rows = await query.returning(DEVICE_COLUMNS).execute();
-    await recordEvents(trx, dialect, now, deviceChanges('UPDATE', rows.map(deviceFromRow)));
+    // A Will after a closed connection moved only the presence time: no change of the device.
+    const changed = status === 'connected' ? rows : rows.filter((row) => row.last_disconnect === at);
+    await recordEvents(trx, dialect, at, deviceChanges('UPDATE', changed.map(deviceFromRow)));
     return rows.length > 0;
   });
+}
+
+/** How each device writes its id in topics (as it last connected), by stored id. */
+export async function deviceTopicIds(
+  db: Db,
+  dialect: SqlDialect,
+  deviceIds: string[],
+): Promise<Map<string, string>> {
+  if (deviceIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('devices')
+    .select(['id', 'topic_id'])
+    .where(dialect.inTexts(sql.ref('id'), [...new Set(deviceIds)]))
+    .where('topic_id', 'is not', null)
+    .execute();
+  return new Map(rows.map((row) => [row.id, row.topic_id ?? row.id]));
 }
 
 export async function updateDeviceState(
@@ -100,20 +147,6 @@ export async function updateDeviceState(
   });
 }
 
-export async function startNewJobs(db: Db, dialect: SqlDialect): Promise<number[]> {
-  return db.transaction().execute(async (trx) => {
-    const rows = await trx
-      .updateTable('jobs')
-      .set({ job_status: 'in_progress' })
-      // A literal, so the partial index jobs_new serves it.
-      .where('job_status', '=', sql.lit('new'))
-      .returning(JOB_COLUMNS)
-      .execute();
-    await recordEvents(trx, dialect, Date.now(), jobChanges('UPDATE', rows.map(jobFromRow)));
-    return rows.map((row) => row.id);
-  });
-}
-
 interface RequestRow {
   job_id: number;
   device_id: string;
@@ -121,6 +154,7 @@ interface RequestRow {
   job_type: string;
   payload: string | null;
   timeout: number;
+  topic_id: string | null;
 }
 
 const toRequest = (row: RequestRow): OutgoingRequest => ({
@@ -129,6 +163,7 @@ const toRequest = (row: RequestRow): OutgoingRequest => ({
   job_type: row.job_type as JobType,
   payload: parseJson(row.payload),
   timeout: row.timeout,
+  topic_id: row.topic_id ?? row.device_id,
 });
 
 /**
@@ -164,6 +199,7 @@ const REQUEST_COLUMNS = [
   'j.job_type',
   'j.payload',
   'j.timeout',
+  'd.topic_id',
 ] as const;
 
 /** In one transaction: selects request rows, starts the queued ones, and returns their requests. */
@@ -213,6 +249,7 @@ export async function takeJobRequests(
   limit: number,
   afterDeviceId: string,
   skipDeviceIds: string[] = [],
+  resend = false,
 ): Promise<OutgoingRequest[]> {
   return takeSelected(db, dialect, now, (trx) =>
     trx
@@ -225,7 +262,8 @@ export async function takeJobRequests(
       .$if(skipDeviceIds.length > 0, (query) =>
         query.where(sql<SqlBool>`not (${dialect.inTexts(sql.ref('t.device_id'), skipDeviceIds)})`),
       )
-      .where('t.status', '=', 'queued')
+      .where(resend ? isPending('t.status') : sql<SqlBool>`t.status = 'queued'`)
+      .where('t.cancel_requested', '=', 0)
       .where('j.job_status', '=', 'in_progress')
       .where('d.connection_status', '=', 'connected')
       .orderBy('t.device_id')

@@ -70,6 +70,10 @@ export interface DevicesTable {
   last_disconnect: number | null;
   last_update: number | null;
   token_hash: string;
+  /** The device id as the device writes it in its topics (set when it announces itself online). */
+  topic_id: string | null;
+  /** When the presence message last applied was received: an older one changes nothing. */
+  presence_at: number | null;
 }
 
 export interface DeviceTagsTable {
@@ -99,6 +103,21 @@ export interface JobsTable {
   offline_timeout: number;
   /** The selector as submitted, JSON text. */
   targets: string;
+  /** The node fanning the job out, until `claim_expires` unless it renews the claim. */
+  claimed_by: string | null;
+  claim_expires: number | null;
+}
+
+/** The nodes of the service on this store (CONTRACT §8), alive while their heartbeat is recent. */
+export interface NodesTable {
+  id: string;
+  /** 'embedded' or 'external'. */
+  broker: string;
+  /** Host name and process id: a node on this host whose process is gone is known dead. */
+  host: string;
+  pid: number;
+  started_at: number;
+  heartbeat_at: number;
 }
 
 export interface JobTargetsTable {
@@ -183,4 +202,5 @@ export interface Database {
   events: EventsTable;
   event_sequence: EventSequenceTable;
   monitors: MonitorsTable;
+  nodes: NodesTable;
 }

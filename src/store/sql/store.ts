@@ -1,7 +1,8 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { PERSISTENT_EVENTS_MS, STREAM_EVENTS_MS } from '../../model/monitor.js';
-import type { Store } from '../store.js';
+import type { Notifier, Store } from '../store.js';
 import * as accounts from './accounts.js';
+import * as cluster from './cluster.js';
 import * as devices from './devices.js';
 import type { Reader, SqlDialect } from './dialect.js';
 import * as dispatch from './dispatch.js';
@@ -21,12 +22,14 @@ export interface SqlStoreOptions {
    * it (or the event loop) up — SQLite's read pool in worker threads, PostgreSQL's own pool.
    */
   readDb: Kysely<Database>;
+  /** Wake-ups across the nodes on this store. */
+  notifier: Notifier;
   /** Closes `db` and `readDb`. */
   close(): Promise<void>;
 }
 
 /** The one Store on any engine: the shared SQL of this folder over `db`, differences in `dialect`. */
-export function createSqlStore({ db, readDb, dialect, close }: SqlStoreOptions): Store {
+export function createSqlStore({ db, readDb, dialect, notifier, close }: SqlStoreOptions): Store {
   const reader: Reader = async (query) => (await readDb.executeQuery(query)).rows;
   const store: Store = {
     dialect: dialect.id,
@@ -86,11 +89,24 @@ export function createSqlStore({ db, readDb, dialect, close }: SqlStoreOptions):
     leaseMonitors: (...args) => monitors.leaseMonitors(db, ...args),
     saveDelivery: (...args) => monitors.saveDelivery(db, ...args),
 
+    notify: (wakeUp) => notifier.notify(wakeUp),
+    listen: (listener) => notifier.listen(listener),
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    heartbeat: (...args) => cluster.heartbeat(db, ...args),
+    liveNodes: (...args) => cluster.liveNodes(db, ...args),
+    leave: (...args) => cluster.leave(db, ...args),
+    startNewJobs: (...args) => cluster.startNewJobs(db, dialect, ...args),
+    takeOverJobs: (...args) => cluster.takeOverJobs(db, dialect, ...args),
+    buryDeadNodes: (...args) => cluster.buryDeadNodes(db, ...args),
+    releaseJob: (...args) => cluster.releaseJob(db, ...args),
+    deviceTopicIds: (...args) => dispatch.deviceTopicIds(db, dialect, ...args),
     findDeviceCredentials: (...args) => dispatch.findDeviceCredentials(db, ...args),
+    listDeviceCredentials: (...args) => dispatch.listDeviceCredentials(db, ...args),
     disconnectAll: (...args) => dispatch.disconnectAll(db, dialect, ...args),
     setConnection: (...args) => dispatch.setConnection(db, dialect, ...args),
     updateDeviceState: (...args) => dispatch.updateDeviceState(db, dialect, ...args),
-    startNewJobs: () => dispatch.startNewJobs(db, dialect),
     takeRequests: (...args) => dispatch.takeRequests(db, dialect, ...args),
     takeJobRequests: (...args) => dispatch.takeJobRequests(db, dialect, ...args),
     pendingCancels: (...args) => dispatch.pendingCancels(db, ...args),
@@ -111,7 +127,9 @@ const ATTEMPTS = 5;
 function mapErrors(store: Store, dialect: SqlDialect): Store {
   const mapped: Record<string, unknown> = { ...store };
   for (const [name, method] of Object.entries(store)) {
-    if (typeof method !== 'function' || name.startsWith('stream') || name === 'close') continue;
+    if (typeof method !== 'function' || name.startsWith('stream') || name === 'close' || name === 'listen') {
+      continue;
+    }
     const run = method as (...args: unknown[]) => Promise<unknown>;
     mapped[name] = async (...args: unknown[]) => {
       for (let attempt = 1; ; attempt++) {

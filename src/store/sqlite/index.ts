@@ -1,4 +1,5 @@
 import { Kysely } from 'kysely';
+import { inProcessNotifier } from '../sql/notifier.js';
 import type { Database } from '../sql/schema.js';
 import { createSqlStore } from '../sql/store.js';
 import type { Store } from '../store.js';
@@ -23,6 +24,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
     db,
     readDb,
     dialect: sqliteDialect,
+    notifier: inProcessNotifier(),
     async close() {
       await readDb.destroy();
       await db.destroy();

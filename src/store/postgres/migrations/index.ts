@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as initial from './001_initial.js';
 import * as storeTotals from './002_store_totals.js';
 import * as groupPathIndex from './003_group_path_index.js';
+import * as cluster from './004_cluster.js';
 import * as events from './006_events.js';
 
 /**
@@ -12,5 +13,6 @@ export const migrations: Record<string, Migration> = {
   '001_initial': initial,
   '002_store_totals': storeTotals,
   '003_group_path_index': groupPathIndex,
+  '004_cluster': cluster,
   '006_events': events,
 };

@@ -4,6 +4,7 @@ import * as queryIndexes from './002_query_indexes.js';
 import * as completionTimeIndex from './003_completion_time_index.js';
 import * as storeTotals from './004_store_totals.js';
 import * as groupPathIndex from './005_group_path_index.js';
+import * as cluster from './006_cluster.js';
 import * as events from './008_events.js';
 
 /**
@@ -16,5 +17,6 @@ export const migrations: Record<string, Migration> = {
   '003_completion_time_index': completionTimeIndex,
   '004_store_totals': storeTotals,
   '005_group_path_index': groupPathIndex,
+  '006_cluster': cluster,
   '008_events': events,
 };

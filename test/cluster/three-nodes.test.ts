@@ -1,0 +1,183 @@
+import { rmSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CLAIM_TTL_MS, SWEEP_MS } from '../../src/dispatch/dispatcher.js';
+import { tempDir } from '../dispatch/harness.js';
+import { freePort } from '../process.js';
+import { newPostgresDatabase } from '../setup/databases.js';
+import { api, Broker, Fleet, fleetjobs, Node, within } from './nodes.js';
+
+/**
+ * The Must-reach of several nodes (CONTRACT §8), on a real PostgreSQL and a real Mosquitto set up
+ * by `fleetjobs broker-config`: three nodes, simulated devices, jobs created round-robin on the
+ * nodes, one node killed with SIGKILL mid-run and another restarted. Scaled down from 500 devices
+ * and 50 jobs to DEVICES and JOBS, so that it runs in well under a minute on two cores.
+ */
+
+const DEVICES = 100;
+const JOBS = 21;
+/** How long a simulated device works on a job. */
+const LATENCY_MS = 1_500;
+/** A request in flight when its terminal status was applied (published just before) may still arrive. */
+const IN_FLIGHT_MS = 1_000;
+const PASSWORD = 'alice-password-1';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+interface JobBody {
+  id: number;
+  job_status: string;
+  target_count: number;
+  progress_success: number;
+  progress_failures: number;
+  progress_canceled: number;
+  progress_pending: number;
+}
+interface TargetBody {
+  device_id: string;
+  status: string;
+  end_time: string | null;
+}
+
+describe('three nodes on one PostgreSQL and one Mosquitto', () => {
+  it('lose nothing when one is killed and another restarted mid-run', async () => {
+    const database = await newPostgresDatabase();
+    const store = ['--database-url', database];
+    await fleetjobs([
+      'user',
+      'add',
+      '--account',
+      'acme',
+      '--username',
+      'alice',
+      '--password',
+      PASSWORD,
+      ...store,
+    ]);
+    const dir = tempDir();
+    dirs.push(dir);
+    const port = await freePort();
+    const { config, mqtt_url: mqttUrl } = JSON.parse(
+      await fleetjobs(['broker-config', '--dir', dir, '--port', String(port), ...store]),
+    );
+    const broker = await Broker.start(config, mqttUrl);
+    const nodeArgs = [...store, '--mqtt-url', mqttUrl];
+    const nodes = await Promise.all(['a', 'b', 'c'].map((id) => Node.start(id, nodeArgs)));
+    const fleet = new Fleet(`mqtt://127.0.0.1:${port}`, LATENCY_MS);
+    try {
+      const calls = nodes.map((node) => api(node.url, 'alice', PASSWORD));
+      const created = await calls[0]?.<{ list: { id: string; device_token: string }[] }>(
+        'POST',
+        '/ws/v1/devices/inventory',
+        Array.from({ length: DEVICES }, (_, n) => ({
+          id: `00000000-00000000-00000000-${n.toString(16).padStart(8, '0').toUpperCase()}`,
+        })),
+      );
+      const devices = created?.body.list ?? [];
+      expect(devices).toHaveLength(DEVICES);
+      // every node learns of them (any node may apply a presence): their logins are live on the broker
+      await fleet.connect(devices);
+      await within(20_000, 'every device connected', async () => {
+        const page = await calls[1]?.<{ count: number }>(
+          'GET',
+          `/ws/v1/devices/inventory?query=${encodeURIComponent("connection_status = 'connected'")}`,
+        );
+        return page?.body.count === DEVICES;
+      });
+
+      const [a, b, c] = nodes as [Node, Node, Node];
+      let living = [a, b, c];
+      const jobIds: number[] = [];
+      /** The jobs created on the node that is killed. */
+      const onKilled: number[] = [];
+      let restarted: Node | undefined;
+      let killedJobsDone: Promise<number> | undefined;
+      for (let n = 0; n < JOBS; n++) {
+        const node = living[n % living.length] as Node;
+        const job = await api(node.url, 'alice', PASSWORD)<JobBody>('POST', '/ws/v1/jobs/inventory', {
+          job_type: 'reboot',
+          targets: { all: true },
+          timeout: 120,
+        });
+        expect(job.status).toBe(201);
+        jobIds.push(job.body.id);
+        if (node === b) onKilled.push(job.body.id);
+        if (n === Math.floor(JOBS / 3)) {
+          // right after it took a job: b dies with work in its hands. Its work (its jobs, and those
+          // created just before it died) finishes within its claim's expiry, the sweep that takes it
+          // over, and the devices' own time, with room for a loaded machine (the other jobs, still
+          // being created, compete for the same devices)
+          const killedAt = Date.now();
+          await b.stop('SIGKILL');
+          living = [a, c];
+          const reader = api(a.url, 'alice', PASSWORD);
+          const ids = [...onKilled];
+          killedJobsDone = within(
+            CLAIM_TTL_MS + SWEEP_MS + LATENCY_MS + 15_000,
+            "the killed node's jobs complete",
+            async () => {
+              for (const id of ids) {
+                if ((await reader<JobBody>('GET', `/ws/v1/jobs/${id}`)).body.job_status !== 'complete')
+                  return false;
+              }
+              return Date.now() - killedAt;
+            },
+          );
+        }
+        if (n === Math.floor((2 * JOBS) / 3)) {
+          expect(await c.stop()).toBe(0);
+          restarted = await Node.start('c', nodeArgs);
+          living = [a, restarted];
+        }
+      }
+      const lastCreated = Date.now();
+
+      const reader = api(a.url, 'alice', PASSWORD);
+      const killedDone = await killedJobsDone;
+      const jobs = await within(60_000, 'every job complete', async () => {
+        const page = await reader<{ list: JobBody[] }>('GET', '/ws/v1/jobs/inventory?size=1000');
+        return page.body.list.length === JOBS && page.body.list.every((job) => job.job_status === 'complete')
+          ? page.body.list
+          : false;
+      });
+      const finished = Date.now();
+
+      for (const job of jobs) {
+        // counts agree with the targets
+        expect(job).toMatchObject({
+          target_count: DEVICES,
+          progress_success: DEVICES,
+          progress_failures: 0,
+          progress_canceled: 0,
+          progress_pending: 0,
+        });
+        const targets = await reader<{ list: TargetBody[] }>(
+          'GET',
+          `/ws/v1/jobs/${job.id}/targets?size=1000`,
+        );
+        // every target exactly once, terminal
+        expect(targets.body.list).toHaveLength(DEVICES);
+        expect(new Set(targets.body.list.map((target) => target.device_id)).size).toBe(DEVICES);
+        expect(targets.body.list.every((target) => target.status === 'successful')).toBe(true);
+        // no device got a request again once its target was terminal (beyond one already in flight)
+        const endOf = new Map(targets.body.list.map((t) => [t.device_id, Date.parse(t.end_time ?? '')]));
+        const late = fleet.requests.filter(
+          (asked) => asked.job === job.id && asked.at > (endOf.get(asked.device) ?? 0) + IN_FLIGHT_MS,
+        );
+        expect(late).toEqual([]);
+      }
+      const repeats = fleet.requests.length - JOBS * DEVICES;
+      console.log(
+        `three nodes: ${JOBS} jobs x ${DEVICES} devices done ${finished - lastCreated} ms after the last was created; the killed node's ${onKilled.length} jobs ${killedDone} ms after the kill; ${repeats} requests sent again`,
+      );
+      await restarted?.stop();
+      await a.stop();
+    } finally {
+      await fleet.close();
+      for (const node of nodes) await node.stop('SIGKILL');
+      await broker.stop();
+    }
+  }, 180_000);
+});
