@@ -18,7 +18,7 @@ export default defineConfig({
         test: {
           name: 'postgres',
           include: [
-            'test/api/{auth,bad-input,devices,groups,jobs,metrics,paging,preview,rollout,sci,tenancy}.test.ts',
+            'test/api/{auth,bad-input,devices,events,groups,jobs,metrics,monitors,paging,preview,rollout,sci,tenancy}.test.ts',
             'test/query/sql.differential.test.ts',
           ],
           env: { FLEETJOBS_TEST_STORE: 'postgres' },

@@ -13,6 +13,7 @@ const BENCHMARKS = [
   'create-job.ts', // creating, cancelling and deleting jobs of 100,000 targets; 100,000 devices
   'dispatch.ts', // a job to 10,000 simulated devices: time to complete, service RSS, with flapping devices
   'dispatch-large.ts', // a 100,000-target job dispatched without stalling the event loop
+  'monitor-fanout.ts', // a job to 10,000 simulated devices with a monitor receiving every event vs without
   'engines.ts', // the same store calls on SQLite and on an embedded PostgreSQL
   'metrics.ts', // a /metrics scrape on the generated dataset
   'csv-export.ts', // GET /ws/v1/jobs/bulk of 1,000,000 jobs: rows/s next to sqlite3 -csv, heap flat

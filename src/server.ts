@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { buildApp } from './api/app.js';
 import { defaultNodeId, startDispatch } from './dispatch/index.js';
 import { JobService } from './jobs/service.js';
+import { MonitorDelivery } from './monitors/delivery.js';
 import { createLogger, type LogFormat } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { openStore, type StoreConfig } from './store/open.js';
@@ -118,6 +119,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       metrics,
     });
     closers.unshift(() => dispatch.close());
+    const delivery = new MonitorDelivery({ store, logger, metrics });
+    delivery.start();
+    closers.unshift(() => delivery.stop());
     const app = await buildApp({
       store,
       jobs,

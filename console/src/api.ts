@@ -82,6 +82,41 @@ export async function call<T>(
   return parsed as T;
 }
 
+/**
+ * Reads the live stream at `path` (`/ws/v1/events?…`, CONTRACT §10) with the stored credentials:
+ * `onOpen` once it answered, `onEvent` for each event. EventSource cannot send the credentials'
+ * headers, so the stream is read with fetch. Resolves when it ends; rejects when it fails.
+ */
+export async function streamEvents(
+  path: string,
+  handlers: { onOpen: () => void; onEvent: () => void },
+  signal: AbortSignal,
+  credentials: Credentials | null = loadCredentials(),
+): Promise<void> {
+  const response = await fetch(path, {
+    headers: {
+      accept: 'text/event-stream',
+      'x-requested-with': 'fleetjobs-console',
+      ...(credentials === null ? {} : authHeaders(credentials)),
+    },
+    signal,
+  });
+  if (!response.ok || response.body === null) throw new ApiError(response.status, response.statusText);
+  handlers.onOpen();
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    buffer += value;
+    const blocks = buffer.split('\n\n');
+    buffer = blocks.pop() ?? '';
+    // Comments (keep-alives) are blocks without a data line.
+    if (blocks.some((block) => block.split('\n').some((line) => line.startsWith('data:'))))
+      handlers.onEvent();
+  }
+}
+
 /** A path with its query string; parameters without a value are left out. */
 export function withParams(path: string, params: Record<string, string | number | undefined>): string {
   const search = new URLSearchParams();

@@ -24,6 +24,7 @@ export function DevicesPage(props: { route: Route }): VNode {
         cursor: paging.cursor,
       }),
     `${query}\n${orderby}\n${paging.cursor ?? ''}`,
+    '/ws/v1/events?topics=devices',
   );
   const inGroup = (group: string) =>
     href('devices', { query: `group startsWith '${group.replaceAll("'", "''")}'`, orderby });

@@ -111,6 +111,7 @@ function Targets(props: { jobId: number }): VNode {
         cursor: paging.cursor,
       }),
     `${props.jobId}\n${query}\n${paging.cursor ?? ''}`,
+    `/ws/v1/events?topics=job_targets&job_id=${props.jobId}`,
   );
   return html`<section aria-labelledby="targets-title">
     <div class="page-head">
@@ -167,7 +168,11 @@ export function JobPage(props: { jobId: number }): VNode {
     data: job,
     error,
     reload,
-  } = usePolling(() => call<JobDetail>('GET', `/ws/v1/jobs/${props.jobId}`), String(props.jobId));
+  } = usePolling(
+    () => call<JobDetail>('GET', `/ws/v1/jobs/${props.jobId}`),
+    String(props.jobId),
+    `/ws/v1/events?topics=jobs&job_id=${props.jobId}`,
+  );
   return html`<article aria-labelledby="job-title">
     <p><a href=${href('jobs')}>← Jobs</a></p>
     <div class="page-head">

@@ -47,6 +47,7 @@ export function JobsPage(props: { route: Route }): VNode {
   const { data: page, error } = usePolling(
     () => loadPage<Job>('/ws/v1/jobs/inventory', { query, orderby, size: PAGE_SIZE, cursor: paging.cursor }),
     `${query}\n${orderby}\n${paging.cursor ?? ''}`,
+    '/ws/v1/events?topics=jobs',
   );
   return html`<section aria-labelledby="jobs-title">
     <div class="page-head">

@@ -3,10 +3,12 @@
 import { html } from 'htm/preact';
 import type { VNode } from 'preact';
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, call, type Job, type Page, withParams } from './api.js';
+import { ApiError, call, type Job, type Page, streamEvents, withParams } from './api.js';
 
-/** How often a page asks again, until the live stream (CONTRACT §10) replaces polling. */
+/** How often a page asks again while its live stream (CONTRACT §10) is not open. */
 export const POLL_MS = 3000;
+/** A burst of changes reloads a page at most this often. */
+const LIVE_RELOAD_MS = 250;
 
 export interface Loaded<T> {
   data: T | null;
@@ -15,10 +17,12 @@ export interface Loaded<T> {
 }
 
 /**
- * Loads with `load` now, whenever `key` changes and every POLL_MS while the page is visible; one
- * request at a time, and an answer for an older key is dropped.
+ * Loads with `load` now, whenever `key` changes, and whenever the live stream `live` (a
+ * `/ws/v1/events?…` path) reports a change; while that stream is not open, every POLL_MS while
+ * the page is visible. One request at a time (a change during one loads again after it), and an
+ * answer for an older key is dropped.
  */
-export function usePolling<T>(load: () => Promise<T>, key: string): Loaded<T> {
+export function usePolling<T>(load: () => Promise<T>, key: string, live: string): Loaded<T> {
   const [state, setState] = useState<{ key: string; data: T | null; error: ApiError | null }>({
     key,
     data: null,
@@ -27,12 +31,17 @@ export function usePolling<T>(load: () => Promise<T>, key: string): Loaded<T> {
   const loadRef = useRef(load);
   loadRef.current = load;
   const running = useRef(false);
+  const again = useRef(false);
   const currentKey = useRef(key);
   currentKey.current = key;
 
   const reload = useCallback(() => {
-    if (running.current) return;
+    if (running.current) {
+      again.current = true;
+      return;
+    }
     running.current = true;
+    again.current = false;
     const asked = currentKey.current;
     loadRef
       .current()
@@ -45,7 +54,7 @@ export function usePolling<T>(load: () => Promise<T>, key: string): Loaded<T> {
       )
       .then((result) => {
         running.current = false;
-        if (asked !== currentKey.current) return reload();
+        if (asked !== currentKey.current || again.current) return reload();
         // A failed poll keeps what was shown for the same key, with the error beside it.
         setState((previous) => ({
           key: asked,
@@ -58,11 +67,33 @@ export function usePolling<T>(load: () => Promise<T>, key: string): Loaded<T> {
   // A layout effect: the request starts as soon as the page is in the DOM, not a frame later.
   useLayoutEffect(() => {
     reload();
+    const stop = new AbortController();
+    let streaming = false;
+    let pending: ReturnType<typeof setTimeout> | undefined;
+    const changed = () => {
+      pending ??= setTimeout(() => {
+        pending = undefined;
+        reload();
+      }, LIVE_RELOAD_MS);
+    };
+    const open = () => {
+      streamEvents(live, { onOpen: () => (streaming = true), onEvent: changed }, stop.signal)
+        .catch(() => undefined)
+        .finally(() => {
+          streaming = false;
+          if (!stop.signal.aborted) setTimeout(open, POLL_MS);
+        });
+    };
+    open();
     const timer = setInterval(() => {
-      if (document.visibilityState === 'visible') reload();
+      if (!streaming && document.visibilityState === 'visible') reload();
     }, POLL_MS);
-    return () => clearInterval(timer);
-  }, [key, reload]);
+    return () => {
+      stop.abort();
+      clearInterval(timer);
+      clearTimeout(pending);
+    };
+  }, [key, reload, live]);
 
   const fresh = state.key === key;
   return { data: fresh ? state.data : null, error: fresh ? state.error : null, reload };

@@ -20,6 +20,7 @@ import { consoleRoutes } from './routes/console.js';
 import { healthRoutes, type Readiness } from './routes/healthz.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { sciRoutes } from './routes/ws/sci.js';
+import type { EventStreamTimings } from './routes/ws/v1/events.js';
 import { v1Routes } from './routes/ws/v1/index.js';
 
 export interface AppOptions {
@@ -39,6 +40,8 @@ export interface AppOptions {
   now?: () => number;
   /** Request and idle timeouts of the HTTP server (§13); tests shorten them. */
   httpTimeouts?: HttpTimeouts;
+  /** How often the live event stream polls and keeps the line open; tests shorten them. */
+  eventTimings?: EventStreamTimings;
   /** What `GET /readyz` answers (the node's store and broker); without it, whether the store answers. */
   readiness?: Readiness;
 }
@@ -162,7 +165,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await openApiRoutes(app);
   await consoleRoutes(app);
   const authenticator = new Authenticator(store, now);
-  await app.register(v1Routes(authenticator, context));
+  await app.register(v1Routes(authenticator, context, options.eventTimings));
   await app.register(sciRoutes(authenticator, context));
   return app;
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
 import type { TSchema } from 'typebox';
+import { badRequest } from '../model/error.js';
 import { parseQuery, type Query, serializeQuery } from '../query/index.js';
 import type { Keyset, ListRequest, Order, StreamRequest } from '../store/store.js';
 import { requestUser } from './context.js';
@@ -13,7 +14,7 @@ import { csv, csvQuery, describeRoute, page, pageQuery } from './schemas.js';
 /** How a list or export route is described in the OpenAPI document. */
 export interface ListDoc {
   operationId: string;
-  tag: 'jobs' | 'devices' | 'groups';
+  tag: 'jobs' | 'devices' | 'groups' | 'monitors';
   summary: string;
   /** The path parameters' schema, when the path has some. */
   params?: TSchema;
@@ -27,12 +28,19 @@ interface Selection {
   orderText: string | undefined;
 }
 
+/** Monitors are few per account and have no query fields: they page by orderby only. */
+function parseResourceQuery<T>(resource: ResourceInfo<T>, text: string | undefined): Query | null {
+  if (resource.name !== 'monitors') return parseQuery(text, resource.name);
+  if (text === undefined || text.trim() === '') return null;
+  throw badRequest('query is not supported on monitors: page them with orderby, size and cursor');
+}
+
 function parseSelection<T>(resource: ResourceInfo<T>, raw: RawQuery): Selection {
   const queryText = single(raw, 'query');
   const orderText = single(raw, 'orderby');
   return {
     queryText,
-    query: queryText === undefined ? null : parseQuery(queryText, resource.name),
+    query: parseResourceQuery(resource, queryText),
     order: parseOrder(orderText, resource.orderFields, resource.defaultOrder),
     orderText,
   };

@@ -30,6 +30,7 @@ export async function collectOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'devices', description: 'the device inventory' },
         { name: 'groups', description: "the groups of the devices' paths" },
         { name: 'sci', description: "Remote Manager's SCI job requests (XML)" },
+        { name: 'monitors', description: 'monitors that push events, their history, the live event stream' },
         { name: 'service', description: 'health, metrics, this document (no credentials), the v1 index' },
       ],
       components: {

@@ -7,7 +7,14 @@ import {
   HEALTH_STATUSES,
   RESTRICTED_STATUSES,
 } from '../model/device.js';
+import { EVENT_OPERATIONS, EVENT_TOPICS } from '../model/event.js';
 import { JOB_STATUSES, JOB_TYPES, TARGET_STATUSES } from '../model/job.js';
+import {
+  MONITOR_COMPRESSIONS,
+  MONITOR_FORMATS,
+  MONITOR_METHODS,
+  MONITOR_STATUSES,
+} from '../model/monitor.js';
 import {
   ABORT_ACTIONS,
   ABORT_FAILURES,
@@ -169,6 +176,48 @@ export const jobCreateBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** What a client sets on a monitor (§10); a create needs `topics` and `url`. */
+const monitorFields = {
+  type: Type.Literal('http', { description: 'http (the only transport)' }),
+  topics: Type.Array(oneOf(EVENT_TOPICS), { minItems: 1, description: 'the kinds of change to receive' }),
+  url: Type.String({ description: 'http:// or https:// URL the batches are sent to' }),
+  method: oneOf(MONITOR_METHODS, { description: 'POST (default) or PUT' }),
+  format: oneOf(MONITOR_FORMATS, { description: 'json (default) or xml' }),
+  auth_token: nullable('string', { description: "'user:password', sent as HTTP Basic; never shown back" }),
+  headers: Type.Array(Type.String(), { description: "extra request headers, 'Name: value'" }),
+  batch_size: Type.Integer({ minimum: 1, maximum: 1000, description: 'events per batch (default 100)' }),
+  batch_duration: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    description: 'seconds the first event of a batch waits at most (default 10)',
+  }),
+  compression: oneOf(MONITOR_COMPRESSIONS, { description: 'none (default) or gzip' }),
+  persistent: Type.Boolean({
+    description: 'keep events while the receiver is down, up to 7 days (default true)',
+  }),
+  secret: nullable('string', { description: 'signs each body (X-Fleetjobs-Signature); never shown back' }),
+  description: nullable('string'),
+};
+
+const optionalMonitorFields = Object.fromEntries(
+  Object.entries(monitorFields).map(([field, schema]) => [field, Type.Optional(schema)]),
+);
+
+export const monitorCreateBody = Type.Object(
+  { ...optionalMonitorFields, topics: monitorFields.topics, url: monitorFields.url },
+  { additionalProperties: false },
+);
+
+export const monitorUpdateBody = Type.Object(
+  {
+    ...optionalMonitorFields,
+    status: Type.Optional(
+      oneOf(['active', 'inactive'], { description: 'active resumes a disabled monitor' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 // ---- Path and query parameters (always text; the routes parse them and say what is wrong) ----
 
 export const jobIdParams = Type.Object({ id: Type.String({ description: 'a job id' }) });
@@ -177,6 +226,7 @@ export const jobIdsParams = Type.Object({ ids: jobIdList });
 /** The by-id delete shares its path with the one-job GET, so its parameter has the same name. */
 export const jobIdListParams = Type.Object({ id: jobIdList });
 export const deviceIdParams = Type.Object({ id: deviceId });
+export const monitorIdParams = Type.Object({ id: Type.String({ description: 'a monitor id' }) });
 
 const parameter = (description: string) => Type.Optional(Type.String({ description }));
 const queryParameter = parameter('v1 query language; empty or absent matches everything');
@@ -195,6 +245,16 @@ export const csvQuery = Type.Object({
 });
 const forceParameter = parameter('true also cancels targets a device is working on');
 export const forceQuery = Type.Object({ force: forceParameter });
+export const historyQuery = Type.Object({
+  start_time: parameter('ISO 8601; events at or after it'),
+  end_time: parameter('ISO 8601; events before it'),
+  size: parameter('page size, 1-1000 (default and maximum 1000)'),
+  cursor: parameter('from the previous page, to get the next one'),
+});
+export const eventStreamQuery = Type.Object({
+  topics: parameter('comma-separated: jobs, job_targets, devices (default all)'),
+  job_id: parameter("only this job's events (jobs and job_targets)"),
+});
 export const byQueryQuery = Type.Object({
   query: parameter('the jobs to act on (required), in the v1 query language'),
   force: forceParameter,
@@ -288,6 +348,42 @@ export const createdDevices = Type.Object({
   list: Type.Array(Type.Object({ ...device.properties, device_token: Type.String() })),
 });
 
+export const monitor = Type.Object({
+  id: Type.Integer(),
+  customer_id: Type.Integer(),
+  ...Object.fromEntries(
+    Object.entries(monitorFields).filter(([field]) => field !== 'auth_token' && field !== 'secret'),
+  ),
+  headers: Type.Array(Type.String(), {
+    description: 'the names of the extra headers (values are not shown)',
+  }),
+  status: oneOf(MONITOR_STATUSES),
+  last_sent: timestamp('when a batch was last delivered'),
+  last_sent_uuid: nullable('string', { description: 'the last event of that batch' }),
+});
+
+/** An event as monitors, the history and the live stream show it. */
+export const message = Type.Object(
+  {
+    topic: Type.String({
+      description: '<customer_id>/jobs/<job id>, …/job_targets/<job id>/<device id>, …/devices/<id>',
+    }),
+    group: Type.String(),
+    operation: oneOf(EVENT_OPERATIONS),
+    timestamp: Type.String({ format: 'date-time' }),
+    uuid: Type.String(),
+    jobs: Type.Optional(job),
+    job_targets: Type.Optional(target),
+    devices: Type.Optional(device),
+  },
+  { description: 'one change: the object right after it' },
+);
+
+export const eventStream = {
+  description: 'Server-sent events: event <topic>, id <uuid>, data <Msg>; a comment every 15 s',
+  content: { 'text/event-stream': { schema: Type.String() } },
+};
+
 /** The list envelope of §3: `cursor` and `next_uri` only when more items follow. */
 export const page = (item: TSchema) =>
   Type.Object({
@@ -344,7 +440,7 @@ const ERRORS = {
 /** A route's OpenAPI description: unique operationId, tag, summary, and its answers with the error body. */
 export function describeRoute(
   operationId: string,
-  tag: 'jobs' | 'devices' | 'groups' | 'sci' | 'service',
+  tag: 'jobs' | 'devices' | 'groups' | 'monitors' | 'sci' | 'service',
   summary: string,
   schema: { response?: Record<string, unknown>; [part: string]: unknown } = {},
 ) {

@@ -114,7 +114,7 @@ export class RolloutTicker {
     const state = rolloutStateAt(job.rollout_state, job.job_status, job.schedule, now);
     const starting = job.job_status === 'new' && state !== 'scheduled';
     if (state !== job.rollout_state || starting) {
-      if (!(await this.#store.moveRolloutState(job.id, job.rollout_state, state))) return 0;
+      if (!(await this.#store.moveRolloutState(job.id, job.rollout_state, state, now))) return 0;
     }
     if (state !== 'running') return ACTIVE_TICK_MS;
     const rate = ratePerMinute(job.rollout, {

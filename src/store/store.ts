@@ -6,6 +6,7 @@ import type {
   DeviceGroup,
   DeviceInput,
 } from '../model/device.js';
+import type { EventTopic, StoredEvent } from '../model/event.js';
 import type {
   Job,
   JobDetail,
@@ -16,6 +17,7 @@ import type {
   ReportedStatus,
   TargetSelector,
 } from '../model/job.js';
+import type { LeasedMonitor, Monitor, MonitorSettings, MonitorStatus } from '../model/monitor.js';
 import type { AbortRule, EndBehavior, RetryPolicy, RolloutControls, RolloutState } from '../model/rollout.js';
 import type { Query } from '../query/index.js';
 
@@ -187,6 +189,30 @@ export interface StatusReport {
   response?: unknown;
 }
 
+// ---- events and monitors ----
+
+/** Events of one account after `afterId`, in commit order, optionally of some topics, a job, a time range. */
+export interface EventRequest {
+  accountId: number;
+  afterId: number;
+  topics?: readonly EventTopic[] | undefined;
+  jobId?: number | undefined;
+  /** Inclusive. */
+  from?: Millis | undefined;
+  /** Exclusive. */
+  until?: Millis | undefined;
+  limit: number;
+}
+
+/** A change of a monitor's settings; `status` too (a client sets active or inactive). */
+export type MonitorPatch = Partial<MonitorSettings> & { status?: MonitorStatus };
+
+/** What the node holding a monitor's lease writes after a try. */
+export type DeliveryState = Pick<
+  LeasedMonitor,
+  'cursor_id' | 'attempts' | 'next_attempt_at' | 'failing_since' | 'last_sent' | 'last_sent_uuid'
+> & { disable: boolean };
+
 /** Called with the duration of every statement the store runs (milliseconds), for /metrics. */
 export type OnQuery = (durationMillis: number) => void;
 
@@ -253,7 +279,7 @@ export interface RolloutStore {
    * Moves a job's rollout state from `from` to `to` if it is still `from` and the job unfinished; a
    * `new` job becomes in progress unless `to` is `scheduled`. false when something else changed it.
    */
-  moveRolloutState(jobId: number, from: RolloutState, to: RolloutState): Promise<boolean>;
+  moveRolloutState(jobId: number, from: RolloutState, to: RolloutState, now: Millis): Promise<boolean>;
   /**
    * In one transaction: takes the slot (the job still running and nobody took one since), starts
    * up to `limit` due queued targets of connected devices, and moves the job's pace by how many.
@@ -359,6 +385,34 @@ export interface Store extends DispatchStore {
   ): Promise<ByQueryResult & { notices: CancelNotice[] }>;
   deleteJobs(accountId: number, ids: number[]): Promise<ByIdResult<number>[]>;
   deleteJobsByQuery(accountId: number, query: Query): Promise<ByQueryResult>;
+
+  // events (the outbox written with every change) and monitors
+  listEvents(request: EventRequest): Promise<StoredEvent[]>;
+  /** The id of the last event written: what a new monitor or stream starts after. */
+  lastEventId(): Promise<number>;
+  /** The id of the account's event with this uuid, while it is kept. */
+  findEvent(accountId: number, uuid: string): Promise<number | undefined>;
+  /** Removes the events nobody may read any more; returns how many. */
+  pruneEvents(now: Millis): Promise<number>;
+  createMonitor(accountId: number, settings: MonitorSettings, now: Millis): Promise<Monitor>;
+  getMonitor(accountId: number, id: number): Promise<Monitor | undefined>;
+  /** `query` is not supported on monitors (null). */
+  listMonitors(request: ListRequest): Promise<Monitor[]>;
+  /** `status: 'active'` also clears the failures, so a disabled monitor starts again at once. */
+  updateMonitor(
+    accountId: number,
+    id: number,
+    patch: MonitorPatch,
+    now: Millis,
+  ): Promise<Monitor | undefined>;
+  deleteMonitor(accountId: number, id: number): Promise<boolean>;
+  /**
+   * Takes (or renews) the lease of every active monitor whose lease is free, expired or already
+   * `owner`'s, until `now + leaseMs`; returns them. One node sends each monitor's batches.
+   */
+  leaseMonitors(owner: string, now: Millis, leaseMs: number): Promise<LeasedMonitor[]>;
+  /** Saves a try's outcome, if `owner` still holds the lease (false otherwise). */
+  saveDelivery(id: number, owner: string, state: DeliveryState): Promise<boolean>;
 }
 
 /** The fields a device reported about itself on `fleetjobs/<id>/state`, already validated. */

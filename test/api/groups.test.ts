@@ -37,6 +37,7 @@ describe('GET /ws/v1 and the group inventory', () => {
         { name: 'jobs', uri: '/ws/v1/jobs' },
         { name: 'devices', uri: '/ws/v1/devices' },
         { name: 'groups', uri: '/ws/v1/groups' },
+        { name: 'monitors', uri: '/ws/v1/monitors' },
       ]),
     );
     for (const { uri } of list) expect((await h.get(bob, uri)).statusCode).toBe(200);

@@ -167,7 +167,7 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
         ],
         ['nextDeadline', () => store.nextDeadline()],
         ['rolloutJobs', () => store.rolloutJobs(1000)],
-        ['moveRolloutState', () => store.moveRolloutState(rollout.id, 'running', 'running')],
+        ['moveRolloutState', () => store.moveRolloutState(rollout.id, 'running', 'running', now)],
         [
           'takeRolloutRequests',
           () =>

@@ -2,6 +2,8 @@ import { type Kysely, sql } from 'kysely';
 import type { Millis } from '../../model/job.js';
 import type { JobClaim, ServiceNode } from '../store.js';
 import type { SqlDialect } from './dialect.js';
+import { jobChanges, recordEvents } from './events.js';
+import { JOB_COLUMNS, jobFromRow } from './rows.js';
 import type { Database } from './schema.js';
 
 /**
@@ -53,17 +55,20 @@ export async function leave(db: Db, nodeId: string): Promise<void> {
 }
 
 /** Claims `new` jobs for the node, which moves them to in progress: each goes to one node only. */
-export async function startNewJobs(db: Db, claim: JobClaim): Promise<number[]> {
-  const rows = await db
-    .updateTable('jobs')
-    .set({ job_status: 'in_progress', claimed_by: claim.node, claim_expires: claim.expires })
-    // A literal, so the partial index jobs_new serves it.
-    .where('job_status', '=', sql.lit('new'))
-    // The rollout tick starts a job with rollout controls, when its schedule lets it.
-    .where('governed', '=', 0)
-    .returning('id')
-    .execute();
-  return rows.map((row) => row.id);
+export async function startNewJobs(db: Db, dialect: SqlDialect, claim: JobClaim): Promise<number[]> {
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .updateTable('jobs')
+      .set({ job_status: 'in_progress', claimed_by: claim.node, claim_expires: claim.expires })
+      // A literal, so the partial index jobs_new serves it.
+      .where('job_status', '=', sql.lit('new'))
+      // The rollout tick starts a job with rollout controls, when its schedule lets it.
+      .where('governed', '=', 0)
+      .returning(JOB_COLUMNS)
+      .execute();
+    await recordEvents(trx, dialect, claim.now, jobChanges('UPDATE', rows.map(jobFromRow)));
+    return rows.map((row) => row.id);
+  });
 }
 
 /**

@@ -1,12 +1,14 @@
 import { type Kysely, sql } from 'kysely';
 import {
   isFinishedJob,
+  type Job,
   type JobStatus,
   type Millis,
   progressBucket,
   settledJobStatus,
   type TargetStatus,
 } from '../../model/job.js';
+import { JOB_COLUMNS, jobFromRow } from './rows.js';
 import type { Database } from './schema.js';
 
 /** The rollout state of a job that just finished: `done`, unless an abort rule canceled it. */
@@ -44,9 +46,10 @@ export class EndedTargets {
    * Moves the counts of each job (in job order, so concurrent transactions lock jobs in the same
    * order), then settles a job that was not finished (e.g. canceled by a user) once it has no
    * pending target left, by the one rule of `settledJobStatus`. Call it in the transaction that
-   * ended the targets.
+   * ended the targets. Returns the jobs as they are after it (for their events).
    */
-  async count(db: Kysely<Database>, now: Millis): Promise<void> {
+  async count(db: Kysely<Database>, now: Millis): Promise<Job[]> {
+    const counted: Job[] = [];
     for (const jobId of [...this.#byJob.keys()].sort((a, b) => a - b)) {
       const buckets = this.#byJob.get(jobId) ?? new Map();
       let total = 0;
@@ -61,23 +64,22 @@ export class EndedTargets {
         .updateTable('jobs')
         .set({ ...deltas, progress_pending: sql`progress_pending - ${total}` })
         .where('id', '=', jobId)
-        .returning([
-          'job_status',
-          'target_count',
-          'progress_success',
-          'progress_failures',
-          'progress_pending',
-        ])
+        .returning(JOB_COLUMNS)
         .executeTakeFirst();
-      if (!job || isFinishedJob(job.job_status as JobStatus)) continue;
-      const settled = settledJobStatus(job);
-      if (settled === null) continue;
-      await db
-        .updateTable('jobs')
-        .set({ job_status: settled, job_completion_time: now, rollout_state: FINISHED_ROLLOUT_STATE })
-        .where('id', '=', jobId)
-        .where('job_status', 'in', ['new', 'in_progress'])
-        .execute();
+      if (!job) continue;
+      const settled = isFinishedJob(job.job_status as JobStatus) ? null : settledJobStatus(job);
+      const after =
+        settled === null
+          ? job
+          : await db
+              .updateTable('jobs')
+              .set({ job_status: settled, job_completion_time: now, rollout_state: FINISHED_ROLLOUT_STATE })
+              .where('id', '=', jobId)
+              .where('job_status', 'in', ['new', 'in_progress'])
+              .returning(JOB_COLUMNS)
+              .executeTakeFirst();
+      counted.push(jobFromRow(after ?? job));
     }
+    return counted;
   }
 }

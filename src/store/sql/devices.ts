@@ -6,12 +6,13 @@ import type { Query } from '../../query/index.js';
 import type { ListRequest, NewDevice, StreamRequest } from '../store.js';
 import { EndedTargets } from './counts.js';
 import type { Reader, SqlDialect } from './dialect.js';
+import { deviceChanges, jobChanges, recordEvents, targetChanges } from './events.js';
 import { DEVICE_STORE_FIELDS } from './fields.js';
 import { deviceWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
 import { page, streamPages } from './pages.js';
 import { isPending } from './pending.js';
-import { DEVICE_COLUMNS, deviceFromRow } from './rows.js';
+import { DEVICE_COLUMNS, deviceFromRow, TARGET_COLUMNS, targetFromRow } from './rows.js';
 import type { Database, DevicesTable } from './schema.js';
 
 type Db = Kysely<Database>;
@@ -92,7 +93,9 @@ export async function createDevices(
       .where(dialect.inIntegers(sql.ref('pk'), pks))
       .execute();
     const byId = new Map(created.map((row) => [row.id, deviceFromRow(row)]));
-    return ids.map((id) => byId.get(id) as Device);
+    const result = ids.map((id) => byId.get(id) as Device);
+    await recordEvents(trx, dialect, Date.now(), deviceChanges('INSERTION', result));
+    return result;
   });
 }
 
@@ -128,7 +131,9 @@ export async function updateDevice(
       await trx.deleteFrom('device_tags').where('device_pk', '=', updated.pk).execute();
       await writeTags(trx, dialect, [updated.pk]);
     }
-    return getDevice(trx, accountId, id);
+    const device = await getDevice(trx, accountId, id);
+    await recordEvents(trx, dialect, Date.now(), deviceChanges('UPDATE', device ? [device] : []));
+    return device;
   });
 }
 
@@ -137,11 +142,17 @@ export async function updateDevice(
  * `device_id` but loses its link to the device (ON DELETE SET NULL), so a device registered again
  * under the same id is not the same device. The affected jobs count them and settle.
  */
-export async function deleteDevice(db: Db, accountId: number, id: string, now: Millis): Promise<boolean> {
+export async function deleteDevice(
+  db: Db,
+  dialect: SqlDialect,
+  accountId: number,
+  id: string,
+  now: Millis,
+): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
     const device = await trx
       .selectFrom('devices')
-      .select('pk')
+      .select(['pk', ...DEVICE_COLUMNS])
       .where('customer_id', '=', accountId)
       .where('id', '=', id)
       .executeTakeFirst();
@@ -151,10 +162,15 @@ export async function deleteDevice(db: Db, accountId: number, id: string, now: M
       .set({ status: 'failed', message: 'device deleted', end_time: now, deadline: null, device_pk: null })
       .where('device_pk', '=', device.pk)
       .where(isPending('status'))
-      .returning(['job_id', 'status'])
+      .returning(TARGET_COLUMNS)
       .execute();
     await trx.deleteFrom('devices').where('pk', '=', device.pk).execute();
-    await new EndedTargets().addAll(failed).count(trx, now);
+    const jobs = await new EndedTargets().addAll(failed).count(trx, now);
+    await recordEvents(trx, dialect, now, [
+      ...targetChanges(failed.map(targetFromRow)),
+      ...jobChanges('UPDATE', jobs),
+      ...deviceChanges('DELETION', [deviceFromRow(device)]),
+    ]);
     return true;
   });
 }

@@ -11,9 +11,17 @@ import type {
 } from '../store.js';
 import { EndedTargets } from './counts.js';
 import type { SqlDialect } from './dialect.js';
+import { deviceChanges, recordCurrent, recordEvents, targetChanges } from './events.js';
 import { isPending } from './pending.js';
 import { applyAbortRules, type EndedRow, requeueRetries } from './rollout.js';
-import { parseJson } from './rows.js';
+import {
+  DEVICE_COLUMNS,
+  deviceFromRow,
+  parseJson,
+  TARGET_COLUMNS,
+  type TargetRow,
+  targetFromRow,
+} from './rows.js';
 import type { Database } from './schema.js';
 
 /**
@@ -50,12 +58,16 @@ export async function listDeviceCredentials(
     .execute();
 }
 
-export async function disconnectAll(db: Db, now: Millis): Promise<void> {
-  await db
-    .updateTable('devices')
-    .set({ connection_status: 'disconnected', last_disconnect: now })
-    .where('connection_status', '=', 'connected')
-    .execute();
+export async function disconnectAll(db: Db, dialect: SqlDialect, now: Millis): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .updateTable('devices')
+      .set({ connection_status: 'disconnected', last_disconnect: now })
+      .where('connection_status', '=', 'connected')
+      .returning(DEVICE_COLUMNS)
+      .execute();
+    await recordEvents(trx, dialect, now, deviceChanges('UPDATE', rows.map(deviceFromRow)));
+  });
 }
 
 /**
@@ -64,36 +76,42 @@ export async function disconnectAll(db: Db, now: Millis): Promise<void> {
  */
 export async function setConnection(
   db: Db,
+  dialect: SqlDialect,
   deviceId: string,
   status: ConnectionStatus,
   at: Millis,
   topicId = deviceId,
   replay = false,
 ): Promise<boolean> {
-  const notOlder = sql<SqlBool>`(presence_at is null or presence_at <= ${at})`;
-  // a replayed `online` of a device known connected says nothing new
-  const changes =
-    replay && status === 'connected' ? sql<SqlBool>`connection_status <> 'connected'` : sql<SqlBool>`true`;
-  const query =
-    status === 'connected'
-      ? db
-          .updateTable('devices')
-          .set({ connection_status: 'connected', last_connect: at, presence_at: at, topic_id: topicId })
-          .where('id', '=', deviceId)
-          .where(notOlder)
-          .where(changes)
-      : db
-          .updateTable('devices')
-          .set({
-            connection_status: 'disconnected',
-            // a Will after a closed connection changes nothing more than the presence time
-            last_disconnect: sql`case when connection_status = 'connected' then ${at} else last_disconnect end`,
-            presence_at: at,
-          })
-          .where('id', '=', deviceId)
-          .where(notOlder);
-  const result = await query.executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  return db.transaction().execute(async (trx) => {
+    const notOlder = sql<SqlBool>`(presence_at is null or presence_at <= ${at})`;
+    // a replayed `online` of a device known connected says nothing new
+    const changes =
+      replay && status === 'connected' ? sql<SqlBool>`connection_status <> 'connected'` : sql<SqlBool>`true`;
+    const query =
+      status === 'connected'
+        ? trx
+            .updateTable('devices')
+            .set({ connection_status: 'connected', last_connect: at, presence_at: at, topic_id: topicId })
+            .where('id', '=', deviceId)
+            .where(notOlder)
+            .where(changes)
+        : trx
+            .updateTable('devices')
+            .set({
+              connection_status: 'disconnected',
+              // a Will after a closed connection changes nothing more than the presence time
+              last_disconnect: sql`case when connection_status = 'connected' then ${at} else last_disconnect end`,
+              presence_at: at,
+            })
+            .where('id', '=', deviceId)
+            .where(notOlder);
+    const rows = await query.returning(DEVICE_COLUMNS).execute();
+    // A Will after a closed connection moved only the presence time: no change of the device.
+    const changed = status === 'connected' ? rows : rows.filter((row) => row.last_disconnect === at);
+    await recordEvents(trx, dialect, at, deviceChanges('UPDATE', changed.map(deviceFromRow)));
+    return rows.length > 0;
+  });
 }
 
 /** How each device writes its id in topics (as it last connected), by stored id. */
@@ -114,16 +132,21 @@ export async function deviceTopicIds(
 
 export async function updateDeviceState(
   db: Db,
+  dialect: SqlDialect,
   deviceId: string,
   state: DeviceState,
   now: Millis,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('devices')
-    .set({ ...state, last_update: now })
-    .where('id', '=', deviceId)
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .updateTable('devices')
+      .set({ ...state, last_update: now })
+      .where('id', '=', deviceId)
+      .returning(DEVICE_COLUMNS)
+      .execute();
+    await recordEvents(trx, dialect, now, deviceChanges('UPDATE', rows.map(deviceFromRow)));
+    return rows.length > 0;
+  });
 }
 
 interface RequestRow {
@@ -161,13 +184,14 @@ async function startTargets(
 ): Promise<RequestRow[]> {
   const queued = rows.filter((row) => row.status === 'queued');
   if (queued.length === 0) return rows;
-  const started = await sql<{ job_id: number; device_id: string; attempt: number }>`update job_targets
+  const started = await sql<TargetRow>`update job_targets
     set status = 'in_progress', start_time = ${now}, attempt = attempt + 1, next_attempt_time = null,
         deadline = cast(${now} as bigint) + (select j.timeout * 1000 from jobs j where j.id = job_targets.job_id)
     where status = 'queued'
       and ${dialect.inIntegers(sql.ref('job_id'), [...new Set(queued.map((row) => row.job_id))])}
       and ${dialect.inTexts(sql.ref('device_id'), [...new Set(queued.map((row) => row.device_id))])}
-    returning job_id, device_id, attempt`.execute(trx);
+    returning ${sql.join(TARGET_COLUMNS.map((column) => sql.ref(column)))}`.execute(trx);
+  await recordEvents(trx, dialect, now, targetChanges(started.rows.map(targetFromRow)));
   const startedAttempts = new Map(started.rows.map((row) => [`${row.job_id} ${row.device_id}`, row.attempt]));
   return rows.flatMap((row) => {
     if (row.status !== 'queued') return [row];
@@ -278,15 +302,26 @@ export async function pendingCancels(db: Db, deviceId: string): Promise<CancelNo
 /**
  * Applies one report to its target in one guarded UPDATE: only a pending target of that device
  * changes, and an in-progress report that changes nothing is no change. A terminal one is counted
- * in `ended`.
+ * in `ended`. Returns the target when its status changed (what an event reports).
  */
 async function applyStatus(
   trx: Trx,
+  dialect: SqlDialect,
   { device_id, job_id, report }: StatusUpdate,
   now: Millis,
   ended: EndedRow[],
-): Promise<boolean> {
+): Promise<{ applied: boolean; target?: TargetRow }> {
   const terminal = report.status !== 'in_progress';
+  // An in-progress report moves a queued target only; otherwise it changes progress, not status.
+  const before = terminal
+    ? undefined
+    : await trx
+        .selectFrom('job_targets as t')
+        .select('t.status')
+        .where('t.job_id', '=', job_id)
+        .where('t.device_id', '=', device_id)
+        .modifyEnd(dialect.lockRows('t'))
+        .executeTakeFirst();
   const progress = sql<number>`coalesce(${report.progress ?? (report.status === 'successful' ? 100 : null)}, progress)`;
   const message = sql<string | null>`coalesce(${report.message ?? null}, message)`;
   const response = sql<
@@ -316,25 +351,30 @@ async function applyStatus(
         and message is not distinct from ${message} and response is not distinct from ${response})`,
     );
   }
-  const changed = await update.returning(['job_id', 'device_id', 'status', 'attempt']).executeTakeFirst();
+  const changed = await update.returning(TARGET_COLUMNS).executeTakeFirst();
   if (changed && terminal) ended.push(changed);
-  return changed !== undefined;
+  const statusChanged = changed !== undefined && (terminal || before?.status === 'queued');
+  return { applied: changed !== undefined, ...(statusChanged ? { target: changed } : {}) };
 }
 
 /**
  * Counts the targets a transaction ended, after the job's retry policy took back those it tries
  * again; then the abort rules of their jobs are judged on the new counts, in the same transaction.
+ * Last, the events of `changed` targets and of the jobs, as they are now (a retried target queued
+ * again, a job paused or aborted).
  */
 async function settle(
   trx: Trx,
   dialect: SqlDialect,
   ended: EndedRow[],
+  changed: readonly TargetRow[],
   now: Millis,
   rules: SettleRules | undefined,
 ): Promise<void> {
   const counted = new EndedTargets().addAll(await requeueRetries(trx, dialect, ended, now, rules));
   await counted.count(trx, now);
   await applyAbortRules(trx, dialect, counted.jobIds(), now, rules);
+  await recordCurrent(trx, dialect, now, counted.jobIds(), changed);
 }
 
 export async function applyStatuses(
@@ -346,6 +386,7 @@ export async function applyStatuses(
 ): Promise<boolean[]> {
   return db.transaction().execute(async (trx) => {
     const applied: boolean[] = [];
+    const changed: TargetRow[] = [];
     const ended: EndedRow[] = [];
     // In target key order (a stable sort keeps one target's reports in order), the order every
     // multi-target change locks targets in, so concurrent transactions cannot deadlock on them.
@@ -354,8 +395,12 @@ export async function applyStatuses(
       .sort(
         (a, b) => a.update.job_id - b.update.job_id || compareText(a.update.device_id, b.update.device_id),
       );
-    for (const { update, index } of byKey) applied[index] = await applyStatus(trx, update, now, ended);
-    await settle(trx, dialect, ended, now, rules);
+    for (const { update, index } of byKey) {
+      const { applied: done, target } = await applyStatus(trx, dialect, update, now, ended);
+      if (target !== undefined) changed.push(target);
+      applied[index] = done;
+    }
+    await settle(trx, dialect, ended, changed, now, rules);
     return applied;
   });
 }
@@ -383,9 +428,9 @@ export async function expireTargets(
           .limit(limit)
           .modifyEnd(dialect.claimLock('due'))})`,
       )
-      .returning(['job_id', 'device_id', 'status', 'attempt'])
+      .returning(TARGET_COLUMNS)
       .execute();
-    await settle(trx, dialect, expired, now, rules);
+    await settle(trx, dialect, expired, expired, now, rules);
     return expired.length;
   });
 }

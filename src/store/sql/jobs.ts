@@ -22,6 +22,7 @@ import type {
 } from '../store.js';
 import { EndedTargets, FINISHED_ROLLOUT_STATE } from './counts.js';
 import type { Reader, SqlDialect } from './dialect.js';
+import { jobChanges, recordEvents, targetChanges } from './events.js';
 import { JOB_STORE_FIELDS, TARGET_STORE_FIELDS } from './fields.js';
 import { deviceWhere, jobWhere, targetWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
@@ -131,12 +132,15 @@ export async function createJob(db: Db, dialect: SqlDialect, job: NewJob): Promi
       .set({ target_count: count, progress_pending: count })
       .where('id', '=', id)
       .execute();
-    return (await getJob(trx, job.accountId, id)) as JobDetail;
+    const created = (await getJob(trx, job.accountId, id)) as JobDetail;
+    await recordEvents(trx, dialect, job.now, jobChanges('INSERTION', [created]));
+    return created;
   });
 }
 
 export async function failDisconnectedTargets(
   db: Db,
+  dialect: SqlDialect,
   accountId: number,
   jobId: number,
   message: string,
@@ -152,9 +156,13 @@ export async function failDisconnectedTargets(
         sql<SqlBool>`exists (select 1 from devices d where d.pk = job_targets.device_pk
           and d.customer_id = ${accountId} and d.connection_status = 'disconnected')`,
       )
-      .returning(['job_id', 'device_id', 'status'])
+      .returning(TARGET_COLUMNS)
       .execute();
-    await new EndedTargets().addAll(failed).count(trx, now);
+    const jobs = await new EndedTargets().addAll(failed).count(trx, now);
+    await recordEvents(trx, dialect, now, [
+      ...targetChanges(failed.map(targetFromRow)),
+      ...jobChanges('UPDATE', jobs),
+    ]);
     return failed.map((row) => row.device_id);
   });
 }
@@ -358,7 +366,7 @@ export async function cancel(
     .set({ status: 'canceled', end_time: now, deadline: null })
     .where(dialect.inIntegers(sql.ref('job_id'), unfinished))
     .where('status', '=', 'queued')
-    .returning(['job_id', 'status'])
+    .returning(TARGET_COLUMNS)
     .execute();
   const told = await db
     .updateTable('job_targets')
@@ -369,17 +377,22 @@ export async function cancel(
     )
     .where(dialect.inIntegers(sql.ref('job_id'), force ? all : unfinished))
     .where('status', '=', 'in_progress')
-    .returning(['job_id', 'device_id', 'status'])
+    .returning(TARGET_COLUMNS)
     .execute();
-  await db
+  const jobsCanceled = await db
     .updateTable('jobs')
     .set({ job_status: 'canceled', job_completion_time: now, rollout_state: FINISHED_ROLLOUT_STATE })
     .where(dialect.inIntegers(sql.ref('id'), unfinished))
     .where('job_status', 'in', ['new', 'in_progress'])
+    .returning(JOB_COLUMNS)
     .execute();
   const ended = new EndedTargets().addAll(canceled);
   if (force) ended.addAll(told);
-  await ended.count(db, now);
+  const counted = await ended.count(db, now);
+  await recordEvents(db, dialect, now, [
+    ...targetChanges([...canceled, ...(force ? told : [])].map(targetFromRow)),
+    ...jobChanges('UPDATE', [...jobsCanceled.map(jobFromRow), ...counted]),
+  ]);
   return told.map(({ job_id, device_id }) => ({ job_id, device_id, force }));
 }
 
@@ -455,11 +468,13 @@ export async function cancelJobsByQuery(
 /** Guarded: a job that is not finished (any more) stays. */
 async function deleteByIds(db: Db, dialect: SqlDialect, ids: number[]): Promise<void> {
   if (ids.length === 0) return;
-  await db
+  const deleted = await db
     .deleteFrom('jobs')
     .where(dialect.inIntegers(sql.ref('id'), ids))
     .where('job_status', 'in', ['complete', 'failed', 'canceled'])
+    .returning(JOB_COLUMNS)
     .execute();
+  await recordEvents(db, dialect, Date.now(), jobChanges('DELETION', deleted.map(jobFromRow)));
 }
 
 export async function deleteJobs(

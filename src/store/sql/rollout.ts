@@ -15,6 +15,7 @@ import type {
 import { EndedTargets } from './counts.js';
 import type { SqlDialect } from './dialect.js';
 import { REQUEST_COLUMNS, takeSelected } from './dispatch.js';
+import { jobChanges, recordCurrent, recordEvents } from './events.js';
 import { targetWhere } from './filters.js';
 import { byIds, cancel, candidates } from './jobs.js';
 import { CONTROL_COLUMNS, controlsFromRow, JOB_COLUMNS, jobFromRow } from './rows.js';
@@ -93,24 +94,30 @@ async function countInFlight(db: Db, jobId: number, limit: number): Promise<numb
   return Number(rows[0]?.n ?? 0);
 }
 
-export async function moveRolloutState(
+export function moveRolloutState(
   db: Db,
+  dialect: SqlDialect,
   jobId: number,
   from: RolloutState,
   to: RolloutState,
+  now: Millis,
 ): Promise<boolean> {
-  const moved = await db
-    .updateTable('jobs')
-    .set({
-      rollout_state: to,
-      job_status: to === 'scheduled' ? sql`job_status` : 'in_progress',
-    })
-    .where('id', '=', jobId)
-    .where('rollout_state', '=', from)
-    .where('job_status', 'in', ['new', 'in_progress'])
-    .returning('id')
-    .executeTakeFirst();
-  return moved !== undefined;
+  return db.transaction().execute(async (trx) => {
+    const moved = await trx
+      .updateTable('jobs')
+      .set({
+        rollout_state: to,
+        job_status: to === 'scheduled' ? sql`job_status` : 'in_progress',
+      })
+      .where('id', '=', jobId)
+      .where('rollout_state', '=', from)
+      .where('job_status', 'in', ['new', 'in_progress'])
+      .returning('id')
+      .executeTakeFirst();
+    if (moved === undefined) return false;
+    await recordCurrent(trx, dialect, now, [jobId], []);
+    return true;
+  });
 }
 
 export function takeRolloutRequests(
@@ -190,9 +197,10 @@ export function endRollout(
       .set({ status: 'canceled', end_time: now, deadline: null, next_attempt_time: null })
       .where('job_id', '=', jobId)
       .where('status', '=', 'queued')
-      .returning(['job_id', 'status'])
+      .returning(['job_id', 'device_id', 'status'])
       .execute();
     await new EndedTargets().addAll(canceled).count(trx, now);
+    await recordCurrent(trx, dialect, now, [jobId], canceled);
     return [];
   });
 }
@@ -384,6 +392,7 @@ export function setPaused(
       .where('id', '=', id)
       .returning(JOB_COLUMNS)
       .executeTakeFirstOrThrow();
+    await recordEvents(trx, dialect, Date.now(), jobChanges('UPDATE', [jobFromRow(changed)]));
     return { id, ok: true, value: jobFromRow(changed) };
   });
 }
@@ -445,7 +454,7 @@ export function retryTargets(
       .where('status', 'in', ['failed', 'timed_out', 'canceled'])
       .where('device_pk', 'is not', null)
       .where(targetKeys(select, trx))
-      .returning('device_id')
+      .returning(['job_id', 'device_id'])
       .execute();
     if (back.length > 0) {
       const timedOut = count('timed_out');
@@ -464,6 +473,7 @@ export function retryTargets(
         })
         .where('id', '=', jobId)
         .execute();
+      await recordCurrent(trx, dialect, now, [jobId], back);
     }
     return { count: back.length, skipped: matched - back.length };
   });
@@ -489,7 +499,7 @@ export function cancelTargets(
       .where('job_id', '=', jobId)
       .where('status', '=', 'queued')
       .where(targetKeys(select, trx))
-      .returning(['job_id', 'status'])
+      .returning(['job_id', 'device_id', 'status'])
       .execute();
     const told = await trx
       .updateTable('job_targets')
@@ -506,6 +516,7 @@ export function cancelTargets(
     const ended = new EndedTargets().addAll(canceled);
     if (force) ended.addAll(told);
     await ended.count(trx, now);
+    await recordCurrent(trx, dialect, now, [jobId], [...canceled, ...(force ? told : [])]);
     return {
       count: canceled.length + told.length,
       skipped: matched - canceled.length - told.length,

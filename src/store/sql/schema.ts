@@ -164,6 +164,57 @@ export interface JobTargetsTable {
   next_attempt_time: number | null;
 }
 
+export interface EventsTable {
+  /** From event_sequence: increasing in commit order. */
+  id: number;
+  uuid: string;
+  customer_id: number;
+  topic: string;
+  object_key: string;
+  /** The job of a job or target event (the live stream's `job_id` filter); NULL for devices. */
+  job_id: number | null;
+  operation: string;
+  time: number;
+  /** The object right after the change, JSON text (the model object: epoch milliseconds). */
+  data: string;
+}
+
+export interface EventSequenceTable {
+  id: number;
+  last_id: number;
+}
+
+export interface MonitorsTable {
+  id: Generated<number>;
+  customer_id: number;
+  type: string;
+  /** JSON array of topic names. */
+  topics: string;
+  url: string;
+  method: string;
+  format: string;
+  auth_token: string | null;
+  /** JSON array of `Name: value` lines. */
+  headers: string;
+  batch_size: number;
+  batch_duration: number;
+  compression: string;
+  /** 1 or 0. */
+  persistent: number;
+  secret: string | null;
+  description: string | null;
+  status: string;
+  last_sent: number | null;
+  last_sent_uuid: string | null;
+  created_at: number;
+  cursor_id: number;
+  attempts: Generated<number>;
+  next_attempt_at: number | null;
+  failing_since: number | null;
+  lease_owner: string | null;
+  lease_until: number | null;
+}
+
 export interface Database {
   settings: SettingsTable;
   accounts: AccountsTable;
@@ -173,5 +224,8 @@ export interface Database {
   device_tags: DeviceTagsTable;
   jobs: JobsTable;
   job_targets: JobTargetsTable;
+  events: EventsTable;
+  event_sequence: EventSequenceTable;
+  monitors: MonitorsTable;
   nodes: NodesTable;
 }

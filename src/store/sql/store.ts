@@ -1,12 +1,15 @@
 import { type Kysely, sql } from 'kysely';
+import { PERSISTENT_EVENTS_MS, STREAM_EVENTS_MS } from '../../model/monitor.js';
 import type { Notifier, Store } from '../store.js';
 import * as accounts from './accounts.js';
 import * as cluster from './cluster.js';
 import * as devices from './devices.js';
 import type { Reader, SqlDialect } from './dialect.js';
 import * as dispatch from './dispatch.js';
+import * as events from './events.js';
 import * as groups from './groups.js';
 import * as jobs from './jobs.js';
+import * as monitors from './monitors.js';
 import { previewTargets } from './preview.js';
 import * as rollout from './rollout.js';
 import type { Database } from './schema.js';
@@ -49,7 +52,7 @@ export function createSqlStore({ db, readDb, dialect, notifier, close }: SqlStor
     createDevices: (accountId, newDevices) => devices.createDevices(db, dialect, accountId, newDevices),
     getDevice: (accountId, id) => devices.getDevice(db, accountId, id),
     updateDevice: (accountId, id, patch) => devices.updateDevice(db, dialect, accountId, id, patch),
-    deleteDevice: (accountId, id, now) => devices.deleteDevice(db, accountId, id, now),
+    deleteDevice: (accountId, id, now) => devices.deleteDevice(db, dialect, accountId, id, now),
     setDeviceToken: (accountId, id, tokenHash) => devices.setDeviceToken(db, accountId, id, tokenHash),
     listDevices: (request) => devices.listDevices(readDb, dialect, request),
     streamDevices: (request) => devices.streamDevices(db, dialect, reader, request),
@@ -63,7 +66,7 @@ export function createSqlStore({ db, readDb, dialect, notifier, close }: SqlStor
       return previewTargets(db, accountId, jobs.selectionWhere(dialect, selection, now), limit);
     },
     failDisconnectedTargets: (accountId, jobId, message, now) =>
-      jobs.failDisconnectedTargets(db, accountId, jobId, message, now),
+      jobs.failDisconnectedTargets(db, dialect, accountId, jobId, message, now),
     getJob: (accountId, id) => jobs.getJob(db, accountId, id),
     listJobs: (request) => jobs.listJobs(readDb, dialect, request),
     streamJobs: (request) => jobs.streamJobs(db, dialect, reader, request),
@@ -75,6 +78,18 @@ export function createSqlStore({ db, readDb, dialect, notifier, close }: SqlStor
     deleteJobs: (accountId, ids) => jobs.deleteJobs(db, dialect, accountId, ids),
     deleteJobsByQuery: (accountId, query) => jobs.deleteJobsByQuery(db, dialect, accountId, query),
 
+    listEvents: (request) => events.listEvents(readDb, dialect, request),
+    lastEventId: () => events.lastEventId(db),
+    findEvent: (accountId, uuid) => events.findEvent(db, accountId, uuid),
+    pruneEvents: (now) => events.pruneEvents(db, now, PERSISTENT_EVENTS_MS, STREAM_EVENTS_MS),
+    createMonitor: (...args) => monitors.createMonitor(db, ...args),
+    getMonitor: (...args) => monitors.getMonitor(db, ...args),
+    listMonitors: (request) => monitors.listMonitors(readDb, request),
+    updateMonitor: (...args) => monitors.updateMonitor(db, ...args),
+    deleteMonitor: (...args) => monitors.deleteMonitor(db, ...args),
+    leaseMonitors: (...args) => monitors.leaseMonitors(db, ...args),
+    saveDelivery: (...args) => monitors.saveDelivery(db, ...args),
+
     notify: (wakeUp) => notifier.notify(wakeUp),
     listen: (listener) => notifier.listen(listener),
     async ping() {
@@ -83,16 +98,16 @@ export function createSqlStore({ db, readDb, dialect, notifier, close }: SqlStor
     heartbeat: (...args) => cluster.heartbeat(db, ...args),
     liveNodes: (...args) => cluster.liveNodes(db, ...args),
     leave: (...args) => cluster.leave(db, ...args),
-    startNewJobs: (...args) => cluster.startNewJobs(db, ...args),
+    startNewJobs: (...args) => cluster.startNewJobs(db, dialect, ...args),
     takeOverJobs: (...args) => cluster.takeOverJobs(db, dialect, ...args),
     buryDeadNodes: (...args) => cluster.buryDeadNodes(db, ...args),
     releaseJob: (...args) => cluster.releaseJob(db, ...args),
     deviceTopicIds: (...args) => dispatch.deviceTopicIds(db, dialect, ...args),
     findDeviceCredentials: (...args) => dispatch.findDeviceCredentials(db, ...args),
     listDeviceCredentials: (...args) => dispatch.listDeviceCredentials(db, ...args),
-    disconnectAll: (...args) => dispatch.disconnectAll(db, ...args),
-    setConnection: (...args) => dispatch.setConnection(db, ...args),
-    updateDeviceState: (...args) => dispatch.updateDeviceState(db, ...args),
+    disconnectAll: (...args) => dispatch.disconnectAll(db, dialect, ...args),
+    setConnection: (...args) => dispatch.setConnection(db, dialect, ...args),
+    updateDeviceState: (...args) => dispatch.updateDeviceState(db, dialect, ...args),
     takeRequests: (...args) => dispatch.takeRequests(db, dialect, ...args),
     takeJobRequests: (...args) => dispatch.takeJobRequests(db, dialect, ...args),
     pendingCancels: (...args) => dispatch.pendingCancels(db, ...args),
@@ -101,7 +116,7 @@ export function createSqlStore({ db, readDb, dialect, notifier, close }: SqlStor
     nextDeadline: () => dispatch.nextDeadline(db),
 
     rolloutJobs: (limit) => rollout.rolloutJobs(db, limit),
-    moveRolloutState: (...args) => rollout.moveRolloutState(db, ...args),
+    moveRolloutState: (...args) => rollout.moveRolloutState(db, dialect, ...args),
     takeRolloutRequests: (...args) => rollout.takeRolloutRequests(db, dialect, ...args),
     endRollout: (...args) => rollout.endRollout(db, dialect, ...args),
     closeRollout: (jobId) => rollout.closeRollout(db, jobId),

@@ -15,7 +15,7 @@ export const sqliteDialect: SqlDialect = {
   textTable: (values, alias) => sql`json_each(${JSON.stringify(values)}) ${sql.id(alias)}`,
   jsonArrayElements: (expression, alias) => sql`json_each(${expression}) ${sql.id(alias)}`,
   jsonRecords: (_table, columns, json) =>
-    sql`select ${sql.join(columns.map((column) => sql`row.value ->> ${`$.${column}`}`))}
+    sql`select ${sql.join(columns.map((column) => sql`row.value ->> ${`$.${column}`} as ${sql.id(column)}`))}
       from json_each(${json}) row`,
   // Writers are serial: the rows a transaction selects stay as they are until it commits.
   claimLock: () => sql``,

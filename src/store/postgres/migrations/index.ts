@@ -4,6 +4,7 @@ import * as storeTotals from './002_store_totals.js';
 import * as groupPathIndex from './003_group_path_index.js';
 import * as cluster from './004_cluster.js';
 import * as rollouts from './005_rollouts.js';
+import * as events from './006_events.js';
 
 /**
  * Every PostgreSQL migration, in order (its own numbering: 001 holds what SQLite's 001–003 built).
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '003_group_path_index': groupPathIndex,
   '004_cluster': cluster,
   '005_rollouts': rollouts,
+  '006_events': events,
 };

@@ -6,6 +6,7 @@ import * as storeTotals from './004_store_totals.js';
 import * as groupPathIndex from './005_group_path_index.js';
 import * as cluster from './006_cluster.js';
 import * as rollouts from './007_rollouts.js';
+import * as events from './008_events.js';
 
 /**
  * Every migration, in order. Names sort in the order they apply; add new ones at the end and never
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '005_group_path_index': groupPathIndex,
   '006_cluster': cluster,
   '007_rollouts': rollouts,
+  '008_events': events,
 };

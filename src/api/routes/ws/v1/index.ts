@@ -5,6 +5,7 @@ import { apiIndex, describeRoute } from '../../../schemas.js';
 import { deviceBulkRoutes } from './devices/bulk.js';
 import { deviceRoutes } from './devices/index.js';
 import { deviceInventoryRoutes } from './devices/inventory.js';
+import { EVENT_STREAM_TIMINGS, type EventStreamTimings, eventRoutes } from './events.js';
 import { groupRoutes } from './groups/index.js';
 import { groupInventoryRoutes } from './groups/inventory.js';
 import { jobBulkRoutes } from './jobs/bulk.js';
@@ -14,9 +15,10 @@ import { jobInventoryRoutes } from './jobs/inventory.js';
 import { jobPreviewRoutes } from './jobs/preview.js';
 import { jobRolloutRoutes } from './jobs/rollout.js';
 import { jobTargetRoutes } from './jobs/targets.js';
+import { monitorRoutes } from './monitors.js';
 
 /** The v1 APIs this service has, as `GET /ws/v1` lists them. */
-export const V1_APIS = ['devices', 'groups', 'jobs'] as const;
+export const V1_APIS = ['devices', 'groups', 'jobs', 'monitors'] as const;
 
 const V1_INDEX = {
   count: V1_APIS.length,
@@ -24,7 +26,11 @@ const V1_INDEX = {
 };
 
 /** Every `/ws/v1/` route, behind authentication. */
-export function v1Routes(authenticator: Authenticator, context: ApiContext) {
+export function v1Routes(
+  authenticator: Authenticator,
+  context: ApiContext,
+  eventTimings: EventStreamTimings = EVENT_STREAM_TIMINGS,
+) {
   return async (app: FastifyInstance): Promise<void> => {
     app.addHook('onRequest', authHook(authenticator));
     app.get(
@@ -48,5 +54,7 @@ export function v1Routes(authenticator: Authenticator, context: ApiContext) {
     deviceBulkRoutes(app, context);
     groupRoutes(app);
     groupInventoryRoutes(app, context);
+    monitorRoutes(app, context);
+    eventRoutes(app, context, eventTimings);
   };
 }
