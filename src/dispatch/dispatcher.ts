@@ -2,7 +2,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { BaseLogger } from 'pino';
 import { SETTLE_RULES } from '../jobs/rollout/settle.js';
 import type { DeviceLogin, JobService } from '../jobs/service.js';
-import type { Millis } from '../model/job.js';
+import type { Job, Millis } from '../model/job.js';
 import type { Metrics } from '../observability/metrics.js';
 import type {
   CancelNotice,
@@ -416,6 +416,7 @@ export class Dispatcher {
           batch.map((queued) => queued.update),
           this.#now(),
           SETTLE_RULES,
+          this.#logFinished,
         );
         this.#jobs.targetsChanged(
           batch.flatMap(({ update }, index) => (applied[index] ? [update.job_id] : [])),
@@ -685,9 +686,29 @@ export class Dispatcher {
     );
   }
 
+  /** The notable event of a job its targets finished (a user's cancel is logged by the API). */
+  readonly #logFinished = (jobs: Job[]): void => {
+    for (const job of jobs) {
+      this.#logger.info(
+        {
+          job: job.id,
+          account: job.customer_id,
+          status: job.job_status,
+          successful: job.progress_success,
+          failed: job.progress_failures,
+          canceled: job.progress_canceled,
+        },
+        'job finished',
+      );
+    }
+  };
+
   async #expire(): Promise<void> {
     try {
-      while ((await this.#store.expireTargets(this.#now(), BATCH, SETTLE_RULES)) === BATCH && !this.#closed) {
+      while (
+        (await this.#store.expireTargets(this.#now(), BATCH, SETTLE_RULES, this.#logFinished)) === BATCH &&
+        !this.#closed
+      ) {
         await yieldToEventLoop();
       }
     } catch (error) {

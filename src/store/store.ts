@@ -216,6 +216,9 @@ export type DeliveryState = Pick<
 /** Called with the duration of every statement the store runs (milliseconds), for /metrics. */
 export type OnQuery = (durationMillis: number) => void;
 
+/** Told, once committed, of the jobs a change of their targets finished (complete, failed or canceled). */
+export type OnJobsFinished = (jobs: Job[]) => void;
+
 /** Store-wide totals for /metrics; targets by progress bucket (`failed` includes `timed_out`). */
 export interface StoreTotals {
   jobs: Record<JobStatus, number>;
@@ -504,9 +507,19 @@ export interface DispatchStore extends Notifier, RolloutStore {
    * Applies status messages in order, in one transaction. Idempotent: a report on a terminal
    * target, or from a device that is no target of the job, changes nothing (false at its index).
    */
-  applyStatuses(updates: StatusUpdate[], now: Millis, rules?: SettleRules): Promise<boolean[]>;
+  applyStatuses(
+    updates: StatusUpdate[],
+    now: Millis,
+    rules?: SettleRules,
+    onFinished?: OnJobsFinished,
+  ): Promise<boolean[]>;
   /** Expires up to `limit` targets past their deadline into `timed_out`; returns how many. */
-  expireTargets(now: Millis, limit: number, rules?: SettleRules): Promise<number>;
+  expireTargets(
+    now: Millis,
+    limit: number,
+    rules?: SettleRules,
+    onFinished?: OnJobsFinished,
+  ): Promise<number>;
   /** The earliest deadline of a pending target, to schedule the next expiry. */
   nextDeadline(): Promise<Millis | null>;
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { type Dispatch, startDispatch } from '../../src/dispatch/index.js';
+import { type Dispatch, type Logger, startDispatch } from '../../src/dispatch/index.js';
 import type { JobCreateInput } from '../../src/jobs/service.js';
 import { JobService } from '../../src/jobs/service.js';
 import type { JobDetail, JobStatus, JobTarget, TargetStatus } from '../../src/model/job.js';
@@ -51,7 +51,7 @@ export interface Service {
 
 /** Store + job service + dispatch in this process, on a fresh database (or `dbPath`). */
 export async function startService(
-  options: { dbPath?: string; mqttUrl?: string; now?: () => number } = {},
+  options: { dbPath?: string; mqttUrl?: string; now?: () => number; logger?: Logger } = {},
 ): Promise<Service> {
   const dir = options.dbPath ? null : tempDir();
   const dbPath = options.dbPath ?? join(dir as string, 'fleetjobs.db');
@@ -66,7 +66,7 @@ export async function startService(
     mqttHost: '127.0.0.1',
     mqttPort: 0,
     mqttUrl: options.mqttUrl,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     ...(options.now ? { now: options.now } : {}),
   });
   return {

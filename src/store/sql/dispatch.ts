@@ -1,10 +1,11 @@
 import { type Kysely, type SqlBool, sql, type Transaction } from 'kysely';
 import type { ConnectionStatus } from '../../model/device.js';
-import type { JobType, Millis } from '../../model/job.js';
+import { isFinishedJob, type Job, type JobType, type Millis } from '../../model/job.js';
 import type {
   CancelNotice,
   DeviceCredentials,
   DeviceState,
+  OnJobsFinished,
   OutgoingRequest,
   SettleRules,
   StatusUpdate,
@@ -361,7 +362,7 @@ async function applyStatus(
  * Counts the targets a transaction ended, after the job's retry policy took back those it tries
  * again; then the abort rules of their jobs are judged on the new counts, in the same transaction.
  * Last, the events of `changed` targets and of the jobs, as they are now (a retried target queued
- * again, a job paused or aborted).
+ * again, a job paused or aborted). Answers the jobs this transaction finished.
  */
 async function settle(
   trx: Trx,
@@ -370,11 +371,12 @@ async function settle(
   changed: readonly TargetRow[],
   now: Millis,
   rules: SettleRules | undefined,
-): Promise<void> {
+): Promise<Job[]> {
   const counted = new EndedTargets().addAll(await requeueRetries(trx, dialect, ended, now, rules));
   await counted.count(trx, now);
   await applyAbortRules(trx, dialect, counted.jobIds(), now, rules);
-  await recordCurrent(trx, dialect, now, counted.jobIds(), changed);
+  const jobs = await recordCurrent(trx, dialect, now, counted.jobIds(), changed);
+  return jobs.filter((job) => isFinishedJob(job.job_status) && job.job_completion_time === now);
 }
 
 export async function applyStatuses(
@@ -383,8 +385,9 @@ export async function applyStatuses(
   updates: StatusUpdate[],
   now: Millis,
   rules?: SettleRules,
+  onFinished?: OnJobsFinished,
 ): Promise<boolean[]> {
-  return db.transaction().execute(async (trx) => {
+  const { applied, finished } = await db.transaction().execute(async (trx) => {
     const applied: boolean[] = [];
     const changed: TargetRow[] = [];
     const ended: EndedRow[] = [];
@@ -400,9 +403,10 @@ export async function applyStatuses(
       if (target !== undefined) changed.push(target);
       applied[index] = done;
     }
-    await settle(trx, dialect, ended, changed, now, rules);
-    return applied;
+    return { applied, finished: await settle(trx, dialect, ended, changed, now, rules) };
   });
+  if (finished.length > 0) onFinished?.(finished);
+  return applied;
 }
 
 /** One guarded UPDATE: the pending targets past their deadline, earliest first, become `timed_out`. */
@@ -412,8 +416,9 @@ export async function expireTargets(
   now: Millis,
   limit: number,
   rules?: SettleRules,
+  onFinished?: OnJobsFinished,
 ): Promise<number> {
-  return db.transaction().execute(async (trx) => {
+  const { count, finished } = await db.transaction().execute(async (trx) => {
     const expired = await trx
       .updateTable('job_targets')
       .set({ status: 'timed_out', end_time: now, deadline: null, message: 'timed out' })
@@ -430,9 +435,10 @@ export async function expireTargets(
       )
       .returning(TARGET_COLUMNS)
       .execute();
-    await settle(trx, dialect, expired, expired, now, rules);
-    return expired.length;
+    return { count: expired.length, finished: await settle(trx, dialect, expired, expired, now, rules) };
   });
+  if (finished.length > 0) onFinished?.(finished);
+  return count;
 }
 
 export async function nextDeadline(db: Db): Promise<Millis | null> {

@@ -128,7 +128,7 @@ export async function recordEvents(
 /**
  * Records the events of the jobs `jobIds` and of the targets `targets` as they are now, read again:
  * for a change whose later steps (a retry queuing a target again, an abort rule pausing its job)
- * moved them on after the statement that returned them.
+ * moved them on after the statement that returned them. Answers those jobs.
  */
 export async function recordCurrent(
   trx: Db,
@@ -136,7 +136,7 @@ export async function recordCurrent(
   now: Millis,
   jobIds: readonly number[],
   targets: readonly { job_id: number; device_id: string }[],
-): Promise<void> {
+): Promise<Job[]> {
   const wanted = new Set(targets.map((target) => `${target.job_id}/${target.device_id}`));
   const targetRows =
     targets.length === 0
@@ -166,10 +166,12 @@ export async function recordCurrent(
             ),
           )
           .execute();
+  const jobs = jobRows.map(jobFromRow);
   await recordEvents(trx, dialect, now, [
     ...targetChanges(targetRows.map(targetFromRow)),
-    ...jobChanges('UPDATE', jobRows.map(jobFromRow)),
+    ...jobChanges('UPDATE', jobs),
   ]);
+  return jobs;
 }
 
 const eventFromRow = (row: Selectable<EventsTable>): StoredEvent =>
