@@ -232,6 +232,9 @@ export const JOB_FIELDS = [
   'progress_pending',
 ] as const;
 
+/** A job in lists and XML (§9 adds the rollout's state and abort reason; CSV keeps JOB_FIELDS). */
+export const LISTED_JOB_FIELDS = [...JOB_FIELDS, 'rollout_state', 'abort_reason'] as const;
+
 export function q(query: string): string {
   return encodeURIComponent(query);
 }

@@ -6,7 +6,7 @@ import {
   deviceId,
   expectError,
   ISO_MS,
-  JOB_FIELDS,
+  LISTED_JOB_FIELDS,
   q,
   type Reply,
   type Server,
@@ -76,7 +76,7 @@ describe('§5 create', () => {
     const r = await createJob({ devices: ids }, { job_type: 'send_message', description: 'say hi', payload });
     const job = r.body;
     expect(r.headers.get('location')).toBe(`/ws/v1/jobs/${job.id}`);
-    for (const f of JOB_FIELDS) expect(job, f).toHaveProperty(f);
+    for (const f of LISTED_JOB_FIELDS) expect(job, f).toHaveProperty(f);
     expect(Number.isInteger(job.id)).toBe(true);
     expect(Number.isInteger(job.customer_id)).toBe(true);
     expect(job.username).toBe('jalice');
@@ -104,10 +104,10 @@ describe('§5 create', () => {
       expectCountsAddUp(d.body);
     }
 
-    // the list carries the 13 fields (no payload/targets)
+    // the list carries the 13 fields and the rollout's two (no payload/targets)
     const list = await server.get(`/ws/v1/jobs/inventory?query=${q(`id = ${job.id}`)}`);
     expect(list.body.count).toBe(1);
-    expect(Object.keys(list.body.list[0]).sort()).toEqual([...JOB_FIELDS].sort());
+    expect(Object.keys(list.body.list[0]).sort()).toEqual([...LISTED_JOB_FIELDS].sort());
 
     const targets = await server.get(`/ws/v1/jobs/${job.id}/targets`);
     expect(targets.body.count).toBe(2);
