@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Device } from '../../model/device.js';
 import type { EventOperation, EventTopic, StoredEvent } from '../../model/event.js';
-import { JOB_FIELDS, type Job, type JobTarget, type Millis } from '../../model/job.js';
+import { JOB_LIST_FIELDS, type Job, type JobTarget, type Millis } from '../../model/job.js';
 import type { EventRequest } from '../store.js';
 import type { SqlDialect } from './dialect.js';
 import { JOB_COLUMNS, jobFromRow, TARGET_COLUMNS, targetFromRow } from './rows.js';
@@ -25,9 +25,9 @@ export type Change =
   | { topic: 'job_targets'; operation: 'UPDATE'; object: JobTarget }
   | { topic: 'devices'; operation: EventOperation; object: Device };
 
-/** The job as lists show it (the 13 fields), whatever else the row read had. */
+/** The job as lists show it, whatever else the row read had. */
 const listedJob = (job: Job): Job =>
-  Object.fromEntries(JOB_FIELDS.map((field) => [field, job[field]])) as unknown as Job;
+  Object.fromEntries(JOB_LIST_FIELDS.map((field) => [field, job[field]])) as unknown as Job;
 
 export const jobChanges = (operation: EventOperation, jobs: readonly Job[]): Change[] =>
   jobs.map((job) => ({ topic: 'jobs', operation, object: listedJob(job) }));
