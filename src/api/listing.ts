@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
 import type { TSchema } from 'typebox';
-import { badRequest } from '../model/error.js';
 import { parseQuery, type Query, serializeQuery } from '../query/index.js';
 import type { Keyset, ListRequest, Order, StreamRequest } from '../store/store.js';
 import { requestUser } from './context.js';
@@ -28,19 +27,12 @@ interface Selection {
   orderText: string | undefined;
 }
 
-/** Monitors are few per account and have no query fields: they page by orderby only. */
-function parseResourceQuery<T>(resource: ResourceInfo<T>, text: string | undefined): Query | null {
-  if (resource.name !== 'monitors') return parseQuery(text, resource.name);
-  if (text === undefined || text.trim() === '') return null;
-  throw badRequest('query is not supported on monitors: page them with orderby, size and cursor');
-}
-
 function parseSelection<T>(resource: ResourceInfo<T>, raw: RawQuery): Selection {
   const queryText = single(raw, 'query');
   const orderText = single(raw, 'orderby');
   return {
     queryText,
-    query: parseResourceQuery(resource, queryText),
+    query: parseQuery(queryText, resource.name),
     order: parseOrder(orderText, resource.orderFields, resource.defaultOrder),
     orderText,
   };

@@ -21,7 +21,7 @@ import type { Order } from '../store/store.js';
  * them are timestamps, what it may be ordered by, and its tie-break key for keyset paging.
  */
 export interface ResourceInfo<T> {
-  readonly name: QueryResource | 'monitors';
+  readonly name: QueryResource;
   /** The element name of one item in XML. */
   readonly element: string;
   /** The fields of JSON lists and XML, in order; a CSV `fields` may name any of them. */

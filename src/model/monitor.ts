@@ -1,6 +1,7 @@
 import type { EventTopic } from './event.js';
 import type { Millis } from './job.js';
 
+export const MONITOR_TYPES = ['http'] as const;
 export const MONITOR_STATUSES = ['active', 'inactive', 'disabled'] as const;
 export type MonitorStatus = (typeof MONITOR_STATUSES)[number];
 export const MONITOR_FORMATS = ['json', 'xml'] as const;
@@ -9,7 +10,7 @@ export const MONITOR_COMPRESSIONS = ['none', 'gzip'] as const;
 
 /** What a client sets on a monitor (§10). */
 export interface MonitorSettings {
-  type: 'http';
+  type: (typeof MONITOR_TYPES)[number];
   topics: EventTopic[];
   url: string;
   method: (typeof MONITOR_METHODS)[number];

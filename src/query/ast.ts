@@ -5,8 +5,11 @@
 
 export type FieldKind = 'number' | 'text' | 'enum' | 'group' | 'tags' | 'timestamp';
 
-/** Which record a field belongs to: the job, one of its target devices, or the target itself. */
-export type FieldScope = 'job' | 'device' | 'target' | 'group';
+/**
+ * Which record a field belongs to: the job, one of its target devices, the target itself, a group
+ * of the inventory, or a monitor.
+ */
+export type FieldScope = 'job' | 'device' | 'target' | 'group' | 'monitor';
 
 export type ComparisonOperator =
   | '='

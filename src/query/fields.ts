@@ -7,11 +7,18 @@ import {
   RESTRICTED_STATUSES,
 } from '../model/device.js';
 import { JOB_STATUSES, JOB_TYPES, TARGET_STATUSES } from '../model/job.js';
+import {
+  MONITOR_COMPRESSIONS,
+  MONITOR_FORMATS,
+  MONITOR_METHODS,
+  MONITOR_STATUSES,
+  MONITOR_TYPES,
+} from '../model/monitor.js';
 import { ROLLOUT_STATES } from '../model/rollout.js';
 import type { FieldKind, FieldScope } from './ast.js';
 
 /** The resources a query filters. */
-export type Resource = 'jobs' | 'devices' | 'targets' | 'groups';
+export type Resource = 'jobs' | 'devices' | 'targets' | 'groups' | 'monitors';
 
 export interface FieldInfo {
   /** The stored field name (no `device.` prefix): the key of the model object. */
@@ -77,6 +84,27 @@ const GROUP_FIELD_SPECS: readonly FieldSpec[] = [
   ['device_count', 'number'],
 ];
 
+/**
+ * The monitors of `GET /ws/v1/monitors/inventory`: their settings and delivery status, no device
+ * fields. Enum values are lower-case as every enum's are (`method = 'post'`), `persistent` is
+ * `'true'` or `'false'`; `topics` and `headers` are lists, not filtered.
+ */
+const MONITOR_FIELD_SPECS: readonly FieldSpec[] = [
+  ['id', 'number'],
+  ['type', 'enum', MONITOR_TYPES],
+  ['url', 'text'],
+  ['method', 'enum', MONITOR_METHODS.map((method) => method.toLowerCase())],
+  ['format', 'enum', MONITOR_FORMATS],
+  ['batch_size', 'number'],
+  ['batch_duration', 'number'],
+  ['compression', 'enum', MONITOR_COMPRESSIONS],
+  ['persistent', 'enum', ['true', 'false']],
+  ['description', 'text'],
+  ['status', 'enum', MONITOR_STATUSES],
+  ['last_sent', 'timestamp'],
+  ['last_sent_uuid', 'text'],
+];
+
 const info = ([name, kind, values]: FieldSpec, scope: FieldScope): FieldInfo =>
   values === undefined ? { name, scope, kind } : { name, scope, kind, values };
 
@@ -92,11 +120,16 @@ const registry = (own: readonly FieldSpec[], ownScope: FieldScope): ReadonlyMap<
   return fields;
 };
 
+/** A registry of `specs` alone, for a resource without device fields. */
+const ownFields = (specs: readonly FieldSpec[], scope: FieldScope): ReadonlyMap<string, FieldInfo> =>
+  new Map(specs.map((spec) => [spec[0], info(spec, scope)]));
+
 const REGISTRIES: Readonly<Record<Resource, ReadonlyMap<string, FieldInfo>>> = {
   devices: registry([], 'device'),
   targets: registry(TARGET_FIELD_SPECS, 'target'),
   jobs: registry(JOB_FIELD_SPECS, 'job'),
-  groups: new Map(GROUP_FIELD_SPECS.map((spec) => [spec[0], info(spec, 'group')])),
+  groups: ownFields(GROUP_FIELD_SPECS, 'group'),
+  monitors: ownFields(MONITOR_FIELD_SPECS, 'monitor'),
 };
 
 /** The fields a query on `resource` may name: lower-case query name → field. */
@@ -120,12 +153,14 @@ const FIELD_LISTS: Readonly<Record<Resource, string>> = {
   targets: listFields('targets'),
   jobs: listFields('jobs'),
   groups: listFields('groups'),
+  monitors: listFields('monitors'),
 };
 
 /** The names an error message lists: every field, with the `device.` aliases summed up in one entry. */
 function listFields(resource: Resource): string {
   const names = [...REGISTRIES[resource].keys()].filter((name) => !name.startsWith('device.'));
-  return resource === 'groups' ? names.join(', ') : `${names.join(', ')}, or device.<device field>`;
+  const withDevices = REGISTRIES[resource].size > names.length;
+  return withDevices ? `${names.join(', ')}, or device.<device field>` : names.join(', ');
 }
 
 /** The valid field names of `resource`, as an error message lists them. */

@@ -399,7 +399,6 @@ export interface Store extends DispatchStore {
   pruneEvents(now: Millis): Promise<number>;
   createMonitor(accountId: number, settings: MonitorSettings, now: Millis): Promise<Monitor>;
   getMonitor(accountId: number, id: number): Promise<Monitor | undefined>;
-  /** `query` is not supported on monitors (null). */
   listMonitors(request: ListRequest): Promise<Monitor[]>;
   /** `status: 'active'` also clears the failures, so a disabled monitor starts again at once. */
   updateMonitor(

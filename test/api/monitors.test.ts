@@ -186,6 +186,117 @@ describe('monitors', () => {
     expectError(await h.get(alice, `/ws/v1/monitors/inventory/${created.id}`), 404);
   });
 
+  /** The ids of `caller`'s monitors a list shows for `query` (and more parameters), in order. */
+  const listed = async (caller: Caller, query: string, more = '') => {
+    const response = await h.get(
+      caller,
+      `/ws/v1/monitors/inventory?query=${encodeURIComponent(query)}${more}`,
+    );
+    expect(response.statusCode, response.body).toBe(200);
+    return (response.json().list as { id: number }[]).map((monitor) => monitor.id);
+  };
+
+  /** Three monitors of alice (`plain`, `backup`, `hook`) and one of mallory that matches much the same. */
+  const queriedMonitors = async () => {
+    const plain = await createMonitor(alice, { description: 'ops receiver' });
+    const backup = await createMonitor(alice, {
+      url: `${receiver.url}/backup`,
+      method: 'PUT',
+      format: 'xml',
+      compression: 'gzip',
+      persistent: false,
+      batch_size: 10,
+      description: 'Backup',
+    });
+    const hook = await createMonitor(alice, { url: 'https://example.com/Hook', batch_size: 500 });
+    await h.put(alice, `/ws/v1/monitors/inventory/${hook.id}`, { status: 'inactive' });
+    const theirs = await createMonitor(mallory, {
+      url: `${receiver.url}/backup`,
+      method: 'PUT',
+      persistent: false,
+      description: 'ops receiver',
+    });
+    return { plain, backup, hook, theirs };
+  };
+
+  it("query=method = 'put', format, compression, persistent, status, numbers, texts: only the account's matching monitors", async () => {
+    const { plain, backup, hook, theirs } = await queriedMonitors();
+    expect(await listed(alice, "method = 'put'")).toEqual([backup.id]);
+    expect(await listed(alice, "method = 'POST'")).toEqual([plain.id, hook.id]);
+    expect(await listed(alice, "format = 'xml' and compression = 'gzip'")).toEqual([backup.id]);
+    expect(await listed(alice, "persistent = 'false'")).toEqual([backup.id]);
+    expect(await listed(alice, "persistent = 'true'")).toEqual([plain.id, hook.id]);
+    expect(await listed(alice, "status = 'inactive'")).toEqual([hook.id]);
+    expect(await listed(alice, "status <> 'inactive'")).toEqual([plain.id, backup.id]);
+    expect(await listed(alice, "type = 'http'")).toEqual([plain.id, backup.id, hook.id]);
+    expect(await listed(alice, 'batch_size >= 100 and batch_duration = 1')).toEqual([plain.id, hook.id]);
+    expect(await listed(alice, `id = ${backup.id} or batch_size > 100`)).toEqual([backup.id, hook.id]);
+    expect(await listed(alice, 'description = empty')).toEqual([hook.id]);
+    expect(await listed(alice, "description contains 'OPS'")).toEqual([plain.id]);
+    expect(await listed(alice, "url startsWith 'HTTPS://example.com/'")).toEqual([hook.id]);
+    expect(await listed(alice, "url endsWith '/backup'")).toEqual([backup.id]);
+    expect(await listed(alice, "not url contains '127.0.0.1'")).toEqual([hook.id]);
+    // Mallory's monitor matches the same conditions, but only in her own list.
+    expect(await listed(mallory, "method = 'put' and description contains 'ops'")).toEqual([theirs.id]);
+    expect(await listed(mallory, "format = 'xml'")).toEqual([]);
+  });
+
+  it('query=last_sent > -1h and last_sent_uuid: the monitors that sent, or last_sent = empty those that did not', async () => {
+    const { plain, backup, hook } = await queriedMonitors();
+    const now = Date.now();
+    const leased = await h.store.leaseMonitors('query-test', now, 1000);
+    const plainLease = leased.find((monitor) => monitor.id === plain.id);
+    expect(plainLease).toBeDefined();
+    await h.store.saveDelivery(plain.id, 'query-test', {
+      cursor_id: plainLease?.cursor_id ?? 0,
+      attempts: 0,
+      next_attempt_at: null,
+      failing_since: null,
+      last_sent: now - 60_000,
+      last_sent_uuid: 'Sent-UUID-1',
+      disable: false,
+    });
+    expect(await listed(alice, 'last_sent > -1h')).toEqual([plain.id]);
+    expect(await listed(alice, 'last_sent < -2m')).toEqual([]);
+    expect(await listed(alice, `last_sent >= '${new Date(now - 120_000).toISOString()}'`)).toEqual([
+      plain.id,
+    ]);
+    expect(await listed(alice, 'last_sent = empty')).toEqual([backup.id, hook.id]);
+    expect(await listed(alice, "last_sent_uuid = 'sent-uuid-1'")).toEqual([plain.id]);
+    expect(await listed(alice, 'last_sent_uuid <> empty')).toEqual([plain.id]);
+  });
+
+  it("query=persistent = 'true' with size=1 and orderby=batch_size desc: every match once, page by page", async () => {
+    const { plain, hook } = await queriedMonitors();
+    await createMonitor(alice, { persistent: false, description: 'another non-persistent one' });
+    const seen: number[] = [];
+    let uri: string | undefined =
+      `/ws/v1/monitors/inventory?query=${encodeURIComponent("persistent = 'true'")}&size=1&orderby=batch_size desc`;
+    while (uri !== undefined) {
+      const response = await h.get(alice, uri);
+      expect(response.statusCode, response.body).toBe(200);
+      const page = response.json() as { list: { id: number }[]; next_uri?: string };
+      seen.push(...page.list.map((monitor) => monitor.id));
+      uri = page.next_uri;
+    }
+    expect(seen).toEqual([hook.id, plain.id]);
+  });
+
+  it("query=colour = 'blue', a bad value or operator: 400 naming the position and what was expected", async () => {
+    await queriedMonitors();
+    const refused = async (query: string) =>
+      expectError(await h.get(alice, `/ws/v1/monitors/inventory?query=${encodeURIComponent(query)}`), 400);
+    expect(await refused("colour = 'blue'")).toMatch(
+      /position 1: expected a field \(id, type, url, .*\) but found 'colour'/,
+    );
+    expect(await refused("status = 'active' and topics = 'jobs'")).toMatch(/position 23: .*found 'topics'/);
+    expect(await refused("device.name = 'pump'")).toMatch(/position 1: expected a field/);
+    expect(await refused("method = 'get'")).toMatch(/position 10: expected one of 'post', 'put'/);
+    expect(await refused("persistent = 'yes'")).toMatch(/expected one of 'true', 'false'/);
+    expect(await refused("batch_size = 'ten'")).toMatch(/position 14: expected a number/);
+    expect(await refused("url > 'b' and")).toMatch(/position 14/);
+  });
+
   it('refuses bad monitors with 400 saying what is wrong', async () => {
     const bad = async (body: Record<string, unknown>, pattern: RegExp) => {
       const response = await h.post(alice, '/ws/v1/monitors/inventory', {
@@ -205,7 +316,6 @@ describe('monitors', () => {
     await bad({ headers: ['no colon'] }, /header/);
     await bad({ format: 'csv' }, /format/);
     await bad({ colour: 'blue' }, /colour|additional/);
-    expectError(await h.get(alice, '/ws/v1/monitors/inventory?query=id%3D1'), 400);
     expectError(await h.put(alice, '/ws/v1/monitors/inventory/1', { status: 'disabled' }), 400);
   });
 

@@ -69,3 +69,20 @@ export const GROUP_STORE_FIELDS: StoreFields = new Map([
   field('parent', true, false),
   field('device_count', false, true),
 ]);
+
+/** The monitors' fields (`persistent` neither sorts nor filters as its column: filters.ts). */
+export const MONITOR_STORE_FIELDS: StoreFields = new Map([
+  field('id', false, true),
+  field('customer_id', false, true),
+  field('type', false, false),
+  field('url', false, false),
+  field('method', false, false),
+  field('format', false, false),
+  field('batch_size', false, true),
+  field('batch_duration', false, true),
+  field('compression', false, false),
+  field('description', true, false),
+  field('status', false, false),
+  field('last_sent', true, true),
+  field('last_sent_uuid', true, false),
+]);

@@ -24,6 +24,7 @@ import {
   DEVICE_STORE_FIELDS,
   GROUP_STORE_FIELDS,
   JOB_STORE_FIELDS,
+  MONITOR_STORE_FIELDS,
   type StoreFields,
   TARGET_STORE_FIELDS,
 } from './fields.js';
@@ -127,6 +128,30 @@ const GROUP_FIELDS = lookup({ group: columnMap(GROUP_STORE_FIELDS, 'grp', false)
 /** Predicate over the groups of the inventory, `… AS grp` (groups.ts). */
 export function groupWhere(query: QueryNode, dialect: Dialect, now: number): RawBuilder<SqlBool> {
   return compileQuery(query, GROUP_FIELDS, { dialect, now });
+}
+
+/**
+ * The monitor columns, but `method` (stored as sent, `POST`) and `persistent` (1 or 0) compare as
+ * the lower-case enum values a query names.
+ */
+const MONITOR = new Map<string, FieldColumn>([
+  ...columnMap(MONITOR_STORE_FIELDS, 'm', false),
+  ['method', { type: 'scalar', column: 'lower("m"."method")', nullable: false, integer: false }],
+  [
+    'persistent',
+    {
+      type: 'scalar',
+      column: `(CASE WHEN "m"."persistent" = 1 THEN 'true' ELSE 'false' END)`,
+      nullable: false,
+      integer: false,
+    },
+  ],
+]);
+const MONITOR_FIELDS = lookup({ monitor: MONITOR });
+
+/** Predicate over `monitors AS m` (the caller adds `m.customer_id = ?`). */
+export function monitorWhere(query: QueryNode, dialect: Dialect, now: number): RawBuilder<SqlBool> {
+  return compileQuery(query, MONITOR_FIELDS, { dialect, now });
 }
 
 /** Predicate over `job_targets AS t LEFT JOIN devices AS d ON d.pk = t.device_pk`. */

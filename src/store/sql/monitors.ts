@@ -3,35 +3,15 @@ import type { EventTopic } from '../../model/event.js';
 import type { Millis } from '../../model/job.js';
 import type { LeasedMonitor, Monitor, MonitorSettings, MonitorStatus } from '../../model/monitor.js';
 import type { DeliveryState, ListRequest, MonitorPatch } from '../store.js';
+import type { SqlDialect } from './dialect.js';
 import { lastEventId } from './events.js';
-import type { StoreField, StoreFields } from './fields.js';
+import { MONITOR_STORE_FIELDS } from './fields.js';
+import { monitorWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
 import { page } from './pages.js';
 import type { Database, MonitorsTable } from './schema.js';
 
 type Db = Kysely<Database>;
-
-const field = (name: string, nullable: boolean, integer: boolean): [string, StoreField] => [
-  name,
-  { column: name, nullable, integer },
-];
-
-/** The fields a monitor list may be ordered by. */
-export const MONITOR_STORE_FIELDS: StoreFields = new Map([
-  field('id', false, true),
-  field('customer_id', false, true),
-  field('type', false, false),
-  field('url', false, false),
-  field('method', false, false),
-  field('format', false, false),
-  field('batch_size', false, true),
-  field('batch_duration', false, true),
-  field('compression', false, false),
-  field('description', true, false),
-  field('status', false, false),
-  field('last_sent', true, true),
-  field('last_sent_uuid', true, false),
-]);
 
 type MonitorRow = Selectable<MonitorsTable>;
 
@@ -127,9 +107,10 @@ export async function getMonitor(db: Db, accountId: number, id: number): Promise
   return row && publicMonitor(row);
 }
 
-export async function listMonitors(db: Db, request: ListRequest): Promise<Monitor[]> {
+export async function listMonitors(db: Db, dialect: SqlDialect, request: ListRequest): Promise<Monitor[]> {
   const sort = resolveSort(request.order, MONITOR_STORE_FIELDS, 'id', 'm');
-  const query = db.selectFrom('monitors as m').selectAll('m').where('m.customer_id', '=', request.accountId);
+  const own = db.selectFrom('monitors as m').selectAll('m').where('m.customer_id', '=', request.accountId);
+  const query = request.query === null ? own : own.where(monitorWhere(request.query, dialect.id, Date.now()));
   return (await page(query, sort, request.after, request.limit).execute()).map(publicMonitor);
 }
 

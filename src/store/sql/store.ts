@@ -84,7 +84,7 @@ export function createSqlStore({ db, readDb, dialect, notifier, close }: SqlStor
     pruneEvents: (now) => events.pruneEvents(db, now, PERSISTENT_EVENTS_MS, STREAM_EVENTS_MS),
     createMonitor: (...args) => monitors.createMonitor(db, ...args),
     getMonitor: (...args) => monitors.getMonitor(db, ...args),
-    listMonitors: (request) => monitors.listMonitors(readDb, request),
+    listMonitors: (request) => monitors.listMonitors(readDb, dialect, request),
     updateMonitor: (...args) => monitors.updateMonitor(db, ...args),
     deleteMonitor: (...args) => monitors.deleteMonitor(db, ...args),
     leaseMonitors: (...args) => monitors.leaseMonitors(db, ...args),

@@ -5,6 +5,7 @@ import * as groupPathIndex from './003_group_path_index.js';
 import * as cluster from './004_cluster.js';
 import * as rollouts from './005_rollouts.js';
 import * as events from './006_events.js';
+import * as monitorCollation from './007_monitor_collation.js';
 
 /**
  * Every PostgreSQL migration, in order (its own numbering: 001 holds what SQLite's 001–003 built).
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '004_cluster': cluster,
   '005_rollouts': rollouts,
   '006_events': events,
+  '007_monitor_collation': monitorCollation,
 };
