@@ -68,7 +68,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
 }
 
 /**
- * Set on every connection, the read pool's included. Pages of a large store are read through a
+ * Set on every connection, the read-only one's included. Pages of a large store are read through a
  * memory map and kept in a 64 MiB cache: the page queries of bench/query-pages.ts run up to a third
  * faster than with the default 2 MiB cache.
  */
