@@ -24,6 +24,7 @@ import { openSqliteDatabase } from '../src/store/sqlite/database.js';
 import { sqliteDialect } from '../src/store/sqlite/dialect.js';
 import type { OutgoingRequest } from '../src/store/store.js';
 import { startEmbeddedPostgres } from '../test/setup/embedded-postgres.js';
+import { jobForAllDevices } from '../test/store/new-job.js';
 
 const TARGETS = 100_000;
 const TICKS = 600;
@@ -66,25 +67,20 @@ async function run(engine: string, base: Kysely<Database>, dialect: SqlDialect):
     );
   }
   await base.updateTable('devices').set({ connection_status: 'connected' }).execute();
-  const job = await store.createJob({
-    accountId: account,
-    username: 'bench',
-    job_type: 'update_firmware',
-    description: null,
-    targets: { all: true },
-    selection: { devices: [], groups: [], tags: [], query: null, all: true },
-    payload: null,
-    timeout: 600,
-    offline_timeout: 86_400,
-    controls: {
-      rollout: { max_per_minute: rate, max_in_flight: inFlight },
-      abort: [{ failure: 'any', threshold_percent: 10, min_executed: 100, action: 'cancel' }],
-      retry: { failed: 2, delay_seconds: 60 },
-      schedule: null,
-    },
-    rollout_state: 'running',
-    now,
-  });
+  const job = await store.createJob(
+    jobForAllDevices(account, now, {
+      username: 'bench',
+      job_type: 'update_firmware',
+      timeout: 600,
+      offline_timeout: 86_400,
+      controls: {
+        rollout: { max_per_minute: rate, max_in_flight: inFlight },
+        abort: [{ failure: 'any', threshold_percent: 10, min_executed: 100, action: 'cancel' }],
+        retry: { failed: 2, delay_seconds: 60 },
+        schedule: null,
+      },
+    }),
+  );
   let sent = 0;
   let answered: OutgoingRequest[] = [];
   const ticker = new RolloutTicker({

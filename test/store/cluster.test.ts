@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { ServiceNode, Store, WakeUp } from '../../src/store/store.js';
 import { newPostgresDatabase } from '../setup/databases.js';
+import { jobForAllDevices } from './new-job.js';
 
 /**
  * Several nodes on one store (CONTRACT §8), on both engines: two stores opened on one database
@@ -55,20 +55,11 @@ describe.each(engines)('%s: several nodes on one store', (_name, database, concu
     b = await open();
     const account = (await a.ensureAccount('acme', T0)).id;
     await a.createDevices(account, [{ id: DEVICE, token_hash: 'hash' }]);
-    const job = await a.createJob({
-      accountId: account,
-      username: 'alice',
-      job_type: 'reboot',
-      description: null,
-      targets: { all: true },
-      selection: { devices: [], groups: [], tags: [], query: null, all: true },
-      payload: null,
-      timeout: 60,
-      offline_timeout: 600,
-      controls: NO_CONTROLS,
-      rollout_state: 'running',
-      now: T0,
-    });
+    const job = await a.createJob(
+      jobForAllDevices(account, T0, {
+        offline_timeout: 600,
+      }),
+    );
     jobId = job.id;
   });
   afterEach(async () => {

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/model/event.js';
 import type { JobTarget } from '../../src/model/job.js';
-import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { newPostgresDatabase } from '../setup/databases.js';
+import { jobForAllDevices } from './new-job.js';
 
 /**
  * The outbox with two store handles on one database (two nodes) writing at once: a reader that
@@ -72,20 +72,7 @@ describe.each(engines)('%s outbox, two handles writing', (_name, open) => {
       const jobIds: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         now += 1000;
-        const job = await one.createJob({
-          accountId: account,
-          username: 'alice',
-          job_type: 'reboot',
-          description: null,
-          targets: { all: true },
-          selection: { devices: [], groups: [], tags: [], query: null, all: true },
-          controls: NO_CONTROLS,
-          rollout_state: 'running',
-          payload: null,
-          timeout: 60,
-          offline_timeout: 60,
-          now,
-        });
+        const job = await one.createJob(jobForAllDevices(account, now));
         jobIds.push(job.id);
         await one.startNewJobs({ node: 'one', now, expires: now + 60_000 });
         await Promise.all([

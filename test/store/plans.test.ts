@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { CompiledQuery, type Kysely, type KyselyPlugin } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SETTLE_RULES } from '../../src/jobs/rollout/settle.js';
-import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { openPostgresDatabase } from '../../src/store/postgres/database.js';
 import { postgresDialect } from '../../src/store/postgres/dialect.js';
 import type { SqlDialect } from '../../src/store/sql/dialect.js';
@@ -15,6 +14,7 @@ import { openSqliteDatabase } from '../../src/store/sqlite/database.js';
 import { sqliteDialect } from '../../src/store/sqlite/dialect.js';
 import type { Store } from '../../src/store/store.js';
 import { newPostgresDatabase } from '../setup/databases.js';
+import { jobForAllDevices } from './new-job.js';
 
 /**
  * The plan of every statement of the dispatcher's calls and of the default pages: an index search,
@@ -109,39 +109,17 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
         account,
         ids.map((id) => ({ id, token_hash: 'hash' })),
       );
-      const job = await store.createJob({
-        accountId: account,
-        username: 'alice',
-        job_type: 'reboot',
-        description: null,
-        targets: { all: true },
-        selection: { devices: [], groups: [], tags: [], query: null, all: true },
-        payload: null,
-        timeout: 60,
-        offline_timeout: 60,
-        controls: NO_CONTROLS,
-        rollout_state: 'running',
-        now,
-      });
-      const rollout = await store.createJob({
-        accountId: account,
-        username: 'alice',
-        job_type: 'reboot',
-        description: null,
-        targets: { all: true },
-        selection: { devices: [], groups: [], tags: [], query: null, all: true },
-        payload: null,
-        timeout: 60,
-        offline_timeout: 60,
-        controls: {
-          rollout: { max_per_minute: 120, max_in_flight: 10 },
-          abort: [{ failure: 'any', threshold_percent: 50, min_executed: 10, action: 'pause' }],
-          retry: { failed: 2, delay_seconds: 5 },
-          schedule: null,
-        },
-        rollout_state: 'running',
-        now,
-      });
+      const job = await store.createJob(jobForAllDevices(account, now));
+      const rollout = await store.createJob(
+        jobForAllDevices(account, now, {
+          controls: {
+            rollout: { max_per_minute: 120, max_in_flight: 10 },
+            abort: [{ failure: 'any', threshold_percent: 50, min_executed: 10, action: 'pause' }],
+            retry: { failed: 2, delay_seconds: 5 },
+            schedule: null,
+          },
+        }),
+      );
       await store.setConnection(ids[1] as string, 'connected', now);
       take();
 

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { progressBucket, type TargetStatus } from '../../src/model/job.js';
-import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { newPostgresDatabase } from '../setup/databases.js';
+import { jobForAllDevices } from './new-job.js';
 
 /**
  * Two store handles on one database (two nodes) race on the same targets: device statuses, timeouts
@@ -56,20 +56,12 @@ describe.each(engines)('%s, two handles racing', (_name, open) => {
       );
       for (let round = 0; round < ROUNDS; round++) {
         now += 1000;
-        const job = await one.createJob({
-          accountId: account,
-          username: 'alice',
-          job_type: 'reboot',
-          description: null,
-          targets: { all: true },
-          selection: { devices: [], groups: [], tags: [], query: null, all: true },
-          payload: null,
-          timeout: 1,
-          offline_timeout: 1,
-          controls: NO_CONTROLS,
-          rollout_state: 'running',
-          now,
-        });
+        const job = await one.createJob(
+          jobForAllDevices(account, now, {
+            timeout: 1,
+            offline_timeout: 1,
+          }),
+        );
         await one.startNewJobs({ node: 'one', now, expires: now });
         // Half the targets in progress, half still queued.
         for (const id of ids.slice(0, TARGETS / 2)) await two.takeRequests(id, now, 10, 0);

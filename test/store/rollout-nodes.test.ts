@@ -5,6 +5,7 @@ import { SETTLE_RULES } from '../../src/jobs/rollout/settle.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import type { OutgoingRequest, Store } from '../../src/store/store.js';
 import { newPostgresDatabase } from '../setup/databases.js';
+import { jobForAllDevices } from './new-job.js';
 
 /**
  * CONTRACT §9: the limits hold across all nodes together. Three rollout tickers, each on its own
@@ -38,25 +39,19 @@ describe('rollout limits across three nodes on PostgreSQL', () => {
       Array.from({ length: TARGETS }, (_, i) => ({ id: deviceId(i), token_hash: 'hash' })),
     );
     for (let i = 0; i < TARGETS; i++) await first.setConnection(deviceId(i), 'connected', now);
-    const job = await first.createJob({
-      accountId: account,
-      username: 'alice',
-      job_type: 'update_firmware',
-      description: null,
-      targets: { all: true },
-      selection: { devices: [], groups: [], tags: [], query: null, all: true },
-      payload: null,
-      timeout: 600,
-      offline_timeout: 86_400,
-      controls: {
-        rollout: { max_per_minute: 120, max_in_flight: 3 },
-        abort: null,
-        retry: null,
-        schedule: null,
-      },
-      rollout_state: 'running',
-      now,
-    });
+    const job = await first.createJob(
+      jobForAllDevices(account, now, {
+        job_type: 'update_firmware',
+        timeout: 600,
+        offline_timeout: 86_400,
+        controls: {
+          rollout: { max_per_minute: 120, max_in_flight: 3 },
+          abort: null,
+          retry: null,
+          schedule: null,
+        },
+      }),
+    );
     const sends: { node: number; at: number; request: OutgoingRequest }[] = [];
     const inProgress: OutgoingRequest[][] = stores.map(() => []);
     let peakInFlight = 0;
