@@ -1,12 +1,18 @@
 /**
  * A page of 1,000 jobs for the queries of issue 3, on the generated dataset, in-process: the page
  * SQL is written the way the store writes it (account filter, jobWhere, ORDER BY, LIMIT), and each
- * timing includes the plan choice (jobWhere) and reading the rows. Goal: p50 ≤ 50 ms each.
+ * timing includes the plan choice (jobWhere) and reading the rows. Goal: p50 ≤ 50 ms each; with
+ * `--store both`, PostgreSQL's p50 within 1.5 × SQLite's too (same data, same run).
+ *
+ *   npx tsx bench/query-pages.ts [--store sqlite|postgres|both] [--database-url URL]
+ *   (PostgreSQL: bench/postgres-data.ts; BENCH_VERBOSE=1 prints every plan)
  */
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
 import { parseQuery } from '../src/query/index.js';
-import { jobWhere } from '../src/store/sql/filters.js';
+import { openPostgresDatabase } from '../src/store/postgres/database.js';
+import { type Dialect, jobWhere } from '../src/store/sql/filters.js';
 import type { Database } from '../src/store/sql/schema.js';
 import { openSqliteDatabase } from '../src/store/sqlite/database.js';
 import {
@@ -18,10 +24,13 @@ import {
   RARE_TAG,
   REFERENCE_QUERY,
 } from './generate.js';
+import { ensurePostgresDataset } from './postgres-data.js';
 
 const PAGE_SIZE = 1000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const GOAL_MS = 50;
+/** PostgreSQL's p50 of a page at most this many times SQLite's. */
+const GOAL_POSTGRES_RATIO = 1.5;
 
 export const PAGE_QUERIES: readonly { label: string; query: string }[] = [
   { label: 'reference complex query', query: REFERENCE_QUERY },
@@ -54,8 +63,19 @@ interface Row {
   explain: string[];
 }
 
+/** The plan of a page, as the engine explains it. */
+const EXPLAIN: Record<Dialect, (db: Kysely<Database>, page: RawBuilder<unknown>) => Promise<string[]>> = {
+  sqlite: async (db, page) =>
+    (await sql<{ detail: string }>`EXPLAIN QUERY PLAN ${page}`.execute(db)).rows.map((row) => row.detail),
+  postgres: async (db, page) =>
+    (await sql<{ 'QUERY PLAN': string }>`EXPLAIN (ANALYZE, BUFFERS) ${page}`.execute(db)).rows.map(
+      (row) => row['QUERY PLAN'],
+    ),
+};
+
 async function measure(
   db: Kysely<Database>,
+  dialect: Dialect,
   query: string,
   order: RawBuilder<unknown>,
 ): Promise<Omit<Row, 'query' | 'order'>> {
@@ -66,52 +86,106 @@ async function measure(
   let last: RawBuilder<SqlBool> | null = null;
   for (let run = 0; run <= RUNS; run++) {
     const started = performance.now();
-    last = await jobWhere(db, node, 'sqlite', ACCOUNT_ID, DATASET_NOW);
+    last = await jobWhere(db, node, dialect, ACCOUNT_ID, DATASET_NOW);
     rows = (await pageSql(last, order).execute(db)).rows.length;
     // The first run warms the page cache.
     if (run > 0) times.push(performance.now() - started);
   }
   times.sort((a, b) => a - b);
-  const plan = await sql<{
-    detail: string;
-  }>`EXPLAIN QUERY PLAN ${pageSql(last as RawBuilder<SqlBool>, order)}`.execute(db);
   return {
     rows,
     p50: percentile(times, 0.5),
     max: times[times.length - 1] as number,
-    explain: plan.rows.map((row) => row.detail),
+    explain: await EXPLAIN[dialect](db, pageSql(last as RawBuilder<SqlBool>, order)),
   };
 }
 
-export async function runQueryPages(log: (line: string) => void = console.log): Promise<boolean> {
-  const path = await ensureDataset(log);
-  const db = await openSqliteDatabase(path);
-  try {
-    const results: Row[] = [];
-    for (const { label, query } of PAGE_QUERIES) {
-      for (const order of ORDERS) {
-        const row = { query: label, order: order.label, ...(await measure(db, query, order.sql)) };
-        if (process.env.BENCH_VERBOSE)
-          log(`${label} / ${order.label}: ${row.p50.toFixed(1)} ms\n  ${row.explain.join('\n  ')}`);
-        results.push(row);
-      }
+async function measureAll(
+  db: Kysely<Database>,
+  dialect: Dialect,
+  log: (line: string) => void,
+): Promise<Row[]> {
+  const results: Row[] = [];
+  for (const { label, query } of PAGE_QUERIES) {
+    for (const order of ORDERS) {
+      const row = { query: label, order: order.label, ...(await measure(db, dialect, query, order.sql)) };
+      if (process.env.BENCH_VERBOSE)
+        log(`${dialect}: ${label} / ${order.label}: ${row.p50.toFixed(1)} ms\n  ${row.explain.join('\n  ')}`);
+      results.push(row);
     }
-    log(`\nquery pages: ${PAGE_SIZE} jobs per page, ${RUNS} runs each, goal p50 ≤ ${GOAL_MS} ms`);
-    log('| query | orderby | rows | p50 ms | max ms |');
-    log('|---|---|---:|---:|---:|');
-    for (const row of results) {
-      log(`| ${row.query} | ${row.order} | ${row.rows} | ${row.p50.toFixed(1)} | ${row.max.toFixed(1)} |`);
-    }
-    for (const { label, query } of PAGE_QUERIES) log(`  ${label}: ${query}`);
-    const slowest = results.reduce((a, b) => (b.p50 > a.p50 ? b : a));
-    log(`\nEXPLAIN QUERY PLAN of the slowest (${slowest.query}, ${slowest.order}):`);
-    for (const line of slowest.explain) log(`  ${line}`);
-    return results.every((row) => row.p50 <= GOAL_MS);
-  } finally {
-    await db.destroy();
   }
+  return results;
+}
+
+export async function runQueryPages(
+  stores: readonly Dialect[] = ['sqlite'],
+  databaseUrl?: string,
+  log: (line: string) => void = console.log,
+): Promise<boolean> {
+  const measured: Partial<Record<Dialect, Row[]>> = {};
+  if (stores.includes('sqlite')) {
+    const db = await openSqliteDatabase(await ensureDataset(log));
+    try {
+      measured.sqlite = await measureAll(db, 'sqlite', log);
+    } finally {
+      await db.destroy();
+    }
+  }
+  if (stores.includes('postgres')) {
+    const dataset = await ensurePostgresDataset(databaseUrl, log);
+    try {
+      const db = await openPostgresDatabase(dataset.url);
+      try {
+        measured.postgres = await measureAll(db, 'postgres', log);
+      } finally {
+        await db.destroy();
+      }
+    } finally {
+      await dataset.stop();
+    }
+  }
+  const { sqlite, postgres } = measured;
+  const both = sqlite !== undefined && postgres !== undefined;
+  log(
+    `\nquery pages: ${PAGE_SIZE} jobs per page, ${RUNS} runs each, goal p50 ≤ ${GOAL_MS} ms` +
+      (both ? ` and PostgreSQL's p50 ≤ ${GOAL_POSTGRES_RATIO} × SQLite's` : ''),
+  );
+  const first = (sqlite ?? postgres) as Row[];
+  const engines = stores.filter((engine) => measured[engine] !== undefined);
+  log(
+    `| query | orderby | rows | ${engines.map((engine) => `${engine} p50 ms | ${engine} max ms`).join(' | ')} |${both ? ' pg/sqlite |' : ''}`,
+  );
+  log(`|---|---|---:|${engines.map(() => '---:|---:|').join('')}${both ? '---:|' : ''}`);
+  let met = true;
+  first.forEach((row, index) => {
+    const cells = engines.map((engine) => {
+      const result = measured[engine]?.[index] as Row;
+      met &&= result.p50 <= GOAL_MS;
+      return `${result.p50.toFixed(1)} | ${result.max.toFixed(1)}`;
+    });
+    let ratio = '';
+    if (both) {
+      const times = (postgres[index] as Row).p50 / (sqlite[index] as Row).p50;
+      met &&= times <= GOAL_POSTGRES_RATIO;
+      ratio = ` ${times.toFixed(2)} |`;
+    }
+    log(`| ${row.query} | ${row.order} | ${row.rows} | ${cells.join(' | ')} |${ratio}`);
+  });
+  for (const { label, query } of PAGE_QUERIES) log(`  ${label}: ${query}`);
+  for (const engine of engines) {
+    const results = measured[engine] as Row[];
+    const slowest = results.reduce((a, b) => (b.p50 > a.p50 ? b : a));
+    log(`\n${engine}: the plan of the slowest (${slowest.query}, ${slowest.order}):`);
+    for (const line of slowest.explain) log(`  ${line}`);
+  }
+  return met;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  process.exitCode = (await runQueryPages()) ? 0 : 1;
+  const { values } = parseArgs({
+    options: { store: { type: 'string', default: 'sqlite' }, 'database-url': { type: 'string' } },
+  });
+  const stores: Dialect[] =
+    values.store === 'both' ? ['sqlite', 'postgres'] : [values.store === 'postgres' ? 'postgres' : 'sqlite'];
+  process.exitCode = (await runQueryPages(stores, values['database-url'])) ? 0 : 1;
 }

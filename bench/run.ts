@@ -17,6 +17,7 @@ const BENCHMARKS = [
   'engines.ts', // the same store calls on SQLite and on an embedded PostgreSQL
   'metrics.ts', // a /metrics scrape on the generated dataset
   'csv-export.ts', // GET /ws/v1/jobs/bulk of 1,000,000 jobs: rows/s next to sqlite3 -csv, heap flat
+  'deadline-backlog.ts', // a service started after downtime times out the dataset's overdue targets while a client pages
   'console-jobs-page.ts', // the console's first jobs page in chromium vs the API call behind it
 ];
 

@@ -213,8 +213,8 @@ export type DeliveryState = Pick<
   'cursor_id' | 'attempts' | 'next_attempt_at' | 'failing_since' | 'last_sent' | 'last_sent_uuid'
 > & { disable: boolean };
 
-/** Called with the duration of every statement the store runs (milliseconds), for /metrics. */
-export type OnQuery = (durationMillis: number) => void;
+/** Called with the duration of every statement the store runs (milliseconds) and its SQL: for /metrics, and benchmarks. */
+export type OnQuery = (durationMillis: number, sql: string) => void;
 
 /** Told, once committed, of the jobs a change of their targets finished (complete, failed or canceled). */
 export type OnJobsFinished = (jobs: Job[]) => void;

