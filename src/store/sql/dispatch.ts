@@ -59,16 +59,42 @@ export async function listDeviceCredentials(
     .execute();
 }
 
+/** Devices a transaction of disconnectAll marks: 70,000 in one took 9 s on SQLite (events included). */
+const DISCONNECT_SLICE = 500;
+
+/**
+ * Marks every connected device disconnected, a slice of devices (in key order) per transaction
+ * with the event loop free between them. A device whose presence was received after `now` keeps it.
+ */
 export async function disconnectAll(db: Db, dialect: SqlDialect, now: Millis): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    const rows = await trx
-      .updateTable('devices')
-      .set({ connection_status: 'disconnected', last_disconnect: now })
-      .where('connection_status', '=', 'connected')
-      .returning(DEVICE_COLUMNS)
-      .execute();
-    await recordEvents(trx, dialect, now, deviceChanges('UPDATE', rows.map(deviceFromRow)));
-  });
+  const notNewer = sql<SqlBool>`(presence_at is null or presence_at <= ${now})`;
+  for (let after = 0; ; ) {
+    const rows = await db.transaction().execute(async (trx) => {
+      const marked = await trx
+        .updateTable('devices')
+        .set({ connection_status: 'disconnected', last_disconnect: now })
+        .where('pk', 'in', (eb) =>
+          eb
+            .selectFrom('devices')
+            .select('pk')
+            .where('pk', '>', after)
+            .where('connection_status', '=', 'connected')
+            .where(notNewer)
+            .orderBy('pk')
+            .limit(DISCONNECT_SLICE),
+        )
+        .where('connection_status', '=', 'connected')
+        .where(notNewer)
+        .returning(['pk', ...DEVICE_COLUMNS])
+        .execute();
+      const devices = marked.map(({ pk: _pk, ...device }) => deviceFromRow(device));
+      await recordEvents(trx, dialect, now, deviceChanges('UPDATE', devices));
+      return marked.map((row) => Number(row.pk));
+    });
+    if (rows.length === 0) return;
+    after = Math.max(...rows);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
 
 /**
