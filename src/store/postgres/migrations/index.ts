@@ -6,7 +6,6 @@ import * as cluster from './004_cluster.js';
 import * as rollouts from './005_rollouts.js';
 import * as events from './006_events.js';
 import * as monitorCollation from './007_monitor_collation.js';
-import * as statementTotals from './011_statement_totals.js';
 
 /**
  * Every PostgreSQL migration, in order (its own numbering: 001 holds what SQLite's 001–003 built).
@@ -20,5 +19,4 @@ export const migrations: Record<string, Migration> = {
   '005_rollouts': rollouts,
   '006_events': events,
   '007_monitor_collation': monitorCollation,
-  '011_statement_totals': statementTotals,
 };
