@@ -42,6 +42,8 @@ interface JobBody {
   progress_failures: number;
   progress_canceled: number;
   progress_pending: number;
+  job_submit_time: string;
+  job_completion_time: string | null;
 }
 interface TargetBody {
   device_id: string;
@@ -72,9 +74,13 @@ describe('three nodes on one PostgreSQL and one Mosquitto', () => {
     );
     const broker = await Broker.start(config, mqttUrl);
     const nodeArgs = [...store, '--mqtt-url', mqttUrl];
-    const nodes = await Promise.all(['a', 'b', 'c'].map((id) => Node.start(id, nodeArgs)));
     const fleet = new Fleet(`mqtt://127.0.0.1:${port}`, LATENCY_MS);
+    const nodes: Node[] = [];
     try {
+      // the broker and the nodes that started are stopped (finally) also when one fails to start
+      const starts = await Promise.allSettled(['a', 'b', 'c'].map((id) => Node.start(id, nodeArgs)));
+      for (const start of starts) if (start.status === 'fulfilled') nodes.push(start.value);
+      for (const start of starts) if (start.status === 'rejected') throw start.reason;
       const calls = nodes.map((node) => api(node.url, 'alice', PASSWORD));
       const created = await calls[0]?.<{ list: { id: string; device_token: string }[] }>(
         'POST',
@@ -103,7 +109,7 @@ describe('three nodes on one PostgreSQL and one Mosquitto', () => {
       /** The jobs created on the node that is killed. */
       const onKilled: number[] = [];
       let restarted: Node | undefined;
-      let killedJobsDone: Promise<number> | undefined;
+      let killedAt = 0;
       for (let n = 0; n < JOBS; n++) {
         const node = living[n % living.length] as Node;
         const job = await api(node.url, 'alice', PASSWORD)<JobBody>('POST', '/ws/v1/jobs/inventory', {
@@ -117,37 +123,21 @@ describe('three nodes on one PostgreSQL and one Mosquitto', () => {
         jobIds.push(job.body.id);
         if (node === b) onKilled.push(job.body.id);
         if (n === Math.floor(JOBS / 3)) {
-          // right after it took a job: b dies with work in its hands. Its work (its jobs, and those
-          // created just before it died) finishes within its claim's expiry (a sweep runs then) and
-          // the devices' own time, with room for a loaded machine (the other jobs, still being
-          // created, compete for the same devices; every in-progress request is sent again)
-          const killedAt = Date.now();
+          // right after it took a job: b dies with work in its hands
+          killedAt = Date.now();
           await b.stop('SIGKILL');
           living = [a, c];
-          const reader = api(a.url, 'alice', PASSWORD);
-          const ids = [...onKilled];
-          killedJobsDone = within(
-            CLAIM_TTL_MS + LATENCY_MS + 15_000,
-            "the killed node's jobs complete",
-            async () => {
-              for (const id of ids) {
-                if ((await reader<JobBody>('GET', `/ws/v1/jobs/${id}`)).body.job_status !== 'complete')
-                  return false;
-              }
-              return Date.now() - killedAt;
-            },
-          );
         }
         if (n === Math.floor((2 * JOBS) / 3)) {
           expect(await c.stop()).toBe(0);
           restarted = await Node.start('c', nodeArgs);
+          nodes.push(restarted);
           living = [a, restarted];
         }
       }
       const lastCreated = Date.now();
 
       const reader = api(a.url, 'alice', PASSWORD);
-      const killedDone = await killedJobsDone;
       const jobs = await within(60_000, 'every job complete', async () => {
         const page = await reader<{ list: JobBody[] }>('GET', '/ws/v1/jobs/inventory?size=1000');
         return page.body.list.length === JOBS && page.body.list.every((job) => job.job_status === 'complete')
@@ -155,6 +145,22 @@ describe('three nodes on one PostgreSQL and one Mosquitto', () => {
           : false;
       });
       const finished = Date.now();
+
+      // The killed node's work (its jobs, also those created just before it died) finished within
+      // its claim's expiry (a sweep runs then) plus the jobs' own time: the longest any job of the
+      // living nodes took from its creation (on a loaded machine, far more than a device's latency).
+      const took = (job: JobBody) =>
+        Date.parse(job.job_completion_time ?? '') - Date.parse(job.job_submit_time);
+      const ownTime = Math.max(...jobs.filter((job) => !onKilled.includes(job.id)).map(took));
+      const killedDone = Math.max(
+        ...jobs
+          .filter((job) => onKilled.includes(job.id))
+          .map(
+            (job) =>
+              Date.parse(job.job_completion_time ?? '') - Math.max(killedAt, Date.parse(job.job_submit_time)),
+          ),
+      );
+      expect(killedDone).toBeLessThanOrEqual(CLAIM_TTL_MS + ownTime);
 
       for (const job of jobs) {
         // counts agree with the targets
@@ -182,7 +188,7 @@ describe('three nodes on one PostgreSQL and one Mosquitto', () => {
       }
       const repeats = fleet.requests.length - JOBS * TARGETS;
       console.log(
-        `three nodes: ${DEVICES} devices connected in ${connected} ms; ${JOBS} jobs x ${TARGETS} devices done ${finished - lastCreated} ms after the last was created; the killed node's ${onKilled.length} jobs ${killedDone} ms after the kill; ${repeats} requests sent again`,
+        `three nodes: ${DEVICES} devices connected in ${connected} ms; ${JOBS} jobs x ${TARGETS} devices done ${finished - lastCreated} ms after the last was created; the killed node's ${onKilled.length} jobs ${killedDone} ms after the kill (the longest job of the others took ${ownTime} ms); ${repeats} requests sent again`,
       );
       await restarted?.stop();
       await a.stop();
