@@ -4,7 +4,12 @@ import { inProcessNotifier } from '../sql/notifier.js';
 import type { Database } from '../sql/schema.js';
 import { createSqlStore } from '../sql/store.js';
 import type { Store } from '../store.js';
-import { CONNECTION_PRAGMAS, openSqliteDatabase, type SqliteStoreOptions } from './database.js';
+import {
+  CONNECTION_PRAGMAS,
+  openSqliteDatabase,
+  type SqliteStoreOptions,
+  withStatementCache,
+} from './database.js';
 import { sqliteDialect } from './dialect.js';
 
 export type { SqliteStoreOptions } from './database.js';
@@ -22,7 +27,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
       database: async () => {
         const connection = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
         for (const pragma of CONNECTION_PRAGMAS) connection.pragma(pragma);
-        return connection;
+        return withStatementCache(connection);
       },
     }),
     ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis) }),
