@@ -22,7 +22,7 @@ const jobQuery = (text: string): Query => {
  * Runs `operation` and returns its result, its duration and the worst event-loop delay meanwhile:
  * the longest gap between the ticks of a 5 ms timer, less those 5 ms.
  */
-async function measured<T>(
+export async function measured<T>(
   operation: () => Promise<T>,
 ): Promise<{ result: T; ms: number; worstDelayMs: number }> {
   const TICK_MS = 5;

@@ -104,6 +104,9 @@ function mosquittoConf(dir: string, options: BrokerConfigOptions, plugin: string
     `listener ${options.port} ${options.host}`,
     `plugin ${plugin}`,
     `plugin_opt_config_file ${join(dir, 'dynamic-security.json')}`,
+    // Mosquitto drops QoS 1 messages beyond a client's queue (1,000 by default): a node busy for a
+    // moment while thousands of devices report must not lose their statuses
+    'max_queued_messages 100000',
     // retained presence and sessions survive a broker restart
     'persistence true',
     `persistence_location ${dir}/`,

@@ -43,6 +43,11 @@ export interface Transport {
   changeLogins(changes: LoginChange[]): void;
   /** Why devices cannot be reached through this broker now, or null when they can. */
   unreachable(): string | null;
+  /**
+   * The node stops: device messages go to the other nodes from now on. Resolves once those already
+   * on their way to this node were received.
+   */
+  stopReceiving(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -63,8 +68,10 @@ const STATUS_BATCH = 100;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * How long a node's claim on a job lasts unless its heartbeat renews it, and how often the sweep
- * runs (heartbeat, take over expired claims, claim new jobs, re-read the next deadline): a dead
- * node's jobs pass to another within CLAIM_TTL_MS + SWEEP_MS (CONTRACT §8: 10 s).
+ * runs (heartbeat, take over expired claims, bury dead nodes, claim new jobs, re-read the next
+ * deadline). A node is dead CLAIM_TTL_MS after its last heartbeat, and a sweep runs then
+ * (`#sweepAtNextDeath`): its jobs pass to another within CLAIM_TTL_MS of its death plus a sweep's
+ * own time (CONTRACT §8: 10 s).
  */
 export const CLAIM_TTL_MS = 5_000;
 export const SWEEP_MS = 2_000;
@@ -123,6 +130,7 @@ export class Dispatcher {
   #expiring: Promise<void> | null = null;
   #sweeper: NodeJS.Timeout | null = null;
   #sweeping: Promise<void> | null = null;
+  #deathSweep: NodeJS.Timeout | null = null;
   #claiming: Promise<void> | null = null;
   #claimAgain = false;
   #unlisten: () => Promise<void> = async () => undefined;
@@ -212,11 +220,7 @@ export class Dispatcher {
     this.#unlisten = await this.#store.listen(this.#onWakeUp);
     await this.#sweep();
     this.#rollouts.poke();
-    this.#sweeper = setInterval(() => {
-      this.#sweeping ??= this.#sweep().finally(() => {
-        this.#sweeping = null;
-      });
-    }, SWEEP_MS);
+    this.#sweeper = setInterval(() => this.#sweepSoon(), SWEEP_MS);
   }
 
   /**
@@ -231,6 +235,7 @@ export class Dispatcher {
     if (this.#timer) clearTimeout(this.#timer);
     await this.#rollouts.close();
     if (this.#sweeper) clearInterval(this.#sweeper);
+    if (this.#deathSweep) clearTimeout(this.#deathSweep);
     await this.#unlisten();
     while (this.#tasks.size > 0 || this.#statusFlush || this.#pumping || this.#sweeping || this.#claiming) {
       await Promise.allSettled([
@@ -262,19 +267,48 @@ export class Dispatcher {
       if (this.#closed) return;
       const taken = await this.#store.takeOverJobs(this.#claim(), TAKE_OVER_BATCH);
       if (taken.length > 0) this.#logger.info({ jobs: taken }, 'jobs of a node that stopped taken over');
-      const adopted = await this.#store.buryDeadNodes(this.#now() - CLAIM_TTL_MS, this.#claim());
-      if (adopted.length > 0) {
-        this.#logger.warn({ jobs: adopted.length }, 'a node died: in-progress requests are sent again');
+      const resent = await this.#store.buryDeadNodes(this.#now() - CLAIM_TTL_MS, this.#claim());
+      if (resent.length > 0) {
+        this.#logger.warn({ jobs: resent.length }, 'a node died: in-progress requests are sent again');
       }
-      for (const id of [...taken, ...adopted]) {
-        this.#startedJobs.push({ id, after: '', resend: true, sending: [] });
-      }
+      // first: their targets' timeouts run, and their devices may have answered already
+      this.#startedJobs.unshift(
+        ...[...taken, ...resent].map((id) => ({ id, after: '', resend: true, sending: [] })),
+      );
       this.#signal();
+      this.#sweepAtNextDeath(await this.#store.oldestHeartbeat(this.#node.id));
     } catch (error) {
       this.#logger.error({ err: error }, 'sweep failed');
     }
     this.#claimJobs();
     this.#armTimer();
+  }
+
+  /**
+   * Sweeps again as soon as the node with the oldest heartbeat would be dead, when that is before
+   * the next periodic sweep: a node killed just after its heartbeat is buried CLAIM_TTL_MS after
+   * it, not up to SWEEP_MS later.
+   */
+  #sweepAtNextDeath(oldestHeartbeat: Millis | null): void {
+    if (oldestHeartbeat === null || this.#closed) return;
+    const delay = oldestHeartbeat + CLAIM_TTL_MS + 1 - this.#now();
+    if (delay >= SWEEP_MS) return;
+    if (this.#deathSweep) clearTimeout(this.#deathSweep);
+    this.#deathSweep = setTimeout(
+      () => {
+        this.#deathSweep = null;
+        this.#sweepSoon();
+      },
+      Math.max(delay, 0),
+    );
+  }
+
+  /** Runs a sweep unless one runs. */
+  #sweepSoon(): void {
+    if (this.#closed) return;
+    this.#sweeping ??= this.#sweep().finally(() => {
+      this.#sweeping = null;
+    });
   }
 
   // ---- messages from devices ----
@@ -397,6 +431,11 @@ export class Dispatcher {
       if (chains.get(deviceId) === tail) chains.delete(deviceId);
     });
     return result;
+  }
+
+  /** Status reports received and not yet taken into a transaction. */
+  statusBacklog(): number {
+    return this.#statusQueue.length;
   }
 
   #queueStatus(update: StatusUpdate): Promise<void> {

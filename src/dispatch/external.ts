@@ -8,6 +8,11 @@ export const nodeClientId = (nodeId: string): string => `fleetjobs-${nodeId}`;
 
 /** Device logins changed per message to the broker's dynamic-security plugin. */
 const LOGINS_PER_MESSAGE = 100;
+/** Status reports a node acknowledges before they are stored, at most (beyond, it waits for the store). */
+const STATUS_BACKLOG = 1_000;
+
+/** How long a stopping node waits for the broker to confirm it stopped taking device messages. */
+const UNSUBSCRIBE_WAIT_MS = 2_000;
 
 /** Subscription identifiers (MQTT 5): which of the service's subscriptions a message came through. */
 const SHARED = 1;
@@ -18,8 +23,13 @@ const PRESENCE_REPLAY = 2;
  * client id `fleetjobs-<node id>`, never shared, so nodes never take over each other's sessions.
  * The session is clean: a broker hands a shared subscription's messages to an absent persistent
  * session too, where they would wait for a node that may never return. Device messages come through shared subscriptions (`$share/fleetjobs/…`),
- * so each is handled by one node, and a message is acknowledged only once the dispatcher stored
- * it. Device logins follow the store's through the broker's dynamic-security plugin. Retained presence, which no shared subscription replays, comes through a plain one: only its
+ * so each is handled by one node. A message is acknowledged once the dispatcher stored it, except a
+ * device's status: the client takes one message at a time, so waiting for each status's own
+ * transaction would store them one by one (a few hundred a second) and hold back the broker's
+ * acknowledgements of the node's requests behind them. A status is acknowledged once queued, while
+ * fewer than STATUS_BACKLOG wait: if the node dies holding some, nothing is lost, because the node
+ * that buries it sends the in-progress requests again and a device answers a repeated request
+ * with its result (CONTRACT §7). Device logins follow the store's through the broker's dynamic-security plugin. Retained presence, which no shared subscription replays, comes through a plain one: only its
  * replays (at each subscription) are taken, and they tell who is online.
  */
 export async function connectExternalBroker(options: {
@@ -52,6 +62,12 @@ export async function connectExternalBroker(options: {
         packet.retain && topic.kind === 'presence'
         ? dispatcher.receive(topic, payload, { replay: true })
         : Promise.resolve();
+    if (topic.kind === 'status' && dispatcher.statusBacklog() <= STATUS_BACKLOG) {
+      received.catch((error: unknown) =>
+        logger.error({ err: error, topic: packet.topic }, 'device status not stored'),
+      );
+      return done();
+    }
     received.then(
       () => done(),
       (error: unknown) => {
@@ -121,6 +137,18 @@ export async function connectExternalBroker(options: {
       }
     },
     unreachable: () => (client.connected ? null : `the MQTT broker ${url.host} is unreachable`),
+    // The broker's UNSUBACK comes after every message it sent before, which the client takes in order.
+    async stopReceiving() {
+      if (!client.connected) return;
+      const filters = SERVICE_SUBSCRIPTIONS.map((filter) => `$share/${SHARE_GROUP}/${filter}`);
+      await Promise.race([
+        client.unsubscribeAsync(filters).catch((error: unknown) => {
+          logger.warn({ err: error }, 'unsubscribing from device topics failed');
+        }),
+        // a broker that stopped answering: close anyway
+        new Promise((resolve) => setTimeout(resolve, UNSUBSCRIBE_WAIT_MS).unref()),
+      ]);
+    },
     async close() {
       // Not waiting for acknowledgements, which a broker that just went down never sends: what
       // they were for is stored, and unanswered requests are sent again on `online`.

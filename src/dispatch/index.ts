@@ -125,6 +125,8 @@ export async function startDispatch(options: DispatchOptions): Promise<Dispatch>
       return transport.unreachable();
     },
     async close() {
+      // what devices report meanwhile goes to the other nodes, not to one that no longer stores it
+      await transport.stopReceiving();
       await dispatcher.close();
       await transport.close();
     },

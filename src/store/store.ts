@@ -464,10 +464,13 @@ export interface DispatchStore extends Notifier, RolloutStore {
   /** Takes over in-progress jobs whose claim expired (their node died), at most `limit`. */
   takeOverJobs(claim: JobClaim, limit: number): Promise<number[]>;
   /**
-   * Removes the nodes with a heartbeat before `since` (dead), once; the node that did claims every
-   * unclaimed in-progress job, to send their in-progress requests again. Returns those jobs.
+   * Removes the nodes with a heartbeat before `since` (dead), once; the node that did claims their
+   * jobs and every unclaimed in-progress job. Returns every in-progress job (empty when nobody was
+   * buried): their in-progress requests are sent again.
    */
   buryDeadNodes(since: Millis, claim: JobClaim): Promise<number[]>;
+  /** The oldest heartbeat of the nodes other than `exceptId`, or null. */
+  oldestHeartbeat(exceptId: string): Promise<Millis | null>;
   /** Releases the node's claim on a job it finished fanning out. */
   releaseJob(jobId: number, nodeId: string): Promise<void>;
   /** Applies the fields a device may report about itself and sets `last_update`. */

@@ -170,6 +170,8 @@ export interface Asked {
  */
 export class Fleet {
   readonly requests: Asked[] = [];
+  /** `device job` of every request received. */
+  readonly #asked = new Set<string>();
   readonly #clients: mqtt.MqttClient[] = [];
 
   constructor(
@@ -186,7 +188,7 @@ export class Fleet {
   async #connect({ id, device_token }: { id: string; device_token: string }): Promise<void> {
     const presence = `fleetjobs/${id}/presence`;
     // its login may reach the broker a moment after the device was created
-    const client = await within(10_000, `device ${id} logs in`, () =>
+    const client = await within(30_000, `device ${id} logs in`, () =>
       mqtt.connectAsync(this.brokerUrl, {
         clientId: id,
         username: id,
@@ -202,7 +204,8 @@ export class Fleet {
       const [, , , jobText, kind] = topic.split('/');
       if (kind !== 'request') return;
       const job = Number(jobText);
-      const repeat = this.requests.some((asked) => asked.device === id && asked.job === job);
+      const repeat = this.#asked.has(`${id} ${job}`);
+      this.#asked.add(`${id} ${job}`);
       this.requests.push({ device: id, job, at: Date.now() });
       const report = () =>
         client.connected &&

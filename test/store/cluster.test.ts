@@ -120,6 +120,21 @@ describe.each(engines)('%s: several nodes on one store', (_name, database, concu
     expect((await a.liveNodes(0, 'a')).map((n) => n.id)).toEqual(['b']);
   });
 
+  it("a dead node's claims pass to the burier at once, first of every in-progress job to send again", async () => {
+    const account = (await a.ensureAccount('acme', T0)).id;
+    await a.heartbeat(node('dead'), claim('dead', T0));
+    await a.startNewJobs(claim('c', T0));
+    // c lives on (its heartbeat renews its claim); the dead node claimed a job after its last heartbeat
+    await a.heartbeat(node('c'), claim('c', T0 + TTL));
+    const later = await a.createJob(jobForAllDevices(account, T0 + 1_000, { offline_timeout: 600 }));
+    await a.startNewJobs(claim('dead', T0 + 1_000));
+    // every in-progress job (the dead node took device statuses of any job with it), its own first
+    expect(await b.buryDeadNodes(T0 + 1, claim('b', T0 + 2_000))).toEqual([later.id, jobId]);
+    // its claim passed to b although it had not expired; c keeps its own
+    expect(await a.takeOverJobs(claim('a', T0 + 1_000 + TTL + 1), 10)).toEqual([]);
+    expect(await a.takeOverJobs(claim('a', T0 + 2_000 + TTL + 1), 10)).toEqual([later.id]);
+  });
+
   it('presence follows the order messages were received in, whichever node applies them', async () => {
     const connection = async () =>
       (

@@ -111,24 +111,55 @@ export async function takeOverJobs(
 
 /**
  * Buries the nodes whose heartbeat is older than `since` (they died without leaving): once, for one
- * node alone (the guarded DELETE), which then claims every in-progress job nobody fans out, to send
- * their in-progress requests again (a dead node takes the device statuses it had not stored with
- * it; a device answers a repeated request with its result). Returns those jobs.
+ * node alone (the guarded DELETE), which then claims the dead nodes' jobs (without waiting for their
+ * claims to expire) and every in-progress job nobody fans out. Returns every in-progress job, the
+ * dead nodes' first: their
+ * in-progress requests are sent again, whichever node fans them out (a dead node takes the device
+ * statuses it had not stored with it, of any job; a device answers a repeated request with its
+ * result).
  */
 export async function buryDeadNodes(db: Db, since: Millis, claim: JobClaim): Promise<number[]> {
   return db.transaction().execute(async (trx) => {
     const buried = await trx.deleteFrom('nodes').where('heartbeat_at', '<', since).returning('id').execute();
     if (buried.length === 0) return [];
-    const adopted = await trx
+    const taken = await trx
+      .updateTable('jobs')
+      .set({ claimed_by: claim.node, claim_expires: claim.expires })
+      .where(
+        'claimed_by',
+        'in',
+        buried.map((row) => row.id),
+      )
+      .returning('id')
+      .execute();
+    await trx
       .updateTable('jobs')
       .set({ claimed_by: claim.node, claim_expires: claim.expires })
       // A literal, so the partial index jobs_in_progress serves it.
       .where('job_status', '=', sql.lit('in_progress'))
       .where('claimed_by', 'is', null)
-      .returning('id')
       .execute();
-    return adopted.map((row) => row.id).sort((a, b) => a - b);
+    const inProgress = await trx
+      .selectFrom('jobs')
+      .select('id')
+      .where('job_status', '=', sql.lit('in_progress'))
+      .orderBy('id')
+      .execute();
+    // the dead nodes' own jobs first: they may hold targets nobody sent yet
+    const first = taken.map((row) => row.id).sort((x, y) => x - y);
+    const firstSet = new Set(first);
+    return [...first, ...inProgress.map((row) => row.id).filter((id) => !firstSet.has(id))];
   });
+}
+
+/** The oldest heartbeat of the other nodes (null: there are none): when the first of them may be dead. */
+export async function oldestHeartbeat(db: Db, exceptId: string): Promise<Millis | null> {
+  const row = await db
+    .selectFrom('nodes')
+    .select((eb) => eb.fn.min('heartbeat_at').as('oldest'))
+    .where('id', '<>', exceptId)
+    .executeTakeFirst();
+  return row?.oldest == null ? null : Number(row.oldest);
 }
 
 /** The node finished fanning the job out: nobody needs to take it over. */

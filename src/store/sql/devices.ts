@@ -165,7 +165,7 @@ export async function deleteDevice(
       .returning(TARGET_COLUMNS)
       .execute();
     await trx.deleteFrom('devices').where('pk', '=', device.pk).execute();
-    const jobs = await new EndedTargets().addAll(failed).count(trx, now);
+    const jobs = await new EndedTargets().addAll(failed).count(trx, dialect, now);
     await recordEvents(trx, dialect, now, [
       ...targetChanges(failed.map(targetFromRow)),
       ...jobChanges('UPDATE', jobs),

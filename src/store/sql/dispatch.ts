@@ -399,7 +399,7 @@ async function settle(
   rules: SettleRules | undefined,
 ): Promise<Job[]> {
   const counted = new EndedTargets().addAll(await requeueRetries(trx, dialect, ended, now, rules));
-  await counted.count(trx, now);
+  await counted.count(trx, dialect, now);
   await applyAbortRules(trx, dialect, counted.jobIds(), now, rules);
   const jobs = await recordCurrent(trx, dialect, now, counted.jobIds(), changed);
   return jobs.filter((job) => isFinishedJob(job.job_status) && job.job_completion_time === now);

@@ -158,7 +158,7 @@ export async function failDisconnectedTargets(
       )
       .returning(TARGET_COLUMNS)
       .execute();
-    const jobs = await new EndedTargets().addAll(failed).count(trx, now);
+    const jobs = await new EndedTargets().addAll(failed).count(trx, dialect, now);
     await recordEvents(trx, dialect, now, [
       ...targetChanges(failed.map(targetFromRow)),
       ...jobChanges('UPDATE', jobs),
@@ -388,7 +388,7 @@ export async function cancel(
     .execute();
   const ended = new EndedTargets().addAll(canceled);
   if (force) ended.addAll(told);
-  const counted = await ended.count(db, now);
+  const counted = await ended.count(db, dialect, now);
   await recordEvents(db, dialect, now, [
     ...targetChanges([...canceled, ...(force ? told : [])].map(targetFromRow)),
     ...jobChanges('UPDATE', [...jobsCanceled.map(jobFromRow), ...counted]),

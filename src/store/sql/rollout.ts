@@ -199,7 +199,7 @@ export function endRollout(
       .where('status', '=', 'queued')
       .returning(['job_id', 'device_id', 'status'])
       .execute();
-    await new EndedTargets().addAll(canceled).count(trx, now);
+    await new EndedTargets().addAll(canceled).count(trx, dialect, now);
     await recordCurrent(trx, dialect, now, [jobId], canceled);
     return [];
   });
@@ -515,7 +515,7 @@ export function cancelTargets(
       .execute();
     const ended = new EndedTargets().addAll(canceled);
     if (force) ended.addAll(told);
-    await ended.count(trx, now);
+    await ended.count(trx, dialect, now);
     await recordCurrent(trx, dialect, now, [jobId], [...canceled, ...(force ? told : [])]);
     return {
       count: canceled.length + told.length,

@@ -101,6 +101,7 @@ export function createSqlStore({ db, readDb, dialect, notifier, close }: SqlStor
     startNewJobs: (...args) => cluster.startNewJobs(db, dialect, ...args),
     takeOverJobs: (...args) => cluster.takeOverJobs(db, dialect, ...args),
     buryDeadNodes: (...args) => cluster.buryDeadNodes(db, ...args),
+    oldestHeartbeat: (...args) => cluster.oldestHeartbeat(db, ...args),
     releaseJob: (...args) => cluster.releaseJob(db, ...args),
     deviceTopicIds: (...args) => dispatch.deviceTopicIds(db, dialect, ...args),
     findDeviceCredentials: (...args) => dispatch.findDeviceCredentials(db, ...args),
