@@ -238,7 +238,9 @@ export class Fleet {
         setTimeout(() => report(job, this.result(id)), this.latency),
       );
     });
-    await client.subscribeAsync(`fleetjobs/${id}/jobs/+/+`, { qos: 1 });
+    await client.subscribeAsync([`fleetjobs/${id}/jobs/+/request`, `fleetjobs/${id}/jobs/+/cancel`], {
+      qos: 1,
+    });
     await client.publishAsync(presence, 'online', { qos: 1, retain: true });
   }
 

@@ -442,6 +442,7 @@ export function retryTargets(
       .groupBy('t.status')
       .execute();
     const count = (status: string) => Number(ended.find((row) => row.status === status)?.n ?? 0);
+    // failed_retries and timed_out_retries stay: a retry in place is the user's, not the policy's.
     const back = await trx
       .updateTable('job_targets')
       .set({
