@@ -10,6 +10,7 @@ import type {
   JobClaim,
   OutgoingRequest,
   ServiceNode,
+  Settled,
   StatusUpdate,
   WakeUp,
 } from '../store/store.js';
@@ -455,7 +456,7 @@ export class Dispatcher {
           batch.map((queued) => queued.update),
           this.#now(),
           SETTLE_RULES,
-          this.#logFinished,
+          this.#onSettled,
         );
         this.#jobs.targetsChanged(
           batch.flatMap(({ update }, index) => (applied[index] ? [update.job_id] : [])),
@@ -725,6 +726,15 @@ export class Dispatcher {
     );
   }
 
+  /**
+   * Once a change of targets committed: an abort rule's cancels go to the devices at once (within
+   * a second of the threshold crossed, CONTRACT §9), and the jobs it finished are logged.
+   */
+  readonly #onSettled = ({ finished, cancels }: Settled): void => {
+    if (cancels.length > 0) this.#track(this.#sendCancels(cancels));
+    this.#logFinished(finished);
+  };
+
   /** The notable event of a job its targets finished (a user's cancel is logged by the API). */
   readonly #logFinished = (jobs: Job[]): void => {
     for (const job of jobs) {
@@ -745,7 +755,7 @@ export class Dispatcher {
   async #expire(): Promise<void> {
     try {
       while (
-        (await this.#store.expireTargets(this.#now(), BATCH, SETTLE_RULES, this.#logFinished)) === BATCH &&
+        (await this.#store.expireTargets(this.#now(), BATCH, SETTLE_RULES, this.#onSettled)) === BATCH &&
         !this.#closed
       ) {
         await yieldToEventLoop();

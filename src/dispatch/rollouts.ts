@@ -103,7 +103,7 @@ export class RolloutTicker {
   async #step(job: RolloutJob): Promise<number> {
     const now = this.#now();
     if (isFinishedJob(job.job_status)) {
-      await this.#outlet.sendCancels(await this.#store.closeRollout(job.id));
+      await this.#store.closeRollout(job.id);
       return ACTIVE_TICK_MS;
     }
     const ended = scheduleAt(job.schedule, now).ended;

@@ -45,6 +45,13 @@ export interface RetryPolicy {
   backoff_factor?: number;
 }
 
+/** What a target used of its retries: attempts started, and the retries it had of each failure type. */
+export interface TargetRetries {
+  attempt: number;
+  failed_retries: number;
+  timed_out_retries: number;
+}
+
 export interface MaintenanceWindow {
   cron: string;
   duration_minutes: number;

@@ -18,7 +18,14 @@ import type {
   TargetSelector,
 } from '../model/job.js';
 import type { LeasedMonitor, Monitor, MonitorSettings, MonitorStatus } from '../model/monitor.js';
-import type { AbortRule, EndBehavior, RetryPolicy, RolloutControls, RolloutState } from '../model/rollout.js';
+import type {
+  AbortRule,
+  EndBehavior,
+  RetryPolicy,
+  RolloutControls,
+  RolloutState,
+  TargetRetries,
+} from '../model/rollout.js';
 import type { Query } from '../query/index.js';
 
 /**
@@ -216,8 +223,16 @@ export type DeliveryState = Pick<
 /** Called with the duration of every statement the store runs (milliseconds) and its SQL: for /metrics, and benchmarks. */
 export type OnQuery = (durationMillis: number, sql: string) => void;
 
-/** Told, once committed, of the jobs a change of their targets finished (complete, failed or canceled). */
-export type OnJobsFinished = (jobs: Job[]) => void;
+/** What a change of targets did that its caller acts on once it committed. */
+export interface Settled {
+  /** The jobs it finished (complete, failed or canceled). */
+  finished: Job[];
+  /** The devices an abort rule's cancel must tell now (its in-progress targets). */
+  cancels: CancelNotice[];
+}
+
+/** Told, once committed, of what a change of targets settled (only when it finished or aborted a job). */
+export type OnSettled = (settled: Settled) => void;
 
 /** Store-wide totals for /metrics; targets by progress bucket (`failed` includes `timed_out`). */
 export interface StoreTotals {
@@ -233,11 +248,11 @@ export interface StoreTotals {
  * them; the dispatcher hands them to the store, which sits below it).
  */
 export interface SettleRules {
-  /** When a target whose attempt ended this way is tried again, or null. */
+  /** When a target that ended this way, having used `target`'s retries, is tried again, or null. */
   nextAttemptTime(
     policy: RetryPolicy | null,
     status: 'failed' | 'timed_out',
-    attempt: number,
+    target: TargetRetries,
     now: Millis,
   ): Millis | null;
   /** The first abort rule, not fired before, that fires on these counts of ended targets. */
@@ -291,10 +306,10 @@ export interface RolloutStore {
   /** The job's end_time came: stop (queued targets canceled), cancel, or cancel with force. */
   endRollout(jobId: number, behavior: EndBehavior, now: Millis): Promise<CancelNotice[]>;
   /**
-   * A finished job leaves the tick: answers the cancels its devices must still be told (a job an
-   * abort rule canceled); nothing when another node got there first.
+   * A finished job leaves the tick (its devices were told when it was canceled, by a user or, once
+   * committed, by the transaction whose abort rule fired: Settled.cancels).
    */
-  closeRollout(jobId: number): Promise<CancelNotice[]>;
+  closeRollout(jobId: number): Promise<void>;
   pauseJob(accountId: number, id: number): Promise<ByIdResult<Job>>;
   resumeJob(accountId: number, id: number): Promise<ByIdResult<Job>>;
   /** undefined when the job does not exist in this account. */
@@ -513,15 +528,10 @@ export interface DispatchStore extends Notifier, RolloutStore {
     updates: StatusUpdate[],
     now: Millis,
     rules?: SettleRules,
-    onFinished?: OnJobsFinished,
+    onSettled?: OnSettled,
   ): Promise<boolean[]>;
   /** Expires up to `limit` targets past their deadline into `timed_out`; returns how many. */
-  expireTargets(
-    now: Millis,
-    limit: number,
-    rules?: SettleRules,
-    onFinished?: OnJobsFinished,
-  ): Promise<number>;
+  expireTargets(now: Millis, limit: number, rules?: SettleRules, onSettled?: OnSettled): Promise<number>;
   /** The earliest deadline of a pending target, to schedule the next expiry. */
   nextDeadline(): Promise<Millis | null>;
 }

@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SETTLE_RULES } from '../../src/jobs/rollout/settle.js';
+import type { Millis } from '../../src/model/job.js';
+import type { Settled } from '../../src/store/store.js';
 import { type Caller, deviceId, expectError, Harness } from './harness.js';
 
 const HOUR = 3_600_000;
@@ -239,5 +242,135 @@ describe('rollout controls of a job (CONTRACT §9)', () => {
     expectError(await h.put(bob, '/ws/v1/jobs/999999/targets/retry'), 404);
     const mallory = await h.user('globex', 'mallory2');
     expectError(await h.put(mallory, `/ws/v1/jobs/${job.id}/targets/cancel`), 404);
+  });
+
+  /**
+   * The store's side of a rollout without a dispatcher, at chosen times: the job started, its
+   * queued targets sent, device reports and timeouts applied under the rules the dispatcher uses.
+   */
+  async function drive(caller: Caller, controls: Record<string, unknown>, devices: string[]) {
+    const job = await h.job(caller, { targets: { devices }, timeout: 60, offline_timeout: 60, ...controls });
+    const start = Date.now();
+    expect(await h.store.moveRolloutState(job.id, 'running', 'running', start)).toBe(true);
+    let sendSeq = 0;
+    const settled: Settled[] = [];
+    const onSettled = (what: Settled) => settled.push(what);
+    return {
+      job: job.id,
+      start,
+      settled,
+      send: async (now: Millis) =>
+        (
+          await h.store.takeRolloutRequests(
+            {
+              jobId: job.id,
+              sendSeq: sendSeq++,
+              limit: 10,
+              nextSendAt: () => null,
+              afterDeviceId: '',
+              skipDeviceIds: [],
+            },
+            now,
+          )
+        ).map((request) => [request.device_id, request.attempt]),
+      report: (device: string, status: 'failed' | 'successful', now: Millis) =>
+        h.store.applyStatuses(
+          [{ job_id: job.id, device_id: device, report: { status } }],
+          now,
+          SETTLE_RULES,
+          onSettled,
+        ),
+      expire: (now: Millis) => h.store.expireTargets(now, 100, SETTLE_RULES, onSettled),
+      target: async (device: string) =>
+        (await h.get(caller, `/ws/v1/jobs/${job.id}/targets?query=device_id = '${device}'`)).json().list[0],
+      get: async () => (await h.get(caller, `/ws/v1/jobs/${job.id}`)).json(),
+    };
+  }
+
+  it('retries each failure type from its own budget, a target that timed out before its first send too', async () => {
+    const carol = await h.user('initech', 'carol');
+    const [sent, offline] = (await h.devices(carol, 2, () => ({}), 7)).map((device) => device.id) as [
+      string,
+      string,
+    ];
+    await h.store.setConnection(sent, 'connected', Date.now());
+    const run = await drive(carol, { retry: { failed: 1, timed_out: 1 } }, [sent, offline]);
+    const { start } = run;
+    expect(await run.send(start + 1)).toEqual([[sent, 1]]);
+    await run.report(sent, 'failed', start + 2);
+    expect(await run.target(sent)).toMatchObject({ status: 'queued', attempt: 1 });
+    expect(await run.send(start + 3)).toEqual([[sent, 2]]);
+    // attempt 2 of one target times out in progress, the other target times out never sent:
+    // both have their timed_out retry left (the failed one used is not counted against it)
+    const timedOut = start + 61_000;
+    expect(await run.expire(timedOut)).toBe(2);
+    for (const device of [sent, offline]) {
+      expect(await run.target(device)).toMatchObject({
+        status: 'queued',
+        next_attempt_time: expect.any(String),
+      });
+    }
+    expect(await run.get()).toMatchObject({
+      job_status: 'in_progress',
+      progress_pending: 2,
+      progress_failures: 0,
+    });
+    await h.store.setConnection(offline, 'connected', timedOut);
+    expect((await run.send(timedOut + 1)).sort()).toEqual(
+      [
+        [sent, 3],
+        [offline, 1],
+      ].sort(),
+    );
+    // now each has used the retry of the type that ends it
+    await run.report(sent, 'failed', timedOut + 2);
+    expect(await run.expire(timedOut + 62_000)).toBe(1);
+    expect(await run.target(sent)).toMatchObject({ status: 'failed', attempt: 3, next_attempt_time: null });
+    expect(await run.target(offline)).toMatchObject({
+      status: 'timed_out',
+      attempt: 1,
+      next_attempt_time: null,
+    });
+    expect(await run.get()).toMatchObject({
+      job_status: 'failed',
+      progress_pending: 0,
+      progress_failures: 2,
+    });
+  });
+
+  it('an abort rule that cancels answers, once committed, the devices to tell at once', async () => {
+    const dave = await h.user('umbrella', 'dave');
+    const ids = (await h.devices(dave, 3, () => ({}), 8)).map((device) => device.id) as [
+      string,
+      string,
+      string,
+    ];
+    // the third stays offline: queued when the rule fires
+    for (const id of ids.slice(0, 2)) await h.store.setConnection(id, 'connected', Date.now());
+    const run = await drive(
+      dave,
+      { abort: [{ failure: 'failed', threshold_percent: 10, min_executed: 1, action: 'cancel' }] },
+      ids,
+    );
+    const [first, second] = (await run.send(run.start + 1)).map(([device]) => device as string) as [
+      string,
+      string,
+    ];
+    await run.report(first, 'failed', run.start + 2);
+    expect(run.settled).toEqual([
+      {
+        finished: [
+          expect.objectContaining({ id: run.job, job_status: 'canceled', rollout_state: 'aborted' }),
+        ],
+        cancels: [{ job_id: run.job, device_id: second, force: false }],
+      },
+    ]);
+    expect(await run.get()).toMatchObject({
+      progress_failures: 1,
+      progress_canceled: 1,
+      progress_pending: 1,
+    });
+    await h.store.setConnection(ids[2], 'connected', run.start + 3);
+    expect(await run.send(run.start + 4)).toEqual([]);
   });
 });

@@ -157,19 +157,27 @@ export function deviceLogin(brokerUrl: string, id: string, token: string): Promi
   });
 }
 
-/** What a simulated device was asked: each request with when it arrived. */
+/** What a simulated device was asked: each request (or cancel) with when it arrived. */
 export interface Asked {
   device: string;
   job: number;
   at: number;
 }
 
+/** A result a simulated device reported, with when it sent it. */
+export interface Told extends Asked {
+  status: string;
+}
+
 /**
- * Devices speaking CONTRACT §7 that note every request: each works `latency` ms on a job and
- * reports success; a request for a job it already has is a duplicate, answered with its result.
+ * Devices speaking CONTRACT §7 that note every request and cancel: each works `latency` ms on a
+ * job and reports `result(device id)` (success unless told); a request for a job it already has is
+ * a duplicate, answered with its result; a cancel before its result is answered `canceled`.
  */
 export class Fleet {
   readonly requests: Asked[] = [];
+  readonly cancels: Asked[] = [];
+  readonly reports: Told[] = [];
   /** `device job` of every request received. */
   readonly #asked = new Set<string>();
   readonly #clients: mqtt.MqttClient[] = [];
@@ -177,6 +185,7 @@ export class Fleet {
   constructor(
     readonly brokerUrl: string,
     readonly latency: number,
+    readonly result: (device: string) => string = () => 'successful',
   ) {}
 
   async connect(devices: { id: string; device_token: string }[]): Promise<void> {
@@ -199,29 +208,42 @@ export class Fleet {
       }),
     );
     this.#clients.push(client);
-    const done = new Set<number>();
+    /** Per job: its result once reported. */
+    const done = new Map<number, string>();
+    const working = new Map<number, NodeJS.Timeout>();
+    const report = (job: number, status: string) => {
+      done.set(job, status);
+      working.delete(job);
+      this.reports.push({ device: id, job, at: Date.now(), status });
+      if (client.connected)
+        client.publish(`fleetjobs/${id}/jobs/${job}/status`, JSON.stringify({ status }), { qos: 1 });
+    };
     client.on('message', (topic) => {
       const [, , , jobText, kind] = topic.split('/');
-      if (kind !== 'request') return;
       const job = Number(jobText);
+      if (kind === 'cancel') {
+        this.cancels.push({ device: id, job, at: Date.now() });
+        clearTimeout(working.get(job));
+        if (working.has(job)) report(job, 'canceled');
+        return;
+      }
+      if (kind !== 'request') return;
       const repeat = this.#asked.has(`${id} ${job}`);
       this.#asked.add(`${id} ${job}`);
       this.requests.push({ device: id, job, at: Date.now() });
-      const report = () =>
-        client.connected &&
-        client.publish(`fleetjobs/${id}/jobs/${job}/status`, JSON.stringify({ status: 'successful' }), {
-          qos: 1,
-        });
       if (repeat) {
-        if (done.has(job)) report();
+        const result = done.get(job);
+        if (result !== undefined) report(job, result);
         return;
       }
-      setTimeout(() => {
-        done.add(job);
-        report();
-      }, this.latency);
+      working.set(
+        job,
+        setTimeout(() => report(job, this.result(id)), this.latency),
+      );
     });
-    await client.subscribeAsync(`fleetjobs/${id}/jobs/+/request`, { qos: 1 });
+    await client.subscribeAsync([`fleetjobs/${id}/jobs/+/request`, `fleetjobs/${id}/jobs/+/cancel`], {
+      qos: 1,
+    });
     await client.publishAsync(presence, 'online', { qos: 1, retain: true });
   }
 

@@ -7,6 +7,7 @@ import {
   type Service,
   startService,
   TestDevice,
+  targetBecomes,
   targetsOf,
 } from './harness.js';
 
@@ -36,26 +37,50 @@ interface Receipt {
 
 /**
  * `count` connected devices that answer each request by `answer(device index, attempt)` (a status,
- * or null to keep it in progress), recording when each request came.
+ * or null to keep it in progress), `answerAfter` ms after it came; recording when each request and
+ * cancel came and when each answer went. A cancel stops an answer not yet sent: `canceled` instead.
  */
 async function fleet(
   count: number,
   answer: (index: number, attempt: number) => string | null = () => 'successful',
+  answerAfter = 0,
 ) {
   const created = await service.addDevices(count);
   const receipts: Receipt[] = [];
+  const cancels: Receipt[] = [];
+  const reports: (Receipt & { status: string })[] = [];
   for (const [index, { id, token }] of created.entries()) {
     const device = await TestDevice.connect(service.mqttUrl, id, token);
     devices.push(device);
+    let attempt = 0;
+    let waiting: NodeJS.Timeout | undefined;
+    const report = (job: number, status: string) => {
+      reports.push({ device: id, job, attempt, at: Date.now(), status });
+      // A report still in flight when the test ends and its connection closes is of no interest.
+      device.status(job, { status, message: `attempt ${attempt}` }).catch(() => undefined);
+    };
     device.on('received', () => {
       const message = device.received.at(-1);
+      if (message?.kind === 'cancel') {
+        cancels.push({ device: id, job: message.jobId, attempt, at: Date.now() });
+        if (waiting !== undefined) {
+          clearTimeout(waiting);
+          waiting = undefined;
+          report(message.jobId, 'canceled');
+        }
+        return;
+      }
       if (message?.kind !== 'request') return;
-      const attempt = message.body.attempt as number;
+      attempt = message.body.attempt as number;
       receipts.push({ device: id, job: message.jobId, attempt, at: Date.now() });
       const status = answer(index, attempt);
-      // A report still in flight when the test ends and its connection closes is of no interest.
-      if (status !== null)
-        device.status(message.jobId, { status, message: `attempt ${attempt}` }).catch(() => undefined);
+      if (status === null) return;
+      if (answerAfter === 0) report(message.jobId, status);
+      else
+        waiting = setTimeout(() => {
+          waiting = undefined;
+          report(message.jobId, status);
+        }, answerAfter);
     });
   }
   await eventually(async () => {
@@ -65,7 +90,7 @@ async function fleet(
     }
     return true;
   }, 'devices connected');
-  return { ids: created.map((device) => device.id), receipts };
+  return { ids: created.map((device) => device.id), receipts, cancels, reports };
 }
 
 const gaps = (receipts: Receipt[]) =>
@@ -183,6 +208,78 @@ describe('rollouts over MQTT', () => {
     });
   });
 
+  it('retries each failure type from its own budget: a timeout after a retried failure is tried again', async () => {
+    const answers = [null, 'failed', null, 'successful'];
+    const { ids, receipts } = await fleet(1, (_index, attempt) => answers[attempt] ?? null);
+    const job = await service.createJob({
+      targets: { devices: ids },
+      timeout: 1,
+      retry: { failed: 1, timed_out: 1 },
+    });
+    expect(await jobBecomes(service, job, 'complete')).toMatchObject({ progress_success: 1 });
+    expect(receipts.map((receipt) => receipt.attempt)).toEqual([1, 2, 3]);
+  });
+
+  it('retries a target that timed out before its first send: attempt 1 once its device connects', async () => {
+    const [device] = await service.addDevices(1);
+    const { id, token } = device as { id: string; token: string };
+    const job = await service.createJob({
+      targets: { devices: [id] },
+      offline_timeout: 1,
+      retry: { timed_out: 1 },
+    });
+    const waiting = await eventually(async () => {
+      const target = (await targetsOf(service, job)).get(id);
+      return target?.next_attempt_time ? target : undefined;
+    }, 'the timed-out target queued for its retry');
+    expect(waiting).toMatchObject({ status: 'queued', attempt: 0, end_time: null });
+    expect(await jobOf(service, job)).toMatchObject({ job_status: 'in_progress', progress_pending: 1 });
+    const connected = await TestDevice.connect(service.mqttUrl, id, token);
+    devices.push(connected);
+    expect((await connected.next('request', job)).body).toMatchObject({ attempt: 1 });
+    await connected.status(job, { status: 'successful' });
+    expect(await jobBecomes(service, job, 'complete')).toMatchObject({ progress_success: 1 });
+  });
+
+  it('an abort reacts within a second of the threshold crossed: cancels at once, no request after it', async () => {
+    // one request every 200 ms, each failing 500 ms after it came: the third failure crosses 50 %
+    // while the two sent after it are in progress, and the next send is 100 ms away
+    const { ids, receipts, cancels, reports } = await fleet(10, () => 'failed', 500);
+    const job = await service.createJob({
+      targets: { devices: ids },
+      rollout: { max_per_minute: 300 },
+      abort: [{ failure: 'failed', threshold_percent: 50, min_executed: 3, action: 'cancel' }],
+    });
+    const aborted = await jobBecomes(service, job, 'canceled');
+    expect(aborted).toMatchObject({
+      rollout_state: 'aborted',
+      abort_reason: '100.00 % of 3 ended targets failed (threshold 50 %)',
+    });
+    const abortedAt = aborted.job_completion_time as number;
+    const crossedAt = (reports.filter((report) => report.status === 'failed')[2] as Receipt).at;
+    const working = receipts.length - 3;
+    expect(working).toBeGreaterThan(0);
+    await eventually(() => cancels.length === working, 'a cancel to each device still working');
+    for (const cancel of cancels) expect(cancel.at - crossedAt).toBeLessThan(1000);
+    // The abort's time is its transaction's clock; it takes effect at its commit, after which its
+    // cancels go out: a request received after that time was taken before the commit, so its
+    // target was in progress and its device was sent a cancel.
+    const told = new Set(cancels.map((cancel) => cancel.device));
+    expect(receipts.filter((receipt) => receipt.at > abortedAt && !told.has(receipt.device))).toEqual([]);
+    const firstCancel = Math.min(...cancels.map((cancel) => cancel.at));
+    expect(receipts.every((receipt) => receipt.at <= firstCancel + 100)).toBe(true);
+    const sent = receipts.length;
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(receipts).toHaveLength(sent);
+    // a device still working keeps the result it reported before its cancel came, if it did
+    const settled = await eventually(async () => {
+      const current = await jobOf(service, job);
+      return current.progress_pending === 0 ? current : undefined;
+    }, 'cancels acknowledged');
+    expect(settled.progress_failures).toBeGreaterThanOrEqual(3);
+    expect(settled.progress_failures + settled.progress_canceled).toBe(10);
+  });
+
   it('sends nothing before start_time: the job is new and scheduled until then', async () => {
     const { ids, receipts } = await fleet(2);
     const start = Date.now() + 1500;
@@ -201,7 +298,7 @@ describe('rollouts over MQTT', () => {
     );
     const job = await service.createJob({ targets: { devices: ids } });
     await eventually(() => receipts.length === 3, 'three requests');
-    await jobBecomes(service, job, 'in_progress');
+    await targetBecomes(service, job, ids[0] as string, 'failed');
     const paused = await service.jobs.pauseJob(service.accountId, job);
     expect(paused).toMatchObject({ ok: true, value: { rollout_state: 'paused' } });
     const retried = await service.jobs.retryTargets(

@@ -148,18 +148,30 @@ describe('firedAbortRule', () => {
   it('no rules, nothing fires', () => expect(firedAbortRule(null, ended(0, 100), 0)).toBeNull());
 });
 
-describe('nextAttemptTime: attempt n waits delay × factor^(n-2)', () => {
+describe('nextAttemptTime: each failure type has its own retries; attempt n waits delay × factor^(n-2)', () => {
   const policy = { failed: 3, timed_out: 1, delay_seconds: 10, backoff_factor: 2 };
-  it.each<[string, 'failed' | 'timed_out', number, number | null]>([
-    ['attempt 1 failed: attempt 2 after 10 s', 'failed', 1, T0 + 10_000],
-    ['attempt 2 failed: attempt 3 after 20 s', 'failed', 2, T0 + 20_000],
-    ['attempt 3 failed: attempt 4 after 40 s', 'failed', 3, T0 + 40_000],
-    ['attempt 4 failed: retries used', 'failed', 4, null],
-    ['attempt 1 timed out: attempt 2 after 10 s', 'timed_out', 1, T0 + 10_000],
-    ['attempt 2 timed out: its one retry used', 'timed_out', 2, null],
-    ['never sent (timed out queued): not retried', 'timed_out', 0, null],
-  ])('%s', (_name, status, attempt, expected) => {
-    expect(nextAttemptTime(policy, status, attempt, T0)).toBe(expected);
+  // name, how the target ended, its attempts started, retries used of each type, when it is due
+  it.each<[string, 'failed' | 'timed_out', number, [number, number], number | null]>([
+    ['attempt 1 failed: attempt 2 after 10 s', 'failed', 1, [0, 0], T0 + 10_000],
+    ['attempt 2 failed: attempt 3 after 20 s', 'failed', 2, [1, 0], T0 + 20_000],
+    ['attempt 3 failed: attempt 4 after 40 s', 'failed', 3, [2, 0], T0 + 40_000],
+    ['attempt 4 failed: its 3 failed retries used', 'failed', 4, [3, 0], null],
+    ['attempt 1 timed out: attempt 2 after 10 s', 'timed_out', 1, [0, 0], T0 + 10_000],
+    [
+      'attempt 2 timed out after a failed retry: its timed_out retry is left',
+      'timed_out',
+      2,
+      [1, 0],
+      T0 + 20_000,
+    ],
+    ['attempt 2 timed out after a timed_out retry: its one retry used', 'timed_out', 2, [0, 1], null],
+    ['attempt 3 failed after a timed_out retry: failed retries left', 'failed', 3, [1, 1], T0 + 40_000],
+    ['never sent (timed out queued): attempt 1 after the delay', 'timed_out', 0, [0, 0], T0 + 10_000],
+    ['timed out queued again, waiting for attempt 3: its one retry used', 'timed_out', 2, [1, 1], null],
+    ['timed out queued waiting for attempt 2: attempt 2 after 10 s', 'timed_out', 1, [1, 0], T0 + 10_000],
+  ])('%s', (_name, status, attempt, [failed, timedOut], expected) => {
+    const target = { attempt, failed_retries: failed, timed_out_retries: timedOut };
+    expect(nextAttemptTime(policy, status, target, T0)).toBe(expected);
   });
   it.each<[string, Parameters<typeof nextAttemptTime>[0], number | null]>([
     ['no policy', null, null],
@@ -167,7 +179,9 @@ describe('nextAttemptTime: attempt n waits delay × factor^(n-2)', () => {
     ['a fractional factor', { failed: 5, delay_seconds: 3, backoff_factor: 1.5 }, T0 + 6750],
     ['no retries of that kind', { timed_out: 3 }, null],
   ])('%s', (_name, given, expected) => {
-    expect(nextAttemptTime(given, 'failed', given?.failed === 5 ? 3 : 1, T0)).toBe(expected);
+    const attempt = given?.failed === 5 ? 3 : 1;
+    const target = { attempt, failed_retries: attempt - 1, timed_out_retries: 0 };
+    expect(nextAttemptTime(given, 'failed', target, T0)).toBe(expected);
   });
 });
 

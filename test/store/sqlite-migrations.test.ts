@@ -8,11 +8,16 @@ import { openSqliteDatabase } from '../../src/store/sqlite/database.js';
 const folder = mkdtempSync(join(tmpdir(), 'fleetjobs-migrations-'));
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
 
-const tables = (path: string): string[] => {
+/** Every table with its columns, as `table.column`. */
+const columns = (path: string): string[] => {
   const connection = new BetterSqlite3(path, { readonly: true });
   try {
     return (
-      connection.prepare("select name from sqlite_master where type = 'table'").all() as { name: string }[]
+      connection
+        .prepare(
+          "select m.name || '.' || c.name as name from sqlite_master m, pragma_table_info(m.name) c where m.type = 'table'",
+        )
+        .all() as { name: string }[]
     )
       .map((row) => row.name)
       .sort();
@@ -24,17 +29,18 @@ const tables = (path: string): string[] => {
 it('a migration that fails half-way leaves the store as it was before it (the migrations run in one transaction)', async () => {
   const path = join(folder, 'store.db');
   await (await openSqliteDatabase(path)).destroy();
-  // Undo the last migration but for the table its last statement creates: run again, it creates
-  // its first tables, then fails on that one.
+  // Undo the last migration but for the column its last statement adds: run again, it adds its
+  // first column, then fails on that one.
   const connection = new BetterSqlite3(path);
-  connection.exec(`delete from kysely_migration where name = '008_events';
-    drop table events; drop table event_sequence;`);
+  connection.exec(`delete from kysely_migration where name = '010_retry_counts';
+    alter table job_targets drop column failed_retries;`);
   connection.close();
-  const before = tables(path);
+  const before = columns(path);
 
   await expect(openSqliteDatabase(path)).rejects.toThrow(
-    /Migration 008_events failed: table monitors already exists/,
+    /Migration 010_retry_counts failed: duplicate column name: timed_out_retries/,
   );
-  expect(tables(path)).toEqual(before);
-  expect(before).not.toContain('events');
+  expect(columns(path)).toEqual(before);
+  expect(before).toContain('job_targets.timed_out_retries');
+  expect(before).not.toContain('job_targets.failed_retries');
 });

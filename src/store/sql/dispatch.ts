@@ -1,12 +1,13 @@
 import { type Kysely, type SqlBool, sql, type Transaction } from 'kysely';
 import type { ConnectionStatus } from '../../model/device.js';
-import { isFinishedJob, type Job, type JobType, type Millis } from '../../model/job.js';
+import { isFinishedJob, type JobType, type Millis } from '../../model/job.js';
 import type {
   CancelNotice,
   DeviceCredentials,
   DeviceState,
-  OnJobsFinished,
+  OnSettled,
   OutgoingRequest,
+  Settled,
   SettleRules,
   StatusUpdate,
 } from '../store.js';
@@ -388,7 +389,8 @@ async function applyStatus(
  * Counts the targets a transaction ended, after the job's retry policy took back those it tries
  * again; then the abort rules of their jobs are judged on the new counts, in the same transaction.
  * Last, the events of `changed` targets and of the jobs, as they are now (a retried target queued
- * again, a job paused or aborted). Answers the jobs this transaction finished.
+ * again, a job paused or aborted). Answers the jobs this transaction finished, and the cancels
+ * an abort rule asks for.
  */
 async function settle(
   trx: Trx,
@@ -397,12 +399,20 @@ async function settle(
   changed: readonly TargetRow[],
   now: Millis,
   rules: SettleRules | undefined,
-): Promise<Job[]> {
+): Promise<Settled> {
   const counted = new EndedTargets().addAll(await requeueRetries(trx, dialect, ended, now, rules));
   await counted.count(trx, dialect, now);
-  await applyAbortRules(trx, dialect, counted.jobIds(), now, rules);
+  const cancels = await applyAbortRules(trx, dialect, counted.jobIds(), now, rules);
   const jobs = await recordCurrent(trx, dialect, now, counted.jobIds(), changed);
-  return jobs.filter((job) => isFinishedJob(job.job_status) && job.job_completion_time === now);
+  return {
+    finished: jobs.filter((job) => isFinishedJob(job.job_status) && job.job_completion_time === now),
+    cancels,
+  };
+}
+
+/** Tells `onSettled`, after the commit, what a change of targets settled, if anything. */
+function tell(settled: Settled, onSettled: OnSettled | undefined): void {
+  if (settled.finished.length > 0 || settled.cancels.length > 0) onSettled?.(settled);
 }
 
 export async function applyStatuses(
@@ -411,9 +421,9 @@ export async function applyStatuses(
   updates: StatusUpdate[],
   now: Millis,
   rules?: SettleRules,
-  onFinished?: OnJobsFinished,
+  onSettled?: OnSettled,
 ): Promise<boolean[]> {
-  const { applied, finished } = await db.transaction().execute(async (trx) => {
+  const { applied, settled } = await db.transaction().execute(async (trx) => {
     const applied: boolean[] = [];
     const changed: TargetRow[] = [];
     const ended: EndedRow[] = [];
@@ -429,9 +439,9 @@ export async function applyStatuses(
       if (target !== undefined) changed.push(target);
       applied[index] = done;
     }
-    return { applied, finished: await settle(trx, dialect, ended, changed, now, rules) };
+    return { applied, settled: await settle(trx, dialect, ended, changed, now, rules) };
   });
-  if (finished.length > 0) onFinished?.(finished);
+  tell(settled, onSettled);
   return applied;
 }
 
@@ -442,9 +452,9 @@ export async function expireTargets(
   now: Millis,
   limit: number,
   rules?: SettleRules,
-  onFinished?: OnJobsFinished,
+  onSettled?: OnSettled,
 ): Promise<number> {
-  const { count, finished } = await db.transaction().execute(async (trx) => {
+  const { count, settled } = await db.transaction().execute(async (trx) => {
     const expired = await trx
       .updateTable('job_targets')
       .set({ status: 'timed_out', end_time: now, deadline: null, message: 'timed out' })
@@ -461,9 +471,9 @@ export async function expireTargets(
       )
       .returning(TARGET_COLUMNS)
       .execute();
-    return { count: expired.length, finished: await settle(trx, dialect, expired, expired, now, rules) };
+    return { count: expired.length, settled: await settle(trx, dialect, expired, expired, now, rules) };
   });
-  if (finished.length > 0) onFinished?.(finished);
+  tell(settled, onSettled);
   return count;
 }
 

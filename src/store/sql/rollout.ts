@@ -205,27 +205,14 @@ export function endRollout(
   });
 }
 
-export function closeRollout(db: Db, jobId: number): Promise<CancelNotice[]> {
-  return db.transaction().execute(async (trx) => {
-    const closed = await trx
-      .updateTable('jobs')
-      .set({ rollout_active: 0 })
-      .where('id', '=', jobId)
-      .where('rollout_active', '=', 1)
-      .where('job_status', 'in', ['complete', 'failed', 'canceled'])
-      .returning('rollout_state')
-      .executeTakeFirst();
-    // Only an abort rule's cancel left its devices untold: a user's cancel told them already.
-    if (closed?.rollout_state !== 'aborted') return [];
-    const told = await trx
-      .selectFrom('job_targets')
-      .select(['job_id', 'device_id'])
-      .where('job_id', '=', jobId)
-      .where('status', '=', 'in_progress')
-      .where('cancel_requested', '=', 1)
-      .execute();
-    return told.map((row) => ({ ...row, force: false }));
-  });
+export async function closeRollout(db: Db, jobId: number): Promise<void> {
+  await db
+    .updateTable('jobs')
+    .set({ rollout_active: 0 })
+    .where('id', '=', jobId)
+    .where('rollout_active', '=', 1)
+    .where('job_status', 'in', ['complete', 'failed', 'canceled'])
+    .execute();
 }
 
 // ---- settling ended targets (in the transaction that ended them) ----
@@ -240,7 +227,8 @@ export interface EndedRow {
 
 /**
  * Of the targets just ended, those whose job retries them go back to queued with their
- * next_attempt_time (still pending: no count moves); answers the others, which ended.
+ * next_attempt_time, one more retry of that failure type used (still pending: no count moves);
+ * answers the others, which ended.
  */
 export async function requeueRetries(
   trx: Db,
@@ -266,13 +254,23 @@ export async function requeueRetries(
   for (const row of failures) {
     const job = policies.get(row.job_id);
     if (job === undefined) continue;
+    const status = row.status as 'failed' | 'timed_out';
+    // This transaction ended the target, so its row is locked and its counters are current.
+    const used = await trx
+      .selectFrom('job_targets')
+      .select(['failed_retries', 'timed_out_retries'])
+      .where('job_id', '=', row.job_id)
+      .where('device_id', '=', row.device_id)
+      .executeTakeFirst();
+    if (used === undefined) continue;
     const due = rules.nextAttemptTime(
       controlsFromRow({ rollout: null, abort_rules: null, retry: job.retry, schedule: null }).retry,
-      row.status as 'failed' | 'timed_out',
-      row.attempt,
+      status,
+      { attempt: row.attempt, ...used },
       now,
     );
     if (due === null) continue;
+    const counter = status === 'failed' ? 'failed_retries' : 'timed_out_retries';
     const back = await trx
       .updateTable('job_targets')
       .set({
@@ -281,6 +279,7 @@ export async function requeueRetries(
         end_time: null,
         deadline: due + job.offline_timeout * 1000,
         cancel_requested: 0,
+        [counter]: used[counter] + 1,
       })
       .where('job_id', '=', row.job_id)
       .where('device_id', '=', row.device_id)
@@ -294,7 +293,9 @@ export async function requeueRetries(
 
 /**
  * After the counts of `jobIds` moved: the first abort rule of each that fires now (and never fired)
- * cancels the job (its devices are told by the tick, closeRollout) or pauses it, with its reason.
+ * cancels the job or pauses it, with its reason. Answers the cancels to send once this commits:
+ * the in-progress targets of the jobs it canceled (no request is sent after the commit, as the
+ * job is no longer running).
  */
 export async function applyAbortRules(
   trx: Db,
@@ -302,8 +303,8 @@ export async function applyAbortRules(
   jobIds: number[],
   now: Millis,
   rules: SettleRules | undefined,
-): Promise<void> {
-  if (rules === undefined || jobIds.length === 0) return;
+): Promise<CancelNotice[]> {
+  if (rules === undefined || jobIds.length === 0) return [];
   const jobs = await trx
     .selectFrom('jobs')
     .select([
@@ -324,6 +325,7 @@ export async function applyAbortRules(
     .where('abort_rules', 'is not', null)
     .where('job_status', 'in', ['new', 'in_progress'])
     .execute();
+  const cancels: CancelNotice[] = [];
   for (const job of jobs) {
     const { abort } = controlsFromRow({
       rollout: null,
@@ -343,7 +345,7 @@ export async function applyAbortRules(
     if (fired === null) continue;
     if (fired.rule.action === 'cancel') {
       const candidate = await candidates(trx, job.customer_id, byIds(dialect, [job.id]));
-      await cancel(trx, dialect, candidate, false, now);
+      cancels.push(...(await cancel(trx, dialect, candidate, false, now)));
     }
     await trx
       .updateTable('jobs')
@@ -355,6 +357,7 @@ export async function applyAbortRules(
       .where('id', '=', job.id)
       .execute();
   }
+  return cancels;
 }
 
 // ---- the API's changes ----
@@ -439,6 +442,7 @@ export function retryTargets(
       .groupBy('t.status')
       .execute();
     const count = (status: string) => Number(ended.find((row) => row.status === status)?.n ?? 0);
+    // failed_retries and timed_out_retries stay: a retry in place is the user's, not the policy's.
     const back = await trx
       .updateTable('job_targets')
       .set({

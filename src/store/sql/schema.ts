@@ -162,6 +162,9 @@ export interface JobTargetsTable {
   attempt: Generated<number>;
   /** While the target waits queued for its retry: when it is due. */
   next_attempt_time: number | null;
+  /** Retries the job's policy gave it after a `failed` attempt, and after a `timed_out` one. */
+  failed_retries: Generated<number>;
+  timed_out_retries: Generated<number>;
 }
 
 export interface EventsTable {
