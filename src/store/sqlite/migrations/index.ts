@@ -7,6 +7,7 @@ import * as groupPathIndex from './005_group_path_index.js';
 import * as cluster from './006_cluster.js';
 import * as rollouts from './007_rollouts.js';
 import * as events from './008_events.js';
+import * as submitTimeIndexes from './009_submit_time_indexes.js';
 
 /**
  * Every migration, in order. Names sort in the order they apply; add new ones at the end and never
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '006_cluster': cluster,
   '007_rollouts': rollouts,
   '008_events': events,
+  '009_submit_time_indexes': submitTimeIndexes,
 };
