@@ -17,7 +17,7 @@
  *   (SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir /tmp/x" passes node options to the server process)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { constants, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { constants, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,6 +115,28 @@ const startServer = async (
   throw new Error('the server did not start within 60 s');
 };
 
+/**
+ * CPU seconds a process (all its threads) has used, from /proc (Linux): what the run cost the
+ * server whatever else the machine was doing.
+ */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // utime and stime, fields 14 and 15 of stat (11 and 12 after the command name), in clock ticks.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The requests the server has answered (every route and status), from its /metrics. */
+function answered(metrics: string): number {
+  return metrics
+    .split('\n')
+    .filter((line) => line.startsWith('fleetjobs_http_requests_total{'))
+    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+}
+
 /** prom-client's event-loop delay series (since the previous scrape), in milliseconds. */
 function eventLoopLag(metrics: string): { max: number; p99: number } {
   const series = (name: string): number => {
@@ -163,7 +185,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const server = await startServer(copy, port, await freePort(), nodeArgs);
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;
   // Restarts the event-loop delay series, so that the next scrape covers the run alone.
-  await (await fetch(metricsUrl)).text();
+  const answeredBefore = answered(await (await fetch(metricsUrl)).text());
+  const cpuBefore = cpuSeconds(server.pid);
   const created: number[] = [];
   const counts = new Map<Kind, number>();
   try {
@@ -233,6 +256,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         },
       ],
     });
+    const cpu = cpuSeconds(server.pid) - cpuBefore;
     const rps = result.requests.average;
     const p99 = result.latency.p99;
     console.log(
@@ -241,7 +265,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         `errors ${result.errors}, timeouts ${result.timeouts}, non-2xx ${result.non2xx}`,
     );
     console.log(`requests by kind: ${JSON.stringify(Object.fromEntries(counts))}`);
-    const lag = eventLoopLag(await (await fetch(metricsUrl)).text());
+    const metrics = await (await fetch(metricsUrl)).text();
+    const lag = eventLoopLag(metrics);
+    // Counted by the server: the requests autocannon gave up on were answered too.
+    const served = answered(metrics) - answeredBefore;
+    console.log(
+      `server CPU during the run: ${cpu.toFixed(1)} s for ${served} requests answered, ${((1000 * cpu) / served).toFixed(1)} ms each`,
+    );
     console.log(
       `server event-loop delay during the run: max ${lag.max.toFixed(0)} ms, p99 ${lag.p99.toFixed(0)} ms (goal < 100 ms)`,
     );
