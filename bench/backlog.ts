@@ -35,6 +35,12 @@ const MAX_LOOP_DELAY_MS = 100;
 const peakRssOf = (pid: number) =>
   Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
+/** CPU time (user + system) a process used so far, in seconds (Linux /proc, clock ticks of 10 ms). */
+const cpuSecondsOf = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const dir = mkdtempSync(join(tmpdir(), 'fleetjobs-bench-backlog-'));
@@ -81,6 +87,7 @@ const connecting = await command<{ max: number; p99: number }>({ loopDelay: true
 console.log(`${DEVICES} devices connected: event-loop delay max ${connecting.max.toFixed(0)} ms meanwhile`);
 
 const started = Date.now();
+const cpuBefore = cpuSecondsOf(pid);
 for (let i = 0; i < JOBS; i++) {
   await command({ createJob: { job_type: 'reboot', targets: { all: true } } });
 }
@@ -89,6 +96,7 @@ while (count(`select count(*) as n from jobs where job_status in ('new', 'in_pro
   await sleep(250);
 }
 const elapsed = Date.now() - started;
+const cpu = cpuSecondsOf(pid) - cpuBefore;
 const statuses = Object.fromEntries(
   (
     db.prepare('select status, count(*) as n from job_targets group by status').all() as {
@@ -102,7 +110,7 @@ const peak = peakRssOf(pid);
 const successful = statuses.successful ?? 0;
 console.log(
   `${JOBS} jobs × ${DEVICES} devices (latency ${values.latency} ms): created in ${created} ms, ` +
-    `every job finished in ${(elapsed / 1000).toFixed(1)} s · targets ${JSON.stringify(statuses)} · ` +
+    `every job finished in ${(elapsed / 1000).toFixed(1)} s (service CPU ${cpu.toFixed(1)} s) · targets ${JSON.stringify(statuses)} · ` +
     `service peak RSS ${peak.toFixed(0)} MB · event-loop delay max ${loop.max.toFixed(0)} ms, p99 ${loop.p99.toFixed(0)} ms`,
 );
 const missed = [

@@ -2,7 +2,7 @@
 
 import { html, render } from 'htm/preact';
 import type { VNode } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import {
   ApiError,
   type Credentials,
@@ -66,10 +66,12 @@ function Page(): VNode {
   const route = useRoute();
   const [section = 'jobs', id] = route.path;
   // Moving to another page moves the focus to its heading, as a page load would start there
-  // (a new query or order on the same page leaves the focus where it is).
+  // (a new query or order on the same page leaves the focus where it is). A layout effect: the
+  // layout that focusing forces is done while the page's first request is on its way (the pages
+  // start it in their own layout effects, which run first), not when its answer is to be shown.
   const page = route.path.join('/');
   const shownPage = useRef(page);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (shownPage.current === page) return;
     shownPage.current = page;
     document.querySelector<HTMLElement>('main h1')?.focus();

@@ -13,7 +13,7 @@ const LIVE_RELOAD_MS = 250;
 export interface Loaded<T> {
   data: T | null;
   error: ApiError | null;
-  reload: () => void;
+  reload: () => Promise<void>;
 }
 
 /**
@@ -30,20 +30,21 @@ export function usePolling<T>(load: () => Promise<T>, key: string, live: string)
   });
   const loadRef = useRef(load);
   loadRef.current = load;
-  const running = useRef(false);
+  // The load in progress, if any: the live stream opens after the first one, so that it never
+  // competes with the request whose rows the page is waiting to show.
+  const running = useRef<Promise<void> | null>(null);
   const again = useRef(false);
   const currentKey = useRef(key);
   currentKey.current = key;
 
-  const reload = useCallback(() => {
-    if (running.current) {
+  const reload = useCallback((): Promise<void> => {
+    if (running.current !== null) {
       again.current = true;
-      return;
+      return running.current;
     }
-    running.current = true;
     again.current = false;
     const asked = currentKey.current;
-    loadRef
+    const loading = loadRef
       .current()
       .then(
         (data) => ({ data, error: null }),
@@ -53,7 +54,7 @@ export function usePolling<T>(load: () => Promise<T>, key: string, live: string)
         }),
       )
       .then((result) => {
-        running.current = false;
+        running.current = null;
         if (asked !== currentKey.current || again.current) return reload();
         // A failed poll keeps what was shown for the same key, with the error beside it.
         setState((previous) => ({
@@ -61,12 +62,18 @@ export function usePolling<T>(load: () => Promise<T>, key: string, live: string)
           error: result.error,
           data: result.data ?? (previous.key === asked ? previous.data : null),
         }));
+        return undefined;
       });
+    running.current = loading;
+    return loading;
   }, []);
 
   // A layout effect: the request starts as soon as the page is in the DOM, not a frame later.
   useLayoutEffect(() => {
     reload();
+  }, [key, reload]);
+
+  useEffect(() => {
     const stop = new AbortController();
     let streaming = false;
     let pending: ReturnType<typeof setTimeout> | undefined;
@@ -76,15 +83,24 @@ export function usePolling<T>(load: () => Promise<T>, key: string, live: string)
         reload();
       }, LIVE_RELOAD_MS);
     };
+    const opened = () => {
+      streaming = true;
+      // Opened after the page's first load: what changed in between is loaded once it is open.
+      changed();
+    };
     const open = () => {
-      streamEvents(live, { onOpen: () => (streaming = true), onEvent: changed }, stop.signal)
+      streamEvents(live, { onOpen: opened, onEvent: changed }, stop.signal)
         .catch(() => undefined)
         .finally(() => {
           streaming = false;
           if (!stop.signal.aborted) setTimeout(open, POLL_MS);
         });
     };
-    open();
+    (running.current ?? Promise.resolve()).finally(() =>
+      setTimeout(() => {
+        if (!stop.signal.aborted) open();
+      }),
+    );
     const timer = setInterval(() => {
       if (!streaming && document.visibilityState === 'visible') reload();
     }, POLL_MS);
@@ -93,7 +109,7 @@ export function usePolling<T>(load: () => Promise<T>, key: string, live: string)
       clearInterval(timer);
       clearTimeout(pending);
     };
-  }, [key, reload, live]);
+  }, [reload, live]);
 
   const fresh = state.key === key;
   return { data: fresh ? state.data : null, error: fresh ? state.error : null, reload };
