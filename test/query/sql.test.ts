@@ -87,7 +87,7 @@ describe('PostgreSQL text of device and target queries', () => {
     );
     expect(compiled(db, deviceWhere(query, 'postgres', ARB_NOW))).toEqual({
       sql:
-        `(("d"."group_path" <> '' AND (lower("d"."group_path") COLLATE "C" >= $1 AND lower("d"."group_path") COLLATE "C" < $2))` +
+        `((lower("d"."group_path") <> '' AND (lower("d"."group_path") COLLATE "C" >= $1 AND lower("d"."group_path") COLLATE "C" < $2))` +
         ` AND (("d"."connection_status" = $3) OR ("d"."signal_percent" IS NOT NULL AND "d"."signal_percent" < $4)))`,
       parameters: ['/northwest', '/northwesu', 'disconnected', 20],
     });
@@ -103,7 +103,7 @@ describe('PostgreSQL text of device and target queries', () => {
         `(("d"."name" IS NOT NULL AND right(lower("d"."name"), $1) = $2)` +
         ` OR ("d"."description" IS NOT NULL AND strpos(lower("d"."description"), $3) > 0)` +
         ` OR ("d"."name" IS NOT NULL AND lower("d"."name") COLLATE "C" < $4)` +
-        ` OR ("d"."group_path" <> '' AND (lower("d"."group_path") = $5 OR (lower("d"."group_path") COLLATE "C" >= $6 AND lower("d"."group_path") COLLATE "C" < $7)))` +
+        ` OR (lower("d"."group_path") <> '' AND (lower("d"."group_path") = $5 OR (lower("d"."group_path") COLLATE "C" >= $6 AND lower("d"."group_path") COLLATE "C" < $7)))` +
         ` OR ("d"."last_connect" IS NOT NULL AND "d"."last_connect" > $8))`,
       parameters: [2, 'ss', 'x', 'b', '/test', '/test/', '/test0', ARB_NOW - 3_600_000],
     });
@@ -115,7 +115,7 @@ describe('PostgreSQL text of device and target queries', () => {
       sql:
         `(("t"."status" = $1)` +
         ` AND NOT (EXISTS (SELECT 1 FROM device_tags dt WHERE dt.device_pk = "d"."pk" AND lower(dt.tag) = $2))` +
-        ` AND NOT ("d"."group_path" IS NOT NULL AND "d"."group_path" <> ''))`,
+        ` AND NOT ("d"."group_path" IS NOT NULL AND lower("d"."group_path") <> ''))`,
       parameters: ['queued', 'sensor'],
     });
   });

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompiledQuery, type Kysely, type KyselyPlugin } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SETTLE_RULES } from '../../src/jobs/rollout/settle.js';
+import { parseQuery } from '../../src/query/index.js';
 import { openPostgresDatabase } from '../../src/store/postgres/database.js';
 import { postgresDialect } from '../../src/store/postgres/dialect.js';
 import type { SqlDialect } from '../../src/store/sql/dialect.js';
@@ -57,6 +59,46 @@ const postgresScans: Explain = (db, query) =>
       .filter((line) => /Seq Scan on (job_targets|jobs)\b/.test(line));
   });
 
+/**
+ * What keeps a filtered page from being read in order from an index on the filter and the order:
+ * `filter` names the column (or expression) the index must be searched on.
+ */
+type OrderedSearch = (db: Kysely<Database>, query: CompiledQuery, filter: string) => Promise<string[]>;
+
+/** SQLite: a sort of the matches, or no index searched on the filter. */
+const sqliteOrderedSearch: OrderedSearch = async (db, query, filter) => {
+  const { rows } = await db.executeQuery<{ detail: string }>(
+    CompiledQuery.raw(`EXPLAIN QUERY PLAN ${query.sql}`, [...query.parameters]),
+  );
+  const details = rows.map((row) => row.detail);
+  const searched = details.some((detail) =>
+    new RegExp(`^SEARCH j USING (COVERING )?INDEX \\S+ \\(customer_id=\\? AND ${filter}=\\?`).test(detail),
+  );
+  return [
+    ...details.filter((detail) => /USE TEMP B-TREE FOR ORDER BY/.test(detail)),
+    ...(searched ? [] : [`no index searched on ${filter}: ${details.join(' | ')}`]),
+  ];
+};
+
+/**
+ * PostgreSQL: with sorting disabled, a sort left in the generic plan (no index gives the order),
+ * or no index condition on the filter.
+ */
+const postgresOrderedSearch: OrderedSearch = (db, query, filter) =>
+  db.connection().execute(async (connection) => {
+    await connection.executeQuery(CompiledQuery.raw('SET enable_sort = off'));
+    const { rows } = await connection.executeQuery<{ 'QUERY PLAN': string }>(
+      CompiledQuery.raw(`EXPLAIN (GENERIC_PLAN) ${query.sql}`),
+    );
+    await connection.executeQuery(CompiledQuery.raw('RESET enable_sort'));
+    const lines = rows.map((row) => row['QUERY PLAN']);
+    const searched = lines.some((line) => /Index Cond:/.test(line) && line.includes(filter));
+    return [
+      ...lines.filter((line) => /\bSort\b/.test(line)),
+      ...(searched ? [] : [`no index searched on ${filter}: ${lines.join(' | ')}`]),
+    ];
+  });
+
 /** Records every statement a store runs, compiled. */
 function recording(db: Kysely<Database>): { db: Kysely<Database>; take(): CompiledQuery[] } {
   let queries: CompiledQuery[] = [];
@@ -80,17 +122,24 @@ function recording(db: Kysely<Database>): { db: Kysely<Database>; take(): Compil
 const folder = mkdtempSync(join(tmpdir(), 'fleetjobs-plans-'));
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
 
-const engines: [string, () => Promise<Kysely<Database>>, SqlDialect, Explain][] = [
-  ['SQLite', () => openSqliteDatabase(join(folder, 'plans.db')), sqliteDialect, sqliteScans],
+const engines: [string, () => Promise<Kysely<Database>>, SqlDialect, Explain, OrderedSearch][] = [
+  [
+    'SQLite',
+    () => openSqliteDatabase(join(folder, `plans-${randomUUID()}.db`)),
+    sqliteDialect,
+    sqliteScans,
+    sqliteOrderedSearch,
+  ],
   [
     'PostgreSQL',
     async () => openPostgresDatabase(await newPostgresDatabase()),
     postgresDialect,
     postgresScans,
+    postgresOrderedSearch,
   ],
 ];
 
-describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
+describe.each(engines)('%s plans', (name, open, dialect, scans, orderedSearch) => {
   it('dispatcher statements and default pages search indexes, never scan jobs or targets', async () => {
     const base = await open();
     const { db, take } = recording(base);
@@ -222,6 +271,47 @@ describe.each(engines)('%s plans', (_name, open, dialect, scans) => {
         for (const statement of statements) {
           const scanned = await scans(base, statement);
           if (scanned.length > 0) found[`${name}: ${statement.sql}`] = scanned;
+        }
+      }
+      expect(found).toEqual({});
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a user's or a state's jobs, newest first, are read in order from an index (bench/load.ts's pages)", async () => {
+    const base = await open();
+    const { db, take } = recording(base);
+    const store: Store = createSqlStore({
+      db,
+      readDb: db,
+      dialect,
+      notifier: inProcessNotifier(),
+      close: () => base.destroy(),
+    });
+    try {
+      const account = (await store.ensureAccount('plans', Date.UTC(2026, 11, 1))).id;
+      const found: Record<string, string[]> = {};
+      const username = name === 'SQLite' ? '<expr>' : 'lower(username)';
+      for (const [text, filter] of [
+        ["job_status = 'in_progress'", 'job_status'],
+        ["username = 'user7'", username],
+        ["job_status = 'complete' and username = 'user12'", username],
+      ] as const) {
+        for (const direction of ['desc', 'asc'] as const) {
+          take();
+          await store.listJobs({
+            accountId: account,
+            query: parseQuery(text, 'jobs'),
+            order: { field: 'job_submit_time', direction },
+            after: null,
+            limit: 1000,
+          });
+          for (const statement of take()) {
+            const sorted = await orderedSearch(base, statement, filter);
+            if (sorted.length > 0)
+              found[`${text} by job_submit_time ${direction}: ${statement.sql}`] = sorted;
+          }
         }
       }
       expect(found).toEqual({});

@@ -49,11 +49,16 @@ export function resolveSort(order: Order, fields: StoreFields, keyField: string,
   };
 }
 
-/** The ORDER BY terms: the sort column (missing values first in asc, last in desc), then the key. */
+/**
+ * The ORDER BY terms: the sort column (missing values first in asc, last in desc), then the key.
+ * A column that holds no NULLs names no NULLS placement: PostgreSQL reads `x desc nulls last` from
+ * an index on `x` only by sorting (a backward scan gives `desc nulls first`), but `x desc` in order.
+ */
 export function orderTerms(sort: Sort): RawBuilder<unknown>[] {
   const direction = sql.raw(sort.direction);
   const key = sql`${sort.key} ${direction}`;
   if (sort.column === sort.keyColumn) return [key];
+  if (!sort.nullable) return [sql`${sort.value} ${direction}`, key];
   const nulls = sql.raw(sort.direction === 'asc' ? 'nulls first' : 'nulls last');
   return [sql`${sort.value} ${direction} ${nulls}`, key];
 }

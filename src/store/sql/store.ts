@@ -20,7 +20,7 @@ export interface SqlStoreOptions {
   dialect: SqlDialect;
   /**
    * Pages and the batches of streamed exports: connections that neither wait for the writer nor hold
-   * it up — SQLite's read-only connection, PostgreSQL's own pool.
+   * it (or the event loop) up — SQLite's read pool in worker threads, PostgreSQL's own pool.
    */
   readDb: Kysely<Database>;
   /** Wake-ups across the nodes on this store. */

@@ -1,35 +1,25 @@
-import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely } from 'kysely';
 import { inProcessNotifier } from '../sql/notifier.js';
 import type { Database } from '../sql/schema.js';
 import { createSqlStore } from '../sql/store.js';
 import type { Store } from '../store.js';
-import {
-  CONNECTION_PRAGMAS,
-  openSqliteDatabase,
-  type SqliteStoreOptions,
-  withStatementCache,
-} from './database.js';
+import { CONNECTION_PRAGMAS, openSqliteDatabase, type SqliteStoreOptions } from './database.js';
 import { sqliteDialect } from './dialect.js';
+import { SqliteReadPool, SqliteReadPoolDialect } from './read-pool.js';
 
 export type { SqliteStoreOptions } from './database.js';
 
 /**
- * The SQLite store: one connection for everything that writes or must be current, and a read-only
- * connection (opened on first use) for pages and streamed exports: they never wait for a write
- * transaction to release the writer, and under WAL each statement sees every committed write.
+ * The SQLite store: one connection for everything that writes or must be current, and read-only
+ * connections in worker threads (started on first use) for pages and streamed exports: they never
+ * wait for a write transaction to release the writer, never hold up the event loop, and under WAL
+ * each statement sees every committed write.
  */
 export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<Store> {
   const db = await openSqliteDatabase(path, options);
   const { onQuery } = options;
   const readDb = new Kysely<Database>({
-    dialect: new SqliteDialect({
-      database: async () => {
-        const connection = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
-        for (const pragma of CONNECTION_PRAGMAS) connection.pragma(pragma);
-        return withStatementCache(connection);
-      },
-    }),
+    dialect: new SqliteReadPoolDialect(new SqliteReadPool(path, CONNECTION_PRAGMAS)),
     ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),
   });
   return createSqlStore({

@@ -6,6 +6,7 @@ import * as cluster from './004_cluster.js';
 import * as rollouts from './005_rollouts.js';
 import * as events from './006_events.js';
 import * as monitorCollation from './007_monitor_collation.js';
+import * as submitTimeIndexes from './008_submit_time_indexes.js';
 import * as retryCounts from './009_retry_counts.js';
 
 /**
@@ -20,5 +21,6 @@ export const migrations: Record<string, Migration> = {
   '005_rollouts': rollouts,
   '006_events': events,
   '007_monitor_collation': monitorCollation,
+  '008_submit_time_indexes': submitTimeIndexes,
   '009_retry_counts': retryCounts,
 };

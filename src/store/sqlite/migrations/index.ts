@@ -7,6 +7,7 @@ import * as groupPathIndex from './005_group_path_index.js';
 import * as cluster from './006_cluster.js';
 import * as rollouts from './007_rollouts.js';
 import * as events from './008_events.js';
+import * as submitTimeIndexes from './009_submit_time_indexes.js';
 import * as retryCounts from './010_retry_counts.js';
 
 /**
@@ -22,5 +23,6 @@ export const migrations: Record<string, Migration> = {
   '006_cluster': cluster,
   '007_rollouts': rollouts,
   '008_events': events,
+  '009_submit_time_indexes': submitTimeIndexes,
   '010_retry_counts': retryCounts,
 };
