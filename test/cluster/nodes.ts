@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { freePort, ROOT, runNode } from '../process.js';
+import { newPostgresDatabase } from '../setup/databases.js';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 const MAIN = join(ROOT, 'src/cli/main.ts');
@@ -57,6 +58,34 @@ export class Broker {
   stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     return stopChild(this.child, signal);
   }
+}
+
+/** The user of the tests that run a cluster: alice of account acme. */
+export const ALICE = { username: 'alice', password: 'alice-password-1' };
+
+/**
+ * What nodes of a cluster share: a new PostgreSQL database with the user ALICE, and a Mosquitto
+ * set up for it by `fleetjobs broker-config` in `dir`, started. `nodeArgs` start a node on both.
+ */
+export async function startClusterBackends(dir: string) {
+  const store = ['--database-url', await newPostgresDatabase()];
+  await fleetjobs([
+    'user',
+    'add',
+    '--account',
+    'acme',
+    '--username',
+    ALICE.username,
+    '--password',
+    ALICE.password,
+    ...store,
+  ]);
+  const port = await freePort();
+  const { config, mqtt_url: mqttUrl } = JSON.parse(
+    await fleetjobs(['broker-config', '--dir', dir, '--port', String(port), ...store]),
+  ) as { config: string; mqtt_url: string };
+  const broker = await Broker.start(config, mqttUrl);
+  return { broker, deviceUrl: `mqtt://127.0.0.1:${port}`, nodeArgs: [...store, '--mqtt-url', mqttUrl] };
 }
 
 /** `fleetjobs serve` as a child process, one node of the service. */

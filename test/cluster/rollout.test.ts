@@ -1,9 +1,7 @@
 import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../dispatch/harness.js';
-import { freePort } from '../process.js';
-import { newPostgresDatabase } from '../setup/databases.js';
-import { type Asked, api, Broker, Fleet, fleetjobs, Node, within } from './nodes.js';
+import { ALICE, type Asked, api, Fleet, Node, startClusterBackends, within } from './nodes.js';
 
 /**
  * Rollouts on several nodes (CONTRACT §9: "the rollout limits hold across all nodes together"),
@@ -12,7 +10,6 @@ import { type Asked, api, Broker, Fleet, fleetjobs, Node, within } from './nodes
  * whose devices fail is aborted by its rule, and nothing reaches a device after the abort.
  */
 
-const PASSWORD = 'alice-password-1';
 const PACED = 12;
 const FAILING = 16;
 /** How long a simulated device works on a request. */
@@ -46,35 +43,17 @@ const ofJob = (asked: Asked[], job: number) =>
 describe('rollouts on three nodes', () => {
   it('keep the pace of a job across nodes, and an abort stops every node sending', async () => {
     const began = Date.now();
-    const database = await newPostgresDatabase();
-    const store = ['--database-url', database];
-    await fleetjobs([
-      'user',
-      'add',
-      '--account',
-      'acme',
-      '--username',
-      'alice',
-      '--password',
-      PASSWORD,
-      ...store,
-    ]);
     const dir = tempDir();
     dirs.push(dir);
-    const port = await freePort();
-    const { config, mqtt_url: mqttUrl } = JSON.parse(
-      await fleetjobs(['broker-config', '--dir', dir, '--port', String(port), ...store]),
-    );
-    const broker = await Broker.start(config, mqttUrl);
-    const nodeArgs = [...store, '--mqtt-url', mqttUrl];
+    const { broker, deviceUrl, nodeArgs } = await startClusterBackends(dir);
     const nodes = await Promise.all(['a', 'b', 'c'].map((id) => Node.start(id, nodeArgs)));
     const nodesUp = Date.now() - began;
     const failing = new Set(Array.from({ length: FAILING }, (_, n) => deviceId(PACED + n)));
-    const fleet = new Fleet(`mqtt://127.0.0.1:${port}`, LATENCY_MS, (device) =>
+    const fleet = new Fleet(deviceUrl, LATENCY_MS, (device) =>
       failing.has(device) ? 'failed' : 'successful',
     );
     try {
-      const calls = nodes.map((node) => api(node.url, 'alice', PASSWORD));
+      const calls = nodes.map((node) => api(node.url, ALICE.username, ALICE.password));
       const [a, b, c] = calls as [(typeof calls)[number], (typeof calls)[number], (typeof calls)[number]];
       const created = await a<{ list: { id: string; device_token: string }[] }>(
         'POST',

@@ -2,9 +2,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLAIM_TTL_MS } from '../../src/dispatch/dispatcher.js';
 import { tempDir } from '../dispatch/harness.js';
-import { freePort } from '../process.js';
-import { newPostgresDatabase } from '../setup/databases.js';
-import { api, Broker, Fleet, fleetjobs, Node, within } from './nodes.js';
+import { ALICE, api, Fleet, Node, startClusterBackends, within } from './nodes.js';
 
 /**
  * The Must-reach of several nodes (CONTRACT §8), on a real PostgreSQL and a real Mosquitto set up
@@ -27,7 +25,6 @@ const LATENCY_MS = 1_500;
  */
 const IN_FLIGHT_MS = 3_000;
 const STEP = DEVICES / JOBS;
-const PASSWORD = 'alice-password-1';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -53,35 +50,17 @@ interface TargetBody {
 
 describe('three nodes on one PostgreSQL and one Mosquitto', () => {
   it('lose nothing when one is killed and another restarted mid-run', async () => {
-    const database = await newPostgresDatabase();
-    const store = ['--database-url', database];
-    await fleetjobs([
-      'user',
-      'add',
-      '--account',
-      'acme',
-      '--username',
-      'alice',
-      '--password',
-      PASSWORD,
-      ...store,
-    ]);
     const dir = tempDir();
     dirs.push(dir);
-    const port = await freePort();
-    const { config, mqtt_url: mqttUrl } = JSON.parse(
-      await fleetjobs(['broker-config', '--dir', dir, '--port', String(port), ...store]),
-    );
-    const broker = await Broker.start(config, mqttUrl);
-    const nodeArgs = [...store, '--mqtt-url', mqttUrl];
-    const fleet = new Fleet(`mqtt://127.0.0.1:${port}`, LATENCY_MS);
+    const { broker, deviceUrl, nodeArgs } = await startClusterBackends(dir);
+    const fleet = new Fleet(deviceUrl, LATENCY_MS);
     const nodes: Node[] = [];
     try {
       // the broker and the nodes that started are stopped (finally) also when one fails to start
       const starts = await Promise.allSettled(['a', 'b', 'c'].map((id) => Node.start(id, nodeArgs)));
       for (const start of starts) if (start.status === 'fulfilled') nodes.push(start.value);
       for (const start of starts) if (start.status === 'rejected') throw start.reason;
-      const calls = nodes.map((node) => api(node.url, 'alice', PASSWORD));
+      const calls = nodes.map((node) => api(node.url, ALICE.username, ALICE.password));
       const created = await calls[0]?.<{ list: { id: string; device_token: string }[] }>(
         'POST',
         '/ws/v1/devices/inventory',
@@ -112,13 +91,17 @@ describe('three nodes on one PostgreSQL and one Mosquitto', () => {
       let killedAt = 0;
       for (let n = 0; n < JOBS; n++) {
         const node = living[n % living.length] as Node;
-        const job = await api(node.url, 'alice', PASSWORD)<JobBody>('POST', '/ws/v1/jobs/inventory', {
-          job_type: 'reboot',
-          targets: {
-            devices: Array.from({ length: TARGETS }, (_, k) => devices[(n * STEP + k) % DEVICES]?.id),
+        const job = await api(node.url, ALICE.username, ALICE.password)<JobBody>(
+          'POST',
+          '/ws/v1/jobs/inventory',
+          {
+            job_type: 'reboot',
+            targets: {
+              devices: Array.from({ length: TARGETS }, (_, k) => devices[(n * STEP + k) % DEVICES]?.id),
+            },
+            timeout: 120,
           },
-          timeout: 120,
-        });
+        );
         expect(job.status).toBe(201);
         jobIds.push(job.body.id);
         if (node === b) onKilled.push(job.body.id);
@@ -137,7 +120,7 @@ describe('three nodes on one PostgreSQL and one Mosquitto', () => {
       }
       const lastCreated = Date.now();
 
-      const reader = api(a.url, 'alice', PASSWORD);
+      const reader = api(a.url, ALICE.username, ALICE.password);
       const jobs = await within(60_000, 'every job complete', async () => {
         const page = await reader<{ list: JobBody[] }>('GET', '/ws/v1/jobs/inventory?size=1000');
         return page.body.list.length === JOBS && page.body.list.every((job) => job.job_status === 'complete')
