@@ -45,14 +45,25 @@ export const CREATE_USER_HINT =
 /** How long a shutdown waits for in-flight requests (a slow export, say) before cutting them off. */
 const SHUTDOWN_GRACE_MS = 30_000;
 
-/** Stops accepting and finishes in-flight requests, but not forever: a client that stops reading is cut off. */
+/** How often a shutdown closes the connections whose requests finished since it began. */
+const SHUTDOWN_IDLE_SWEEP_MS = 50;
+
+/**
+ * Stops accepting and finishes in-flight requests, but not forever: a client that stops reading is
+ * cut off. Closing closes only the connections idle at that moment; one whose response (an export
+ * streamed from the read workers, say) ends later would stay open until the client's keep-alive
+ * ends, so those are closed as they fall idle.
+ */
 async function closeHttp(app: FastifyInstance): Promise<void> {
   const cutOff = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+  const idleSweep = setInterval(() => app.server.closeIdleConnections(), SHUTDOWN_IDLE_SWEEP_MS);
   cutOff.unref();
+  idleSweep.unref();
   try {
     await app.close();
   } finally {
     clearTimeout(cutOff);
+    clearInterval(idleSweep);
   }
 }
 
