@@ -145,12 +145,10 @@ async function run(setup: Setup): Promise<void> {
       simulators.push(await startSimulator(n, apiUrl(n), deviceUrl(n), count, dir));
     }
     const call = api(apiUrl(0), USER, PASSWORD);
+    // A page's `count` is the rows of that page: the store's total is the /metrics gauge.
     await within(30 * 60_000, 'every device connected', async () => {
-      const page = await call<{ count: number }>(
-        'GET',
-        `/ws/v1/devices/inventory?size=1&query=${encodeURIComponent("connection_status = 'connected'")}`,
-      );
-      return page.body.count >= DEVICES;
+      const metrics = await (await fetch(`${apiUrl(0)}/metrics`)).text();
+      return Number(/^fleetjobs_devices_connected (\d+)$/m.exec(metrics)?.[1]) >= DEVICES;
     });
     const connected = Date.now() - connectStarted;
     const started = Date.now();
