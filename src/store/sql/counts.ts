@@ -15,17 +15,17 @@ import type { Database } from './schema.js';
 /** The rollout state of a job that just finished: `done`, unless an abort rule canceled it. */
 export const FINISHED_ROLLOUT_STATE = sql<string>`case when rollout_state = 'aborted' then rollout_state else 'done' end`;
 
+type Bucket = ReturnType<typeof progressBucket>;
+/** The counters a target that ended moves to (`progress_pending` moves by every target that ended). */
+const BUCKETS: readonly Bucket[] = ['progress_success', 'progress_failures', 'progress_canceled'];
+
 /**
  * Job counters move only by what a guarded statement returned: each pending target that one of
  * them ended (it re-checked that the target was still pending) leaves `progress_pending` for the
  * counter of its new status, exactly once, whichever transaction got there first.
  */
-type Bucket = ReturnType<typeof progressBucket>;
-/** The counters a target that ended moves to (`progress_pending` moves by every target that ended). */
-const BUCKETS: readonly Bucket[] = ['progress_success', 'progress_failures', 'progress_canceled'];
-
 export class EndedTargets {
-  readonly #byJob = new Map<number, Map<ReturnType<typeof progressBucket>, number>>();
+  readonly #byJob = new Map<number, Map<Bucket, number>>();
   /** Of the failures, those that timed out (abort rules tell them apart). */
   readonly #timedOut = new Map<number, number>();
 
