@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { api, Broker, fleetjobs, Node, within } from '../test/cluster/nodes.js';
+import { ALICE, addAlice, api, Broker, fleetjobs, Node, within } from '../test/cluster/nodes.js';
 import { freePort, ROOT } from '../test/process.js';
 import { startEmbeddedPostgres } from '../test/setup/embedded-postgres.js';
 
@@ -29,8 +29,7 @@ const { values } = parseArgs({
 });
 const DEVICES = Number(values.devices);
 const SIMULATORS = Number(values.simulators);
-const USER = 'alice';
-const PASSWORD = 'alice-password-1';
+const { username: USER, password: PASSWORD } = ALICE;
 const MAIN = join(ROOT, 'src/cli/main.ts');
 
 /** Peak resident set of a process, in MB (Linux: VmHWM). */
@@ -101,17 +100,7 @@ async function run(setup: Setup): Promise<void> {
   const nodes: Node[] = [];
   const simulators: ChildProcess[] = [];
   try {
-    await fleetjobs([
-      'user',
-      'add',
-      '--account',
-      'acme',
-      '--username',
-      USER,
-      '--password',
-      PASSWORD,
-      ...store,
-    ]);
+    await addAlice(store);
     let deviceUrl: (n: number) => string;
     if (postgres) {
       const port = await freePort();

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../dispatch/harness.js';
 import { freePort } from '../process.js';
 import { newPostgresDatabase } from '../setup/databases.js';
-import { api, Broker, deviceLogin, fleetjobs, Node, within } from './nodes.js';
+import { addAlice, api, Broker, deviceLogin, fleetjobs, Node, within } from './nodes.js';
 
 /**
  * CONTRACT §8 on a real PostgreSQL and a real Mosquitto 2: `fleetjobs broker-config` sets the
@@ -27,17 +27,7 @@ describe('a node on Mosquitto set up by broker-config', () => {
   it('devices log in (created before and after), token changes and deletions close sessions within 1 s; /readyz', async () => {
     const database = await newPostgresDatabase();
     const store = ['--database-url', database];
-    await fleetjobs([
-      'user',
-      'add',
-      '--account',
-      'acme',
-      '--username',
-      'alice',
-      '--password',
-      'alice-password-1',
-      ...store,
-    ]);
+    await addAlice(store);
     const dir = tempDir();
     dirs.push(dir);
     const port = await freePort();

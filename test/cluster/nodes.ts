@@ -63,12 +63,8 @@ export class Broker {
 /** The user of the tests that run a cluster: alice of account acme. */
 export const ALICE = { username: 'alice', password: 'alice-password-1' };
 
-/**
- * What nodes of a cluster share: a new PostgreSQL database with the user ALICE, and a Mosquitto
- * set up for it by `fleetjobs broker-config` in `dir`, started. `nodeArgs` start a node on both.
- */
-export async function startClusterBackends(dir: string) {
-  const store = ['--database-url', await newPostgresDatabase()];
+/** Adds the user ALICE (account acme) to the store of `storeArgs` (`--database-url …` or `--db …`). */
+export async function addAlice(storeArgs: string[]): Promise<void> {
   await fleetjobs([
     'user',
     'add',
@@ -78,8 +74,17 @@ export async function startClusterBackends(dir: string) {
     ALICE.username,
     '--password',
     ALICE.password,
-    ...store,
+    ...storeArgs,
   ]);
+}
+
+/**
+ * What nodes of a cluster share: a new PostgreSQL database with the user ALICE, and a Mosquitto
+ * set up for it by `fleetjobs broker-config` in `dir`, started. `nodeArgs` start a node on both.
+ */
+export async function startClusterBackends(dir: string) {
+  const store = ['--database-url', await newPostgresDatabase()];
+  await addAlice(store);
   const port = await freePort();
   const { config, mqtt_url: mqttUrl } = JSON.parse(
     await fleetjobs(['broker-config', '--dir', dir, '--port', String(port), ...store]),

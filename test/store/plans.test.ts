@@ -100,6 +100,22 @@ const postgresOrderedSearch: OrderedSearch = (db, query, filter) =>
   });
 
 /** Records every statement a store runs, compiled. */
+/** A store on `base` whose statements (reads included) `take` returns. */
+function recordedStore(
+  base: Kysely<Database>,
+  dialect: SqlDialect,
+): { store: Store; take(): CompiledQuery[] } {
+  const { db, take } = recording(base);
+  const store = createSqlStore({
+    db,
+    readDb: db,
+    dialect,
+    notifier: inProcessNotifier(),
+    close: () => base.destroy(),
+  });
+  return { store, take };
+}
+
 function recording(db: Kysely<Database>): { db: Kysely<Database>; take(): CompiledQuery[] } {
   let queries: CompiledQuery[] = [];
   const plugin: KyselyPlugin = {
@@ -142,14 +158,7 @@ const engines: [string, () => Promise<Kysely<Database>>, SqlDialect, Explain, Or
 describe.each(engines)('%s plans', (name, open, dialect, scans, orderedSearch) => {
   it('dispatcher statements and default pages search indexes, never scan jobs or targets', async () => {
     const base = await open();
-    const { db, take } = recording(base);
-    const store: Store = createSqlStore({
-      db,
-      readDb: db,
-      dialect,
-      notifier: inProcessNotifier(),
-      close: () => base.destroy(),
-    });
+    const { store, take } = recordedStore(base, dialect);
     try {
       const now = Date.UTC(2026, 11, 1);
       const account = (await store.ensureAccount('plans', now)).id;
@@ -281,14 +290,7 @@ describe.each(engines)('%s plans', (name, open, dialect, scans, orderedSearch) =
 
   it("a user's or a state's jobs, newest first, are read in order from an index (bench/load.ts's pages)", async () => {
     const base = await open();
-    const { db, take } = recording(base);
-    const store: Store = createSqlStore({
-      db,
-      readDb: db,
-      dialect,
-      notifier: inProcessNotifier(),
-      close: () => base.destroy(),
-    });
+    const { store, take } = recordedStore(base, dialect);
     try {
       const account = (await store.ensureAccount('plans', Date.UTC(2026, 11, 1))).id;
       const found: Record<string, string[]> = {};
