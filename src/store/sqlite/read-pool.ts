@@ -23,7 +23,9 @@ import {
  * The rows come back as JSON text when every value is a string, a number or NULL (so always, for
  * the store's tables): the event loop parses 1,000 rows of a page from text in about half the time
  * it takes to receive them as cloned objects (the cost that made a pool sending objects no faster
- * than reading on the event loop).
+ * than reading on the event loop). The worker reads them as arrays (better-sqlite3's `raw` mode)
+ * and sends the column names once: building an object per row took the worker about 9 ms of a
+ * 1,000-job page's 10 ms, arrays half that, and their text is a third as long to send and parse.
  */
 
 /** Runs in each worker: one read-only connection, statements prepared once, rows sent back. */
@@ -35,18 +37,20 @@ for (const pragma of workerData.pragmas) connection.pragma(pragma);
 const prepared = new Map();
 const plain = (rows) =>
   rows.every((row) =>
-    Object.values(row).every((value) => value === null || typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))),
+    row.every((value) => value === null || typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))),
   );
 parentPort.on('message', ({ id, sql, parameters }) => {
   try {
-    let statement = prepared.get(sql);
-    if (statement === undefined) {
+    let entry = prepared.get(sql);
+    if (entry === undefined) {
       if (prepared.size >= 500) prepared.clear();
-      statement = connection.prepare(sql);
-      prepared.set(sql, statement);
+      const statement = connection.prepare(sql).raw(true);
+      entry = { statement, columns: statement.columns().map((column) => column.name) };
+      prepared.set(sql, entry);
     }
+    const { statement, columns } = entry;
     const rows = statement.all(...parameters);
-    parentPort.postMessage(plain(rows) ? { id, json: JSON.stringify(rows) } : { id, rows });
+    parentPort.postMessage(plain(rows) ? { id, columns, json: JSON.stringify(rows) } : { id, columns, rows });
   } catch (error) {
     parentPort.postMessage({ id, error: { message: error.message, code: error.code } });
   }
@@ -55,10 +59,21 @@ parentPort.on('message', ({ id, sql, parameters }) => {
 
 interface Reply {
   id: number;
-  /** The rows as JSON text, or (when a value is not plain JSON) `rows`. */
+  /** The names of the values of each row, in order. */
+  columns?: string[];
+  /** The rows (arrays of values) as JSON text, or (when a value is not plain JSON) `rows`. */
   json?: string;
-  rows?: unknown[];
+  rows?: unknown[][];
   error?: { message: string; code?: string };
+}
+
+/** Rows as objects, from arrays of values in the order of `columns` (a repeated name: the last wins, as better-sqlite3 does). */
+function rowObjects(columns: readonly string[], rows: readonly unknown[][]): Record<string, unknown>[] {
+  return rows.map((values) => {
+    const row: Record<string, unknown> = {};
+    for (let index = 0; index < columns.length; index++) row[columns[index] as string] = values[index];
+    return row;
+  });
 }
 
 interface Waiting {
@@ -126,9 +141,8 @@ export class SqliteReadPool {
       if (reply.error !== undefined) {
         waiting.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
       } else {
-        waiting.resolve(
-          reply.json === undefined ? (reply.rows ?? []) : (JSON.parse(reply.json) as unknown[]),
-        );
+        const rows = reply.json === undefined ? (reply.rows ?? []) : (JSON.parse(reply.json) as unknown[][]);
+        waiting.resolve(rowObjects(reply.columns ?? [], rows));
       }
     });
     const failAll = (error: Error) => {
