@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ResourceInfo } from '../resources.js';
 import { cellText } from './cells.js';
+import { Utf8Writer } from './utf8.js';
 
 const NEEDS_QUOTES = /[",\r\n]/;
 
@@ -15,22 +16,25 @@ function cellEncoder(resource: ResourceInfo<unknown>, field: string): (value: un
 }
 
 /**
- * Encodes items as CSV records, CRLF after each: one string per batch, built by concatenation
- * without an array per row.
+ * Encodes items as CSV records, CRLF after each: UTF-8 bytes per batch, each record built by
+ * concatenation without an array per row.
  */
-function recordEncoder<T>(resource: ResourceInfo<T>, fields: readonly string[]): (items: T[]) => string {
+function recordEncoder<T>(resource: ResourceInfo<T>, fields: readonly string[]): (items: T[]) => Buffer {
   const encoders = fields.map((field) => cellEncoder(resource as ResourceInfo<unknown>, field));
   const last = fields.length - 1;
   return (items) => {
-    let out = '';
+    const out = new Utf8Writer();
     for (const item of items) {
       const record = item as Record<string, unknown>;
+      let line = '';
       for (let index = 0; index < last; index++) {
-        out += `${(encoders[index] as (value: unknown) => string)(record[fields[index] as string])},`;
+        line += `${(encoders[index] as (value: unknown) => string)(record[fields[index] as string])},`;
       }
-      out += `${(encoders[last] as (value: unknown) => string)(record[fields[last] as string])}\r\n`;
+      out.write(
+        `${line}${(encoders[last] as (value: unknown) => string)(record[fields[last] as string])}\r\n`,
+      );
     }
-    return out;
+    return out.bytes();
   };
 }
 
@@ -48,7 +52,7 @@ export async function csvStream<T>(
   let next = await iterator.next();
   const encode = recordEncoder(resource, fields);
   let finished = next.done === true;
-  async function* chunks(): AsyncGenerator<string> {
+  async function* chunks(): AsyncGenerator<string | Buffer> {
     yield `${fields.map(csvField).join(',')}\r\n`;
     while (next.done !== true) {
       yield encode(next.value);
