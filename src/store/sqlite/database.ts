@@ -16,6 +16,7 @@ import {
 } from 'kysely';
 import type { Database } from '../sql/schema.js';
 import type { OnQuery } from '../store.js';
+import { WalCheckpoints } from './checkpoints.js';
 import { migrations } from './migrations/index.js';
 
 const BUSY_TIMEOUT_MS = 5_000;
@@ -60,8 +61,16 @@ export function withStatementCache(connection: BetterSqlite3.Database): SqliteDa
  * is the one that caused it, not the failed ROLLBACK's.
  */
 class ImmediateSqliteDriver extends SqliteDriver {
-  constructor(private readonly database: BetterSqlite3.Database) {
+  constructor(
+    private readonly database: BetterSqlite3.Database,
+    private readonly checkpoints: WalCheckpoints,
+  ) {
     super({ database: withStatementCache(database) });
+  }
+
+  override async destroy(): Promise<void> {
+    await this.checkpoints.close();
+    await super.destroy();
   }
 
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
@@ -85,7 +94,10 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
 }
 
 class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(private readonly connection: BetterSqlite3.Database) {
+  constructor(
+    private readonly connection: BetterSqlite3.Database,
+    private readonly checkpoints: WalCheckpoints,
+  ) {
     super({ database: connection });
   }
 
@@ -94,7 +106,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.connection);
+    return new ImmediateSqliteDriver(this.connection, this.checkpoints);
   }
 }
 
@@ -115,6 +127,8 @@ function openWriter(path: string): BetterSqlite3.Database {
   for (const pragma of CONNECTION_PRAGMAS) connection.pragma(pragma);
   connection.pragma('journal_mode = WAL');
   connection.pragma('synchronous = NORMAL');
+  // WalCheckpoints checkpoints, off the event loop.
+  connection.pragma('wal_autocheckpoint = 0');
   return connection;
 }
 
@@ -137,7 +151,7 @@ export async function openSqliteDatabase(
   const connection = openWriter(path);
   const { onQuery } = options;
   const db = new Kysely<Database>({
-    dialect: new ImmediateSqliteDialect(connection),
+    dialect: new ImmediateSqliteDialect(connection, new WalCheckpoints(path, CONNECTION_PRAGMAS)),
     ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),
   });
   try {
