@@ -41,6 +41,9 @@ export type { Dialect } from '../../query/sql.js';
  */
 export const SEMI_JOIN_MAX_DEVICES = 2000;
 
+/** Below how many matching devices PostgreSQL probes the targets against their keys (DEVICE_KEY_SET). */
+export const DEVICE_KEY_SET_MAX = 10_000;
+
 /**
  * On PostgreSQL, with fewer matching devices than `max` (but too many for the semi-join), the probe
  * looks each target's device up in the set of their keys, read first and bound as one array that
@@ -65,12 +68,12 @@ const DEVICE_KEY_SET: Partial<
   >
 > = {
   postgres: {
-    max: 10_000,
+    max: DEVICE_KEY_SET_MAX,
     async estimate(db, select) {
       const { rows } = await sql<{
         'QUERY PLAN': { Plan: { 'Plan Rows': number } }[];
       }>`EXPLAIN (FORMAT JSON) ${select}`.execute(db);
-      return rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'] ?? Number.POSITIVE_INFINITY;
+      return rows[0]?.['QUERY PLAN']?.[0]?.Plan?.['Plan Rows'] ?? Number.POSITIVE_INFINITY;
     },
     holds: (keys) => sql<SqlBool>`t.device_pk + 0 = any(cast(${keys} as bigint[]))`,
   },
