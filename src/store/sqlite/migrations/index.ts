@@ -9,7 +9,6 @@ import * as rollouts from './007_rollouts.js';
 import * as events from './008_events.js';
 import * as submitTimeIndexes from './009_submit_time_indexes.js';
 import * as retryCounts from './010_retry_counts.js';
-import * as statusUsernameIndex from './011_status_username_index.js';
 
 /**
  * Every migration, in order. Names sort in the order they apply; add new ones at the end and never
@@ -26,5 +25,4 @@ export const migrations: Record<string, Migration> = {
   '008_events': events,
   '009_submit_time_indexes': submitTimeIndexes,
   '010_retry_counts': retryCounts,
-  '011_status_username_index': statusUsernameIndex,
 };
