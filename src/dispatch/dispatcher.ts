@@ -62,9 +62,9 @@ export interface LoginChange {
 const BATCH = 250;
 /**
  * Targets timed out per transaction. Each may end a job of its own: its counters, its settling and
- * its events touch every index of jobs, ~0.2 ms a target on the full data set (bench/deadline-backlog.ts).
- * A transaction holds the event loop from BEGIN to COMMIT on SQLite: 250 took 50 ms and more, and
- * a page of jobs waited behind them; 50 take ~10 ms.
+ * its events touch every index of jobs, ~0.4 ms of CPU a target on the full data set. On SQLite a
+ * transaction holds the event loop from BEGIN to COMMIT: 250 took ~90 ms of CPU, and requests
+ * waited behind each (bench/deadline-backlog.ts); 50 take ~20 ms.
  */
 const EXPIRE_BATCH = 50;
 /** Requests a device may have awaiting its acknowledgement (CONTRACT §13). */
