@@ -25,6 +25,7 @@ import {
   type Dialect,
   deviceWhere,
   jobWhere,
+  SEMI_JOIN_MAX_DEVICES,
   targetWhere,
 } from '../../src/store/sql/filters.js';
 import { ARB_NOW, arbQuery } from './arbitraries.js';
@@ -160,8 +161,8 @@ describe('PostgreSQL plans of job queries', () => {
     expect(
       driver.asked.map(({ sql: text, parameters }) => ({ sql: text.replace(/\s+/g, ' '), parameters })),
     ).toEqual([
+      { sql: `${devices} LIMIT $3`, parameters: [ACCOUNT, 'rare', SEMI_JOIN_MAX_DEVICES] },
       { sql: `EXPLAIN (FORMAT JSON) ${devices}`, parameters: [ACCOUNT, 'rare'] },
-      { sql: `${devices} LIMIT $3`, parameters: [ACCOUNT, 'rare', DEVICE_KEY_SET_MAX] },
     ]);
   });
 
@@ -186,7 +187,7 @@ describe('PostgreSQL plans of job queries', () => {
       parameters: ['reboot', 'common'],
     });
     // The planner expects too many for the key set: no more keys are read than the semi-join takes.
-    expect(driver.asked.at(-1)?.parameters.at(-1)).toBe(2);
+    expect(driver.asked.map(({ parameters }) => parameters.at(-1))).not.toContain(DEVICE_KEY_SET_MAX);
   });
 
   it("job_status = 'new' and (username = 'bob' or connection_status <> 'connected'): deleted devices match, so targets are probed with a LEFT JOIN", async () => {

@@ -50,9 +50,9 @@ export const DEVICE_KEY_SET_MAX = 10_000;
  * PostgreSQL hashes once (a constant of its custom plan), instead of joining each target's device:
  * the reference query of bench/query-pages.ts (6,363 devices) read 17,000 targets' devices at
  * ~13 µs each (270 ms); the hashed set answers it in ~20 ms after ~50 ms reading the keys. `max`
- * is about where reading the keys costs what it saves. Whether they are that few is first asked of
- * the planner's estimate (planning only), so that a common condition does not read `max` keys in
- * vain. `device_pk + 0`: as an index condition the array would be searched again for every job.
+ * is about where reading the keys costs what it saves. Whether they are that few is asked of the
+ * planner's estimate (planning only), so that a common condition does not read `max` keys in vain.
+ * `device_pk + 0`: as an index condition the array would be searched again for every job.
  * SQLite's planner would drive the EXISTS from such a list (a lookup per listed device for every
  * job): it keeps the join.
  */
@@ -255,20 +255,22 @@ class JobQueryPlanner {
     }
     const matching = this.compile(node, DEVICE_FIELDS);
     const keySet = DEVICE_KEY_SET[this.dialect];
-    const keySetLikely =
-      keySet !== undefined &&
-      this.deviceKeySetMax > this.semiJoinMaxDevices &&
-      (await keySet.estimate(this.db, this.selectDevices(matching))) < this.deviceKeySetMax;
-    const devices = await this.deviceKeys(
-      matching,
-      keySetLikely ? this.deviceKeySetMax : this.semiJoinMaxDevices,
-    );
-    if (devices !== null && devices.length < this.semiJoinMaxDevices) {
+    const keySetMax = keySet === undefined ? 0 : this.deviceKeySetMax;
+    // Asked together, so that the estimate makes a rare condition wait no longer.
+    const [devices, estimate] = await Promise.all([
+      this.deviceKeys(matching, this.semiJoinMaxDevices),
+      keySet !== undefined && keySetMax > this.semiJoinMaxDevices
+        ? keySet.estimate(this.db, this.selectDevices(matching))
+        : Number.POSITIVE_INFINITY,
+    ]);
+    if (devices !== null) {
       if (devices.length === 0) return or([], this.dialect);
       return sql<SqlBool>`j.id IN (SELECT t.job_id FROM job_targets t WHERE t.device_pk IN (${sql.join(devices)}))`;
     }
-    if (devices !== null && keySet !== undefined) {
-      return sql<SqlBool>`EXISTS (SELECT 1 FROM job_targets t WHERE t.job_id = j.id AND ${keySet.holds(devices)})`;
+    const keys =
+      keySet !== undefined && estimate < keySetMax ? await this.deviceKeys(matching, keySetMax) : null;
+    if (keySet !== undefined && keys !== null) {
+      return sql<SqlBool>`EXISTS (SELECT 1 FROM job_targets t WHERE t.job_id = j.id AND ${keySet.holds(keys)})`;
     }
     return sql<SqlBool>`EXISTS (SELECT 1 FROM job_targets t JOIN devices d ON d.pk = t.device_pk
       WHERE t.job_id = j.id AND ${this.compile(node, JOINED_DEVICE_FIELDS)})`;
