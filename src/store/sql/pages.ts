@@ -1,6 +1,8 @@
 import type { SelectQueryBuilder } from 'kysely';
-import type { Keyset } from '../store.js';
-import type { Reader } from './dialect.js';
+import type { CsvBatch, CsvCell, CsvPlan } from '../../model/csv.js';
+import type { CsvRecords, CsvRequest, Keyset } from '../store.js';
+import type { CsvReader, Reader } from './dialect.js';
+import type { StoreFields } from './fields.js';
 import { afterCondition, keysetOf, orderTerms, type Sort } from './keyset.js';
 
 /** Rows per batch of a stream: small enough that one batch never holds the event loop long. */
@@ -39,5 +41,62 @@ export async function* streamPages<DB, TB extends keyof DB, O, T>(
     if (rows.length < STREAM_BATCH || last === undefined) return;
     after = keysetOf(sort, last as Record<string, unknown>);
     await yieldToEventLoop();
+  }
+}
+
+/** Rows per batch of a CSV export, encoded by the reader: about 100 KiB of CSV. */
+export const CSV_BATCH = 1000;
+
+/**
+ * The plan of a CSV export of rows that select `selected` (row property names, in order):
+ * `fields` maps a field to its column where the name differs (a device's `group`), and `json`
+ * names the fields whose column holds JSON text (written as the value it holds).
+ */
+export function csvPlan(
+  selected: readonly string[],
+  fields: StoreFields,
+  json: ReadonlySet<string>,
+  request: CsvRequest,
+  sort: Sort,
+): CsvPlan {
+  const indexOf = (column: string): number => {
+    const index = selected.indexOf(column);
+    if (index < 0) throw new Error(`column ${column} is not selected`);
+    return index;
+  };
+  return {
+    columns: request.fields.map((field) => indexOf(fields.get(field)?.column ?? field)),
+    kinds: request.fields.map(
+      (field): CsvCell => (request.timestamps.has(field) ? 'timestamp' : json.has(field) ? 'json' : 'value'),
+    ),
+    keyset: [indexOf(sort.column), indexOf(sort.keyColumn)],
+  };
+}
+
+/**
+ * Every row of `query` as CSV records, in keyset batches as streamPages reads them, each encoded
+ * by `reader` where it is read. The next batch is read while this one is written, and no further
+ * (the consumer pulls): memory holds two batches however long the export.
+ */
+export async function* csvPages<DB, TB extends keyof DB, O>(
+  reader: CsvReader,
+  query: SelectQueryBuilder<DB, TB, O>,
+  sort: Sort,
+  plan: CsvPlan,
+): CsvRecords {
+  const read = (after: Keyset | null) => reader(page(query, sort, after, CSV_BATCH).compile(), plan);
+  let next: ReturnType<typeof read> | undefined = read(null);
+  try {
+    while (next !== undefined) {
+      const batch: CsvBatch<string | Uint8Array> = await next;
+      next =
+        batch.rows === CSV_BATCH && batch.last !== null
+          ? read({ value: batch.last[0] as Keyset['value'], key: batch.last[1] as Keyset['key'] })
+          : undefined;
+      if (batch.rows > 0) yield batch.text;
+    }
+  } finally {
+    // The client left while the next batch was read: nobody waits for it.
+    next?.catch(() => undefined);
   }
 }
