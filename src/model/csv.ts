@@ -13,8 +13,8 @@ export interface CsvPlan {
 }
 
 /** One batch of an export as CSV records, with the keyset values of its last row (null: no rows). */
-export interface CsvBatch<Text = string> {
-  text: Text;
+export interface CsvBatch {
+  text: string;
   rows: number;
   last: [unknown, unknown] | null;
 }

@@ -75,7 +75,7 @@ export interface CsvRequest extends StreamRequest {
  * in keyset order, never holding up other requests, and encoded where they were read (SQLite: in
  * its read worker), with the next batch read while this one is written.
  */
-export type CsvRecords = AsyncIterable<string | Uint8Array>;
+export type CsvRecords = AsyncIterable<string>;
 
 // ---- accounts, users, keys ----
 

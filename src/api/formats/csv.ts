@@ -12,7 +12,7 @@ export async function csvStream(fields: readonly string[], records: CsvRecords):
   const iterator = records[Symbol.asyncIterator]();
   let next = await iterator.next();
   let finished = next.done === true;
-  async function* chunks(): AsyncGenerator<string | Uint8Array> {
+  async function* chunks(): AsyncGenerator<string> {
     yield `${fields.map(csvField).join(',')}\r\n`;
     while (next.done !== true) {
       yield next.value;

@@ -10,7 +10,7 @@ import { deviceChanges, jobChanges, recordEvents, targetChanges } from './events
 import { DEVICE_STORE_FIELDS } from './fields.js';
 import { deviceWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
-import { csvPages, csvPlan, page, streamPages } from './pages.js';
+import { csvPages, page, streamPages } from './pages.js';
 import { isPending } from './pending.js';
 import { DEVICE_COLUMNS, deviceFromRow, TARGET_COLUMNS, targetFromRow } from './rows.js';
 import type { Database, DevicesTable } from './schema.js';
@@ -231,8 +231,11 @@ export function exportDevices(
   return csvPages(
     reader,
     devicesQuery(db, dialect, request.accountId, request.query, Date.now()),
+    'd',
     sort,
-    csvPlan(DEVICE_COLUMNS, DEVICE_STORE_FIELDS, DEVICE_JSON, request, sort),
+    request,
+    DEVICE_STORE_FIELDS,
+    DEVICE_JSON,
   );
 }
 

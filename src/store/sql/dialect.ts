@@ -41,4 +41,4 @@ export type Reader = (query: CompiledQuery) => Promise<unknown[]>;
  * Reads every row of a compiled SELECT as `plan` says, and answers them as CSV records: on the
  * connection of long reads, encoded where they are read.
  */
-export type CsvReader = (query: CompiledQuery, plan: CsvPlan) => Promise<CsvBatch<string | Uint8Array>>;
+export type CsvReader = (query: CompiledQuery, plan: CsvPlan) => Promise<CsvBatch>;

@@ -1,11 +1,11 @@
 import { type Kysely, sql } from 'kysely';
-import { type DeviceGroup, GROUP_FIELDS } from '../../model/device.js';
+import type { DeviceGroup } from '../../model/device.js';
 import type { CsvRecords, CsvRequest, ListRequest, StreamRequest } from '../store.js';
 import type { CsvReader, Reader, SqlDialect } from './dialect.js';
 import { GROUP_STORE_FIELDS } from './fields.js';
 import { groupWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
-import { csvPages, csvPlan, page, streamPages } from './pages.js';
+import { csvPages, page, streamPages } from './pages.js';
 import type { Database } from './schema.js';
 
 /**
@@ -68,12 +68,12 @@ export function exportGroups(
   reader: CsvReader,
   request: CsvRequest,
 ): CsvRecords {
-  const sort = groupSort(request);
   return csvPages(
     reader,
     groupsQuery(db, dialect, request),
-    sort,
-    // groupsTable selects its columns in the order of GROUP_FIELDS.
-    csvPlan(GROUP_FIELDS, GROUP_STORE_FIELDS, new Set(), request, sort),
+    'grp',
+    groupSort(request),
+    request,
+    GROUP_STORE_FIELDS,
   );
 }

@@ -28,7 +28,7 @@ import { jobChanges, recordEvents, targetChanges } from './events.js';
 import { JOB_STORE_FIELDS, TARGET_STORE_FIELDS } from './fields.js';
 import { deviceWhere, jobWhere, targetWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
-import { csvPages, csvPlan, page, streamPages } from './pages.js';
+import { csvPages, page, streamPages } from './pages.js';
 import { isPending } from './pending.js';
 import { noTarget } from './preview.js';
 import { controlColumns } from './rollout.js';
@@ -220,12 +220,12 @@ export async function* exportJobs(
   yield* csvPages(
     reader,
     await jobsQuery(db, dialect, request.accountId, request.query, Date.now()),
+    'j',
     sort,
-    csvPlan(JOB_COLUMNS, JOB_STORE_FIELDS, NO_JSON, request, sort),
+    request,
+    JOB_STORE_FIELDS,
   );
 }
-
-const NO_JSON: ReadonlySet<string> = new Set();
 
 async function jobExists(db: Db, accountId: number, jobId: number): Promise<boolean> {
   const row = await db
@@ -301,8 +301,11 @@ export async function* exportTargets(
   yield* csvPages(
     reader,
     targetsQuery(db, dialect, request.accountId, jobId, request.query, Date.now()),
+    't',
     sort,
-    csvPlan(TARGET_COLUMNS, TARGET_STORE_FIELDS, TARGET_JSON, request, sort),
+    request,
+    TARGET_STORE_FIELDS,
+    TARGET_JSON,
   );
 }
 

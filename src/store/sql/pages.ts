@@ -1,4 +1,4 @@
-import type { SelectQueryBuilder } from 'kysely';
+import { type SelectQueryBuilder, sql } from 'kysely';
 import type { CsvBatch, CsvCell, CsvPlan } from '../../model/csv.js';
 import type { CsvRecords, CsvRequest, Keyset } from '../store.js';
 import type { CsvReader, Reader } from './dialect.js';
@@ -48,47 +48,55 @@ export async function* streamPages<DB, TB extends keyof DB, O, T>(
 export const CSV_BATCH = 1000;
 
 /**
- * The plan of a CSV export of rows that select `selected` (row property names, in order):
- * `fields` maps a field to its column where the name differs (a device's `group`), and `json`
- * names the fields whose column holds JSON text (written as the value it holds).
+ * What a CSV export of `request.fields` selects (each field's column once, and the sort and key
+ * columns) and how it writes the rows: `fields` maps a field to its column where the names differ
+ * (a device's `group`), `json` names the fields whose column holds JSON text.
  */
-export function csvPlan(
-  selected: readonly string[],
+function csvPlan(
   fields: StoreFields,
   json: ReadonlySet<string>,
   request: CsvRequest,
   sort: Sort,
-): CsvPlan {
+): { columns: string[]; plan: CsvPlan } {
+  const columns: string[] = [];
   const indexOf = (column: string): number => {
-    const index = selected.indexOf(column);
-    if (index < 0) throw new Error(`column ${column} is not selected`);
-    return index;
+    const index = columns.indexOf(column);
+    return index < 0 ? columns.push(column) - 1 : index;
   };
-  return {
+  const plan: CsvPlan = {
     columns: request.fields.map((field) => indexOf(fields.get(field)?.column ?? field)),
     kinds: request.fields.map(
       (field): CsvCell => (request.timestamps.has(field) ? 'timestamp' : json.has(field) ? 'json' : 'value'),
     ),
     keyset: [indexOf(sort.column), indexOf(sort.keyColumn)],
   };
+  return { columns, plan };
 }
 
 /**
- * Every row of `query` as CSV records, in keyset batches as streamPages reads them, each encoded
- * by `reader` where it is read. The next batch is read while this one is written, and no further
- * (the consumer pulls): memory holds two batches however long the export.
+ * Every row of `query` (its columns in table `alias`) as CSV records of `request.fields`, in
+ * keyset batches as streamPages reads them, each encoded by `reader` where it is read: only the
+ * columns written are selected, as arrays. The next batch is read while this one is written, and
+ * no further (the consumer pulls): memory holds two batches however long the export.
  */
 export async function* csvPages<DB, TB extends keyof DB, O>(
   reader: CsvReader,
   query: SelectQueryBuilder<DB, TB, O>,
+  alias: string,
   sort: Sort,
-  plan: CsvPlan,
+  request: CsvRequest,
+  fields: StoreFields,
+  json: ReadonlySet<string> = new Set(),
 ): CsvRecords {
-  const read = (after: Keyset | null) => reader(page(query, sort, after, CSV_BATCH).compile(), plan);
+  const { columns, plan } = csvPlan(fields, json, request, sort);
+  const selected = query
+    .clearSelect()
+    .select(columns.map((column) => sql.ref(`${alias}.${column}`).as(column)) as never);
+  const read = (after: Keyset | null) => reader(page(selected, sort, after, CSV_BATCH).compile(), plan);
   let next: ReturnType<typeof read> | undefined = read(null);
   try {
     while (next !== undefined) {
-      const batch: CsvBatch<string | Uint8Array> = await next;
+      const batch: CsvBatch = await next;
       next =
         batch.rows === CSV_BATCH && batch.last !== null
           ? read({ value: batch.last[0] as Keyset['value'], key: batch.last[1] as Keyset['key'] })

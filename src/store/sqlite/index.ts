@@ -31,6 +31,8 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
     notifier: inProcessNotifier(),
     async close() {
       await readDb.destroy();
+      // Also when only exports read (kysely destroys a driver it started, and exports bypass it).
+      await pool.close();
       await db.destroy();
     },
   });
