@@ -91,7 +91,7 @@ export async function* csvPages<DB, TB extends keyof DB, O>(
   const { columns, plan } = csvPlan(fields, json, request, sort);
   const selected = query
     .clearSelect()
-    .select(columns.map((column) => sql.ref(`${alias}.${column}`).as(column)) as never);
+    .select(columns.map((column) => sql.ref(`${alias}.${column}`).as(column)));
   const read = (after: Keyset | null) => reader(page(selected, sort, after, CSV_BATCH).compile(), plan);
   let next: ReturnType<typeof read> | undefined = read(null);
   try {
