@@ -15,18 +15,20 @@ import type {
   ByQueryResult,
   CancelNotice,
   CancelResult,
+  CsvRecords,
+  CsvRequest,
   DeviceSelection,
   ListRequest,
   NewJob,
   StreamRequest,
 } from '../store.js';
 import { EndedTargets, FINISHED_ROLLOUT_STATE } from './counts.js';
-import type { Reader, SqlDialect } from './dialect.js';
+import type { CsvReader, Reader, SqlDialect } from './dialect.js';
 import { jobChanges, recordEvents, targetChanges } from './events.js';
 import { JOB_STORE_FIELDS, TARGET_STORE_FIELDS } from './fields.js';
 import { deviceWhere, jobWhere, targetWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
-import { page, streamPages } from './pages.js';
+import { csvPages, page, streamPages } from './pages.js';
 import { isPending } from './pending.js';
 import { noTarget } from './preview.js';
 import { controlColumns } from './rollout.js';
@@ -208,6 +210,23 @@ export async function* streamJobs(
   );
 }
 
+export async function* exportJobs(
+  db: Db,
+  dialect: SqlDialect,
+  reader: CsvReader,
+  request: CsvRequest,
+): CsvRecords {
+  const sort = resolveSort(request.order, JOB_STORE_FIELDS, 'id', 'j');
+  yield* csvPages(
+    reader,
+    await jobsQuery(db, dialect, request.accountId, request.query, Date.now()),
+    'j',
+    sort,
+    request,
+    JOB_STORE_FIELDS,
+  );
+}
+
 async function jobExists(db: Db, accountId: number, jobId: number): Promise<boolean> {
   const row = await db
     .selectFrom('jobs')
@@ -264,6 +283,29 @@ export async function* streamTargets(
     targetsQuery(db, dialect, request.accountId, jobId, request.query, Date.now()),
     sort,
     targetFromRow,
+  );
+}
+
+const TARGET_JSON: ReadonlySet<string> = new Set(['response']);
+
+/** Nothing when the job does not exist in this account. */
+export async function* exportTargets(
+  db: Db,
+  dialect: SqlDialect,
+  reader: CsvReader,
+  jobId: number,
+  request: CsvRequest,
+): CsvRecords {
+  const sort = resolveSort(request.order, TARGET_STORE_FIELDS, 'device_id', 't');
+  if (!(await jobExists(db, request.accountId, jobId))) return;
+  yield* csvPages(
+    reader,
+    targetsQuery(db, dialect, request.accountId, jobId, request.query, Date.now()),
+    't',
+    sort,
+    request,
+    TARGET_STORE_FIELDS,
+    TARGET_JSON,
   );
 }
 
