@@ -291,8 +291,11 @@ export async function candidates(
 }
 
 /**
- * A by-query change runs in slices that each take about SLICE_MS (the event loop waits for no
- * longer than that): the slice size adapts to how long the last one took, within these bounds.
+ * A by-query change runs in slices that each keep the event loop busy for about SLICE_MS (it waits
+ * for no longer than that): the slice size adapts to the last one's busy time, within these
+ * bounds. Busy, not elapsed: on PostgreSQL a slice mostly waits for its round trips, with the
+ * event loop free, and sizing by elapsed time shrank slices to the minimum on a loaded machine
+ * (20,000 jobs: 1,119 slices of 9 statements).
  */
 const SLICE_MS = 40;
 const SLICE_JOBS = { first: 100, min: 10, max: 1_000 };
@@ -313,7 +316,7 @@ async function inSlices(
   let matched = 0;
   let size = SLICE_JOBS.first;
   for (;;) {
-    const started = performance.now();
+    const started = performance.eventLoopUtilization();
     const slice = await db.transaction().execute(async (trx) => {
       const jobs = await candidates(trx, accountId, sql<SqlBool>`(${where}) and j.id > ${afterId}`, size);
       await change(trx, jobs);
@@ -323,7 +326,7 @@ async function inSlices(
     const last = slice.at(-1);
     if (slice.length < size || last === undefined) return matched;
     afterId = last.id;
-    const took = Math.max(performance.now() - started, 1);
+    const took = Math.max(performance.eventLoopUtilization(started).active, 1);
     size = Math.round(Math.min(SLICE_JOBS.max, Math.max(SLICE_JOBS.min, (size * SLICE_MS) / took)));
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
