@@ -283,8 +283,12 @@ export async function candidates(
   where: RawBuilder<SqlBool>,
   limit?: number,
 ): Promise<Candidate[]> {
+  // `offset 0` keeps PostgreSQL from hashing every in-progress target of the store to answer
+  // `exists` for a slice (a seq scan of job_targets per slice: 0.7 s each at 100,000 targets);
+  // it probes the index for each job instead (26 ms for 1,000 jobs).
   const { rows } = await sql<Candidate>`select j.id, j.job_status,
-      exists (select 1 from job_targets t where t.job_id = j.id and t.status = 'in_progress') as in_progress
+      exists (select 1 from job_targets t where t.job_id = j.id and t.status = 'in_progress'
+        limit 1 offset 0) as in_progress
     from jobs j where j.customer_id = ${accountId} and ${where} order by j.id
     ${limit === undefined ? sql`` : sql`limit ${limit}`}`.execute(db);
   return rows;
