@@ -28,18 +28,22 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
       .catch(() => undefined);
   });
   const { onQuery } = options;
+  const pool = new SqliteReadPool(path, CONNECTION_PRAGMAS);
   const readDb = new Kysely<Database>({
-    dialect: new SqliteReadPoolDialect(new SqliteReadPool(path, CONNECTION_PRAGMAS)),
+    dialect: new SqliteReadPoolDialect(pool),
     ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),
   });
   return createSqlStore({
     db,
     readDb,
+    csvReader: (query, plan) => pool.readCsv(query, plan),
     dialect: sqliteDialect,
     notifier: inProcessNotifier(),
     async close() {
       await checkpointer.stop();
       await readDb.destroy();
+      // Also when only exports read (kysely destroys a driver it started, and exports bypass it).
+      await pool.close();
       await db.destroy();
     },
   });
