@@ -27,6 +27,7 @@ const { values } = parseArgs({
 });
 const JOBS = Number(values.jobs);
 const DEVICES = 1_000;
+const SEED_CHUNK = 1_000;
 const NOW = Date.UTC(2026, 11, 1);
 
 const deviceId = (n: number) => `00000000-00000000-00000000-${n.toString(16).toUpperCase().padStart(8, '0')}`;
@@ -49,13 +50,18 @@ async function seed(db: Kysely<Database>): Promise<number> {
       })),
     )
     .execute();
-  // a numbers table by a recursive CTE: the same SQL on both engines
-  await sql`insert into jobs (customer_id, username, job_type, job_status, job_submit_time,
-      target_count, progress_pending, timeout, offline_timeout, targets)
-    with recursive n(i) as (select 1 union all select i + 1 from n where i < ${JOBS})
-    select ${account}, 'bench', 'reboot', 'in_progress', ${NOW}, 1, 1, 600, 86400, '{"all":true}' from n`.execute(
-    db,
-  );
+  // A numbers table by a recursive CTE: the same SQL on both engines. In statements of SEED_CHUNK
+  // jobs: PostgreSQL's store totals (a row trigger) update the same rows once per job, and each
+  // update walks the row versions the same transaction left before it, so one statement of
+  // 100,000 jobs ran over 8 minutes (20,000: 87 s).
+  for (let from = 0; from < JOBS; from += SEED_CHUNK) {
+    await sql`insert into jobs (customer_id, username, job_type, job_status, job_submit_time,
+        target_count, progress_pending, timeout, offline_timeout, targets)
+      with recursive n(i) as (select 1 union all select i + 1 from n where i < ${Math.min(SEED_CHUNK, JOBS - from)})
+      select ${account}, 'bench', 'reboot', 'in_progress', ${NOW}, 1, 1, 600, 86400, '{"all":true}' from n`.execute(
+      db,
+    );
+  }
   const { min } = await db
     .selectFrom('devices')
     .select((eb) => eb.fn.min('pk').as('min'))

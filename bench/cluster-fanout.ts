@@ -6,13 +6,20 @@
  * processes) and Mosquitto. PostgreSQL is a throw-away embedded one per setup.
  *
  *   npx tsx bench/cluster-fanout.ts [--devices 30000] [--simulators 3] [--setups three,one-pg,one-sqlite]
+ *     [--register before|live]
+ *
+ * The devices are registered over the API before the broker is set up (`--register before`, a
+ * first node on its embedded broker; `broker-config` then writes their logins at once), or by the
+ * simulators once the nodes run (`live`: each login reaches Mosquitto as a dynamic-security change,
+ * after each of which Mosquitto 2.0 rewrites the plugin's whole file, so it costs in proportion to
+ * the devices already there).
  *
  * Many connections: the broker holds one descriptor per device, so the open-file limit (`ulimit -n`,
  * inherited by every process this starts) must exceed the devices; the simulators connect to
  * different loopback addresses (127.0.0.N) so that 30,000 connections fit in the ephemeral ports.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,12 +32,16 @@ const { values } = parseArgs({
     devices: { type: 'string', default: '30000' },
     simulators: { type: 'string', default: '3' },
     setups: { type: 'string', default: 'three,one-pg,one-sqlite' },
+    register: { type: 'string', default: 'before' },
   },
 });
+if (values.register !== 'before' && values.register !== 'live') throw new Error('--register before|live');
 const DEVICES = Number(values.devices);
 const SIMULATORS = Number(values.simulators);
 const { username: USER, password: PASSWORD } = ALICE;
 const MAIN = join(ROOT, 'src/cli/main.ts');
+
+const seconds = (since: number) => ((Date.now() - since) / 1000).toFixed(1);
 
 /** Peak resident set of a process, in MB (Linux: VmHWM). */
 function peakRssMb(pid: number | undefined): number {
@@ -40,14 +51,45 @@ function peakRssMb(pid: number | undefined): number {
   return Math.round(kb / 1024);
 }
 
-/** `fleetjobs simulate` for `count` devices; resolves once they are all online. */
+/** A simulated device's id and token (what `fleetjobs simulate` keeps in its state file). */
+interface Identity {
+  id: string;
+  token: string;
+}
+
+/** Registers `count` devices over the API of the node at `apiUrl`, 1,000 per request. */
+async function register(apiUrl: string, count: number): Promise<Identity[]> {
+  const call = api(apiUrl, USER, PASSWORD);
+  const devices: Identity[] = [];
+  while (devices.length < count) {
+    const chunk = Array.from({ length: Math.min(1_000, count - devices.length) }, (_, n) => ({
+      id: `00000000-00000000-0000BE0C-${(devices.length + n).toString(16).toUpperCase().padStart(8, '0')}`,
+    }));
+    const made = await call<{ list: { id: string; device_token: string }[] }>(
+      'POST',
+      '/ws/v1/devices/inventory',
+      chunk,
+    );
+    if (made.status !== 201) throw new Error(`registering devices failed: ${JSON.stringify(made.body)}`);
+    devices.push(...made.body.list.map((device) => ({ id: device.id, token: device.device_token })));
+  }
+  return devices;
+}
+
+/**
+ * `fleetjobs simulate` for `count` devices, given (written into its state file) or registered by
+ * it; resolves once they are all online.
+ */
 async function startSimulator(
   n: number,
   apiUrl: string,
   mqttUrl: string,
   count: number,
   dir: string,
+  devices: Identity[] | undefined,
 ): Promise<ChildProcess> {
+  const stateFile = join(dir, `simulator-${n}.json`);
+  if (devices) writeFileSync(stateFile, JSON.stringify({ url: apiUrl, prefix: `SIM${n}`, devices }));
   const child = spawn(
     process.execPath,
     [
@@ -68,7 +110,7 @@ async function startSimulator(
       '--latency',
       '1000',
       '--state-file',
-      join(dir, `simulator-${n}.json`),
+      stateFile,
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -101,6 +143,16 @@ async function run(setup: Setup): Promise<void> {
   const simulators: ChildProcess[] = [];
   try {
     await addAlice(store);
+    const registerStarted = Date.now();
+    let devices: Identity[] | undefined;
+    if (values.register === 'before') {
+      const early = await Node.start('early', [...store, '--mqtt-port', String(await freePort())]);
+      try {
+        devices = await register(early.url, DEVICES);
+      } finally {
+        await early.stop();
+      }
+    }
     let deviceUrl: (n: number) => string;
     if (postgres) {
       const port = await freePort();
@@ -125,13 +177,15 @@ async function run(setup: Setup): Promise<void> {
       nodes.push(await Node.start('n0', [...store, '--host', '0.0.0.0', '--mqtt-port', String(port)]));
       deviceUrl = (n) => `mqtt://127.0.0.${n + 2}:${port}`;
     }
+    const registered = devices ? `registered before the broker in ${seconds(registerStarted)} s, ` : '';
     const apiUrl = (n: number) => (nodes[n % nodes.length] as Node).url;
     const connectStarted = Date.now();
     const share = Math.ceil(DEVICES / SIMULATORS);
     for (let n = 0; n < SIMULATORS; n++) {
       const count = Math.min(share, DEVICES - n * share);
       if (count <= 0) break;
-      simulators.push(await startSimulator(n, apiUrl(n), deviceUrl(n), count, dir));
+      const given = devices?.slice(n * share, n * share + count);
+      simulators.push(await startSimulator(n, apiUrl(n), deviceUrl(n), count, dir, given));
     }
     const call = api(apiUrl(0), USER, PASSWORD);
     // A page's `count` is the rows of that page: the store's total is the /metrics gauge.
@@ -139,7 +193,7 @@ async function run(setup: Setup): Promise<void> {
       const metrics = await (await fetch(`${apiUrl(0)}/metrics`)).text();
       return Number(/^fleetjobs_devices_connected (\d+)$/m.exec(metrics)?.[1]) >= DEVICES;
     });
-    const connected = Date.now() - connectStarted;
+    const connected = seconds(connectStarted);
     const started = Date.now();
     const job = await call<{ id: number }>('POST', '/ws/v1/jobs/inventory', {
       job_type: 'reboot',
@@ -153,15 +207,14 @@ async function run(setup: Setup): Promise<void> {
       ).body;
       return body.job_status === 'complete' ? body : false;
     });
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
     const rss = [
       ...nodes.map((node) => `node ${node.id} ${peakRssMb(node.child.pid)} MB`),
       ...simulators.map((child, n) => `simulator ${n} ${peakRssMb(child.pid)} MB`),
       ...(broker ? [`mosquitto ${peakRssMb(broker.child.pid)} MB`] : []),
     ];
     console.log(
-      `${setup.name}: one job to ${done.progress_success} devices complete in ${seconds} s ` +
-        `(devices connected in ${(connected / 1000).toFixed(0)} s); peak RSS: ${rss.join(', ')}`,
+      `${setup.name}: one job to ${done.progress_success} devices complete in ${seconds(started)} s ` +
+        `(devices ${registered}${values.register === 'live' ? 'registered and ' : ''}connected in ${connected} s); peak RSS: ${rss.join(', ')}`,
     );
   } finally {
     for (const child of simulators) child.kill('SIGKILL');

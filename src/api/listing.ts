@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
 import type { TSchema } from 'typebox';
 import { parseQuery, type Query, serializeQuery } from '../query/index.js';
-import type { Keyset, ListRequest, Order, StreamRequest } from '../store/store.js';
+import type { CsvRecords, CsvRequest, Keyset, ListRequest, Order } from '../store/store.js';
 import { requestUser } from './context.js';
 import type { CursorBinding, CursorCodec } from './cursor.js';
 import { csvStream } from './formats/csv.js';
@@ -183,16 +183,22 @@ export async function sendCsv<T>(
   options: {
     resource: ResourceInfo<T>;
     accountId: number;
-    stream: (request: StreamRequest) => AsyncIterable<T[]>;
+    records: (request: CsvRequest) => CsvRecords;
   },
 ): Promise<FastifyReply> {
   const raw = request.query as RawQuery;
-  const selection = parseSelection(options.resource, raw);
-  const fields = parseFields(single(raw, 'fields'), options.resource.fields, options.resource.csvFields);
+  const { resource } = options;
+  const selection = parseSelection(resource, raw);
+  const fields = parseFields(single(raw, 'fields'), resource.fields, resource.csvFields);
   const body = await csvStream(
-    options.resource,
     fields,
-    options.stream({ accountId: options.accountId, query: selection.query, order: selection.order }),
+    options.records({
+      accountId: options.accountId,
+      query: selection.query,
+      order: selection.order,
+      fields,
+      timestamps: resource.timestampFields,
+    }),
   );
   return reply.type('text/csv; charset=utf-8').send(body);
 }
@@ -203,10 +209,10 @@ export function csvRoute<T>(
   path: string,
   doc: ListDoc,
   resource: ResourceInfo<T>,
-  stream: (request: StreamRequest) => AsyncIterable<T[]>,
+  records: (request: CsvRequest) => CsvRecords,
 ): void {
   app.get(path, { schema: csvSchema(doc) }, async (request, reply) =>
-    sendCsv(request, reply, { resource, accountId: requestUser(request).account_id, stream }),
+    sendCsv(request, reply, { resource, accountId: requestUser(request).account_id, records }),
   );
 }
 

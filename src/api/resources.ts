@@ -1,3 +1,4 @@
+import { isoTime } from '../model/csv.js';
 import {
   DEVICE_FIELDS,
   DEVICE_TIMESTAMP_FIELDS,
@@ -90,32 +91,6 @@ export const JOB_DETAIL_FIELDS = [
   'retry',
   'schedule',
 ] as const;
-
-const DAY_MS = 86_400_000;
-/** 10000-01-01: from there on (and before 1970) toISOString's own format is used. */
-const FOUR_DIGIT_YEARS_END_MS = 253_402_300_800_000;
-const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
-const pad3 = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
-
-/** The day of the last timestamp formatted, and its `YYYY-MM-DDT`: exports format millions of them, mostly of few days. */
-let cachedDay = Number.NaN;
-let cachedDayPrefix = '';
-
-/** ISO 8601 with milliseconds, as Date#toISOString writes it, without a Date per call. */
-export const isoTime = (millis: number | null | undefined): string | null => {
-  if (millis === null || millis === undefined) return null;
-  if (!Number.isInteger(millis) || millis < 0 || millis >= FOUR_DIGIT_YEARS_END_MS) {
-    return new Date(millis).toISOString();
-  }
-  const day = Math.floor(millis / DAY_MS);
-  if (day !== cachedDay) {
-    cachedDay = day;
-    cachedDayPrefix = new Date(day * DAY_MS).toISOString().slice(0, 11);
-  }
-  const ofDay = millis - day * DAY_MS;
-  const seconds = Math.floor(ofDay / 1000);
-  return `${cachedDayPrefix}${pad2(Math.floor(seconds / 3600))}:${pad2(Math.floor(seconds / 60) % 60)}:${pad2(seconds % 60)}.${pad3(ofDay % 1000)}Z`;
-};
 
 /** One item as JSON: its fields in order, timestamps in ISO 8601, missing values null. */
 export function toJson<T extends object>(

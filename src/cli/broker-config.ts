@@ -2,11 +2,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import {
+  DEVICE_ACL,
+  DEVICE_ROLE,
   type DynsecClient,
   type DynsecFile,
   deviceClient,
   deviceRole,
-  deviceRoleName,
+  isDeviceClient,
   SERVICE_USERNAME,
   serviceRole,
 } from '../dispatch/dynamic-security.js';
@@ -49,9 +51,10 @@ function hashedClient(username: string, password: string, rolename: string): Dyn
 }
 
 /**
- * The plugin's file with the service's client and role, and a client and role for every stored
- * device (their token hashes as they are stored); what else the file holds stays, except the
- * clients of devices no longer stored.
+ * The plugin's file with the service's client and role, the devices' role, and a client for every
+ * stored device (their token hashes as they are stored); what else the file holds stays, except
+ * the clients of devices no longer stored (and the roles of one device each that files written
+ * before DEVICE_ROLE hold).
  */
 async function dynsecFile(path: string, store: Store, password: string): Promise<DynsecFile> {
   const file: DynsecFile = existsSync(path)
@@ -67,26 +70,23 @@ async function dynsecFile(path: string, store: Store, password: string): Promise
         groups: [],
         roles: [],
       };
-  const isDeviceRole = (name: string) => name.startsWith(deviceRoleName(''));
   const clients = new Map(
-    file.clients
-      .filter((client) => !client.roles.some((role) => isDeviceRole(role.rolename)))
-      .map((client) => [client.username, client]),
+    file.clients.filter((client) => !isDeviceClient(client)).map((client) => [client.username, client]),
   );
   const roles = new Map(
-    file.roles.filter((role) => !isDeviceRole(role.rolename)).map((role) => [role.rolename, role]),
+    file.roles
+      .filter((role) => !role.rolename.startsWith(`${DEVICE_ROLE}-`))
+      .map((role) => [role.rolename, role]),
   );
   const service = serviceRole();
   roles.set(service.rolename, service);
+  roles.set(DEVICE_ROLE, deviceRole());
   clients.set(SERVICE_USERNAME, hashedClient(SERVICE_USERNAME, password, service.rolename));
   for (let after = ''; ; ) {
     const devices = await store.listDeviceCredentials(after, DEVICE_PAGE);
     for (const device of devices) {
       const client = deviceClient(device.id, device.token_hash);
-      if (client === null) continue;
-      clients.set(device.id, client);
-      const role = deviceRole(device.id);
-      roles.set(role.rolename, role);
+      if (client !== null) clients.set(device.id, client);
     }
     const last = devices.at(-1);
     if (!last || devices.length < DEVICE_PAGE) break;
@@ -104,6 +104,8 @@ function mosquittoConf(dir: string, options: BrokerConfigOptions, plugin: string
     `listener ${options.port} ${options.host}`,
     `plugin ${plugin}`,
     `plugin_opt_config_file ${join(dir, 'dynamic-security.json')}`,
+    // what the plugin does not decide (a device's topics) the ACL file does
+    `acl_file ${join(dir, 'acl')}`,
     // Mosquitto drops QoS 1 messages beyond a client's queue (1,000 by default): a node busy for a
     // moment while thousands of devices report must not lose their statuses
     'max_queued_messages 100000',
@@ -130,6 +132,7 @@ async function brokerConfig(options: BrokerConfigOptions): Promise<void> {
   const dynsecPath = join(dir, 'dynamic-security.json');
   const file = await withStore(options, (store) => dynsecFile(dynsecPath, store, password));
   writeFileSync(dynsecPath, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'acl'), DEVICE_ACL);
   const config = join(dir, 'mosquitto.conf');
   writeFileSync(config, mosquittoConf(dir, options, plugin));
   const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;

@@ -49,6 +49,11 @@ export async function connectExternalBroker(options: {
     resubscribe: false,
   });
   client.handleMessage = (packet, done) => {
+    // A message from the broker shows the connection alive. mqtt.js reads the broker's PINGRESP
+    // only after the messages before it are handled, one at a time: while a node stored thousands
+    // of devices' presence, its ping went unanswered for 90 s, it reconnected and wiped presence
+    // (forgetPresence), and the broker's retained presence then replayed into the same wait.
+    client.reschedulePing(true);
     const topic = parseDeviceTopic(packet.topic);
     if (!topic) {
       logger.warn({ topic: packet.topic }, 'mqtt message on an unknown topic ignored');

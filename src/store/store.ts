@@ -63,6 +63,20 @@ export interface StreamRequest {
   order: Order;
 }
 
+/** A CSV export: the stream's items as CSV records (RFC 4180, CRLF after each) of `fields`, in order. */
+export interface CsvRequest extends StreamRequest {
+  fields: readonly string[];
+  /** Those of `fields` that hold timestamps, written in ISO 8601. */
+  timestamps: ReadonlySet<string>;
+}
+
+/**
+ * The records of a CSV export, a batch at a time (no header): read from a separate read connection
+ * in keyset order, never holding up other requests, and encoded where they were read (SQLite: in
+ * its read worker), with the next batch read while this one is written.
+ */
+export type CsvRecords = AsyncIterable<string>;
+
 // ---- accounts, users, keys ----
 
 export interface StoredUser extends User {
@@ -372,6 +386,8 @@ export interface Store extends DispatchStore {
   streamGroups(request: StreamRequest): AsyncIterable<DeviceGroup[]>;
   /** Batches from a separate read connection, in keyset order, never holding up other requests. */
   streamDevices(request: StreamRequest): AsyncIterable<Device[]>;
+  exportGroups(request: CsvRequest): CsvRecords;
+  exportDevices(request: CsvRequest): CsvRecords;
 
   // jobs
   /** Resolves the selector to devices (400 for an unknown device or no target) and inserts job and targets. */
@@ -394,6 +410,9 @@ export interface Store extends DispatchStore {
   /** undefined when the job does not exist in this account. */
   listTargets(jobId: number, request: ListRequest): Promise<JobTarget[] | undefined>;
   streamTargets(jobId: number, request: StreamRequest): AsyncIterable<JobTarget[]>;
+  exportJobs(request: CsvRequest): CsvRecords;
+  /** Nothing when the job does not exist in this account. */
+  exportTargets(jobId: number, request: CsvRequest): CsvRecords;
   cancelJobs(accountId: number, ids: number[], force: boolean, now: Millis): Promise<CancelResult>;
   cancelJobsByQuery(
     accountId: number,

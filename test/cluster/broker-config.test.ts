@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../dispatch/harness.js';
 import { freePort } from '../process.js';
@@ -66,10 +67,28 @@ describe('a node on Mosquitto set up by broker-config', () => {
         const session = await within(1_000, 'new device logs in', () =>
           deviceLogin(deviceUrl, after.id, after.device_token),
         );
-        // a device may use only its own topics
-        await expect(
-          session.subscribeAsync(`fleetjobs/${before.id}/jobs/+/request`, { qos: 1 }),
-        ).rejects.toThrow(/Subscribe error/);
+        // a device may use only its own topics: of two requests and two statuses, another
+        // device's published first, only its own get through
+        const service = await mqtt.connectAsync(mqttUrl, { reconnectPeriod: 0 });
+        const heard = (client: mqtt.MqttClient) => {
+          const topics: string[] = [];
+          client.on('message', (topic) => topics.push(topic));
+          return topics;
+        };
+        const deviceHeard = heard(session);
+        const serviceHeard = heard(service);
+        await session.subscribeAsync('fleetjobs/+/jobs/+/request', { qos: 1 });
+        await service.subscribeAsync('fleetjobs/+/jobs/+/status', { qos: 1 });
+        for (const id of [before.id, after.id]) {
+          await service.publishAsync(`fleetjobs/${id}/jobs/1/request`, '{}', { qos: 1 });
+          await session.publishAsync(`fleetjobs/${id}/jobs/1/status`, '{}', { qos: 1 });
+        }
+        await within(1_000, 'its own request and status through', async () =>
+          deviceHeard.length > 0 && serviceHeard.length > 0 ? true : undefined,
+        );
+        expect(deviceHeard).toEqual([`fleetjobs/${after.id}/jobs/1/request`]);
+        expect(serviceHeard).toEqual([`fleetjobs/${after.id}/jobs/1/status`]);
+        await service.endAsync();
 
         // token replaced: the session closes and the old token stops within 1 s
         const sessionClosed = closed(session);

@@ -149,16 +149,22 @@ describe(`compiled SQL on ${TEST_ENGINE} selects what the reference evaluator se
     );
   });
 
-  it('jobs, with either plan for device conditions (probe per job or semi-join from the devices)', async () => {
+  it('jobs, with every plan for device conditions (probe per job, against the key set, or semi-join from the devices)', async () => {
+    const plans = [
+      { semiJoinMaxDevices: 0, deviceKeySetMax: 0 },
+      { semiJoinMaxDevices: 2, deviceKeySetMax: 0 },
+      { semiJoinMaxDevices: 2, deviceKeySetMax: 1000 },
+      { semiJoinMaxDevices: 1000, deviceKeySetMax: 0 },
+    ];
     await fc.assert(
       fc.asyncProperty(
         arbDataset,
-        fc.array(fc.tuple(arbQuery('jobs'), fc.constantFrom(0, 2, 1000)), QUERIES_PER_RUN),
+        fc.array(fc.tuple(arbQuery('jobs'), fc.constantFrom(...plans)), QUERIES_PER_RUN),
         async (dataset, queries) => {
           await database.load(dataset);
-          for (const [node, semiJoinMaxDevices] of queries) {
+          for (const [node, plan] of queries) {
             const query = selectJobs(
-              await jobWhere(database.db, node, database.dialect, ACCOUNT, ARB_NOW, { semiJoinMaxDevices }),
+              await jobWhere(database.db, node, database.dialect, ACCOUNT, ARB_NOW, plan),
             );
             const expected = dataset.jobs
               .filter(({ job, targets }) =>

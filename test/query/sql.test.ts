@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/model/error.js';
 import { matchesDevice, parseQuery, type QueryNode, type Resource } from '../../src/query/index.js';
 import {
+  DEVICE_KEY_SET_MAX,
   type Dialect,
   deviceWhere,
   jobWhere,
@@ -31,11 +32,17 @@ import { ARB_NOW, arbQuery } from './arbitraries.js';
 import { device, job } from './fixtures.js';
 import { ACCOUNT, openTestDatabase, type TestDatabase } from './sql-database.js';
 
-/** A PostgreSQL "database" that records each statement it is asked and answers `rows`. */
+/**
+ * A PostgreSQL "database" that records each statement it is asked and answers `rows`, or to an
+ * EXPLAIN, a plan estimating `estimate` rows.
+ */
 class AnsweringDriver extends DummyDriver {
   readonly asked: CompiledQuery[] = [];
 
-  constructor(private readonly rows: unknown[]) {
+  constructor(
+    private readonly rows: unknown[],
+    private readonly estimate: number,
+  ) {
     super();
   }
 
@@ -43,7 +50,8 @@ class AnsweringDriver extends DummyDriver {
     return {
       executeQuery: async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
         this.asked.push(query);
-        return { rows: this.rows as R[] };
+        const plan = { 'QUERY PLAN': [{ Plan: { 'Plan Rows': this.estimate } }] };
+        return { rows: (query.sql.startsWith('EXPLAIN') ? [plan] : this.rows) as R[] };
       },
       streamQuery: () => {
         throw new Error('not streamed');
@@ -52,8 +60,8 @@ class AnsweringDriver extends DummyDriver {
   }
 }
 
-const postgres = (rows: unknown[] = []) => {
-  const driver = new AnsweringDriver(rows);
+const postgres = (rows: unknown[] = [], estimate = rows.length) => {
+  const driver = new AnsweringDriver(rows, estimate);
   const db = new Kysely<unknown>({
     dialect: {
       createAdapter: () => new PostgresAdapter(),
@@ -147,20 +155,29 @@ describe('PostgreSQL plans of job queries', () => {
       sql: 'j.id IN (SELECT t.job_id FROM job_targets t WHERE t.device_pk IN ($1, $2))',
       parameters: [3, 5],
     });
+    const devices =
+      `SELECT d.pk FROM devices d WHERE d.customer_id = $1 AND ("d"."pk" IN` +
+      ` (SELECT dt.device_pk FROM device_tags dt WHERE lower(dt.tag) = $2))`;
     expect(
       driver.asked.map(({ sql: text, parameters }) => ({ sql: text.replace(/\s+/g, ' '), parameters })),
     ).toEqual([
-      {
-        sql:
-          `SELECT d.pk FROM devices d WHERE d.customer_id = $1 AND ("d"."pk" IN` +
-          ` (SELECT dt.device_pk FROM device_tags dt WHERE lower(dt.tag) = $2)) LIMIT $3`,
-        parameters: [ACCOUNT, 'rare', SEMI_JOIN_MAX_DEVICES],
-      },
+      { sql: `${devices} LIMIT $3`, parameters: [ACCOUNT, 'rare', SEMI_JOIN_MAX_DEVICES] },
+      { sql: `EXPLAIN (FORMAT JSON) ${devices}`, parameters: [ACCOUNT, 'rare'] },
     ]);
   });
 
+  it("tags = 'middling': more devices match, fewer than the key set's bound, so each job's targets are probed against their keys", async () => {
+    const { db } = postgres([{ pk: 1 }, { pk: 2 }, { pk: 3 }]);
+    const query = parse("tags = 'middling'", 'jobs');
+    const where = await jobWhere(db, query, 'postgres', ACCOUNT, ARB_NOW, { semiJoinMaxDevices: 2 });
+    expect(compiled(db, where)).toEqual({
+      sql: 'EXISTS (SELECT 1 FROM job_targets t WHERE t.job_id = j.id AND t.device_pk + 0 = any(cast($1 as bigint[])))',
+      parameters: [[1, 2, 3]],
+    });
+  });
+
   it("job_type = 'reboot' and tags = 'common': many devices match, so each job's targets are probed", async () => {
-    const { db } = postgres([{ pk: 1 }, { pk: 2 }]);
+    const { db, driver } = postgres([{ pk: 1 }, { pk: 2 }], DEVICE_KEY_SET_MAX);
     const query = parse("job_type = 'reboot' and tags = 'common'", 'jobs');
     const where = await jobWhere(db, query, 'postgres', ACCOUNT, ARB_NOW, { semiJoinMaxDevices: 2 });
     expect(compiled(db, where)).toEqual({
@@ -169,6 +186,8 @@ describe('PostgreSQL plans of job queries', () => {
         ` WHERE t.job_id = j.id AND (EXISTS (SELECT 1 FROM device_tags dt WHERE dt.device_pk = "d"."pk" AND lower(dt.tag) = $2))))`,
       parameters: ['reboot', 'common'],
     });
+    // The planner expects too many for the key set: no more keys are read than the semi-join takes.
+    expect(driver.asked.map(({ parameters }) => parameters.at(-1))).not.toContain(DEVICE_KEY_SET_MAX);
   });
 
   it("job_status = 'new' and (username = 'bob' or connection_status <> 'connected'): deleted devices match, so targets are probed with a LEFT JOIN", async () => {

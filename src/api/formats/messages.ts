@@ -1,5 +1,6 @@
+import { isoTime } from '../../model/csv.js';
 import type { StoredEvent } from '../../model/event.js';
-import { deviceJson, isoTime, jobJson, TARGETS, toJson } from '../resources.js';
+import { deviceJson, jobJson, TARGETS, toJson } from '../resources.js';
 import { cellText } from './cells.js';
 import { xmlText } from './xml.js';
 

@@ -25,12 +25,20 @@ const types = {
  */
 const SESSION_OPTIONS = '-c max_parallel_workers_per_gather=0';
 
+/** The store's connections to the database at `url`. */
+export const postgresPool = (url: string): pg.Pool =>
+  new pg.Pool({ connectionString: url, max: POOL_SIZE, types, options: SESSION_OPTIONS });
+
 /**
- * A pool on the database at `url`, with every pending migration applied. The migrations run under
- * a session advisory lock, so several nodes starting at once migrate one after the other.
+ * Kysely on a pool on the database at `url` (or on `pool`), with every pending migration applied.
+ * The migrations run under a session advisory lock, so several nodes starting at once migrate one
+ * after the other.
  */
-export async function openPostgresDatabase(url: string, onQuery?: OnQuery): Promise<Kysely<Database>> {
-  const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, types, options: SESSION_OPTIONS });
+export async function openPostgresDatabase(
+  url: string | pg.Pool,
+  onQuery?: OnQuery,
+): Promise<Kysely<Database>> {
+  const pool = typeof url === 'string' ? postgresPool(url) : url;
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
     ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),

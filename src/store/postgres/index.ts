@@ -1,19 +1,30 @@
+import { csvBatch } from '../../model/csv.js';
 import { createSqlStore } from '../sql/store.js';
 import type { OnQuery, Store } from '../store.js';
-import { openPostgresDatabase } from './database.js';
+import { openPostgresDatabase, postgresPool } from './database.js';
 import { postgresDialect } from './dialect.js';
 import { postgresNotifier } from './notifier.js';
 
 /**
  * The PostgreSQL store: one pool, for reads too. Streamed exports read their keyset batches through
  * it; each batch is one short statement on whichever connection is free, so it never holds up writers.
+ * A CSV export's batches come as arrays of values (no object per row) and are encoded as they arrive.
  */
 export async function openPostgresStore(url: string, onQuery?: OnQuery): Promise<Store> {
-  const db = await openPostgresDatabase(url, onQuery);
+  const pool = postgresPool(url);
+  const db = await openPostgresDatabase(pool, onQuery);
   return createSqlStore({
     db,
     dialect: postgresDialect,
     readDb: db,
+    async csvReader(query, plan) {
+      const { rows } = await pool.query<unknown[]>({
+        text: query.sql,
+        values: query.parameters as unknown[],
+        rowMode: 'array',
+      });
+      return csvBatch(rows, plan);
+    },
     notifier: postgresNotifier(url, db),
     close: () => db.destroy(),
   });

@@ -1,4 +1,5 @@
 import type { CompiledQuery, RawBuilder, SqlBool } from 'kysely';
+import type { CsvBatch, CsvPlan } from '../../model/csv.js';
 import type { Dialect } from '../../query/sql.js';
 
 /**
@@ -35,3 +36,9 @@ export interface SqlDialect {
 
 /** Reads every row of a compiled SELECT, on a connection the engine chose for long reads. */
 export type Reader = (query: CompiledQuery) => Promise<unknown[]>;
+
+/**
+ * Reads every row of a compiled SELECT as `plan` says, and answers them as CSV records: on the
+ * connection of long reads, encoded where they are read.
+ */
+export type CsvReader = (query: CompiledQuery, plan: CsvPlan) => Promise<CsvBatch>;

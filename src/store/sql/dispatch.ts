@@ -61,7 +61,7 @@ export async function listDeviceCredentials(
 }
 
 /** Devices a transaction of disconnectAll marks: 70,000 in one took 9 s on SQLite (events included). */
-const DISCONNECT_SLICE = 500;
+const DISCONNECT_SLICE = 100;
 
 /**
  * Marks every connected device disconnected, a slice of devices (in key order) per transaction

@@ -1,11 +1,11 @@
 import { type Kysely, sql } from 'kysely';
 import type { DeviceGroup } from '../../model/device.js';
-import type { ListRequest, StreamRequest } from '../store.js';
-import type { Reader, SqlDialect } from './dialect.js';
+import type { CsvRecords, CsvRequest, ListRequest, StreamRequest } from '../store.js';
+import type { CsvReader, Reader, SqlDialect } from './dialect.js';
 import { GROUP_STORE_FIELDS } from './fields.js';
 import { groupWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
-import { page, streamPages } from './pages.js';
+import { csvPages, page, streamPages } from './pages.js';
 import type { Database } from './schema.js';
 
 /**
@@ -60,4 +60,20 @@ export function streamGroups(
   request: StreamRequest,
 ): AsyncGenerator<DeviceGroup[]> {
   return streamPages(reader, groupsQuery(db, dialect, request), groupSort(request), (row) => row);
+}
+
+export function exportGroups(
+  db: Kysely<Database>,
+  dialect: SqlDialect,
+  reader: CsvReader,
+  request: CsvRequest,
+): CsvRecords {
+  return csvPages(
+    reader,
+    groupsQuery(db, dialect, request),
+    'grp',
+    groupSort(request),
+    request,
+    GROUP_STORE_FIELDS,
+  );
 }

@@ -15,18 +15,20 @@ import type {
   ByQueryResult,
   CancelNotice,
   CancelResult,
+  CsvRecords,
+  CsvRequest,
   DeviceSelection,
   ListRequest,
   NewJob,
   StreamRequest,
 } from '../store.js';
 import { EndedTargets, FINISHED_ROLLOUT_STATE } from './counts.js';
-import type { Reader, SqlDialect } from './dialect.js';
+import type { CsvReader, Reader, SqlDialect } from './dialect.js';
 import { jobChanges, recordEvents, targetChanges } from './events.js';
 import { JOB_STORE_FIELDS, TARGET_STORE_FIELDS } from './fields.js';
 import { deviceWhere, jobWhere, targetWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
-import { page, streamPages } from './pages.js';
+import { csvPages, page, streamPages } from './pages.js';
 import { isPending } from './pending.js';
 import { noTarget } from './preview.js';
 import { controlColumns } from './rollout.js';
@@ -208,6 +210,23 @@ export async function* streamJobs(
   );
 }
 
+export async function* exportJobs(
+  db: Db,
+  dialect: SqlDialect,
+  reader: CsvReader,
+  request: CsvRequest,
+): CsvRecords {
+  const sort = resolveSort(request.order, JOB_STORE_FIELDS, 'id', 'j');
+  yield* csvPages(
+    reader,
+    await jobsQuery(db, dialect, request.accountId, request.query, Date.now()),
+    'j',
+    sort,
+    request,
+    JOB_STORE_FIELDS,
+  );
+}
+
 async function jobExists(db: Db, accountId: number, jobId: number): Promise<boolean> {
   const row = await db
     .selectFrom('jobs')
@@ -267,6 +286,29 @@ export async function* streamTargets(
   );
 }
 
+const TARGET_JSON: ReadonlySet<string> = new Set(['response']);
+
+/** Nothing when the job does not exist in this account. */
+export async function* exportTargets(
+  db: Db,
+  dialect: SqlDialect,
+  reader: CsvReader,
+  jobId: number,
+  request: CsvRequest,
+): CsvRecords {
+  const sort = resolveSort(request.order, TARGET_STORE_FIELDS, 'device_id', 't');
+  if (!(await jobExists(db, request.accountId, jobId))) return;
+  yield* csvPages(
+    reader,
+    targetsQuery(db, dialect, request.accountId, jobId, request.query, Date.now()),
+    't',
+    sort,
+    request,
+    TARGET_STORE_FIELDS,
+    TARGET_JSON,
+  );
+}
+
 // ---- cancel and delete ----
 
 export interface Candidate {
@@ -283,16 +325,23 @@ export async function candidates(
   where: RawBuilder<SqlBool>,
   limit?: number,
 ): Promise<Candidate[]> {
+  // `offset 0` keeps PostgreSQL from hashing every in-progress target of the store to answer
+  // `exists` for a slice (a seq scan of job_targets per slice: 0.7 s each at 100,000 targets);
+  // it probes the index for each job instead (26 ms for 1,000 jobs).
   const { rows } = await sql<Candidate>`select j.id, j.job_status,
-      exists (select 1 from job_targets t where t.job_id = j.id and t.status = 'in_progress') as in_progress
+      exists (select 1 from job_targets t where t.job_id = j.id and t.status = 'in_progress'
+        limit 1 offset 0) as in_progress
     from jobs j where j.customer_id = ${accountId} and ${where} order by j.id
     ${limit === undefined ? sql`` : sql`limit ${limit}`}`.execute(db);
   return rows;
 }
 
 /**
- * A by-query change runs in slices that each take about SLICE_MS (the event loop waits for no
- * longer than that): the slice size adapts to how long the last one took, within these bounds.
+ * A by-query change runs in slices that each keep the event loop busy for about SLICE_MS (it waits
+ * for no longer than that): the slice size adapts to the last one's busy time, within these
+ * bounds. Busy, not elapsed: on PostgreSQL a slice mostly waits for its round trips, with the
+ * event loop free, and sizing by elapsed time shrank slices to the minimum on a loaded machine
+ * (20,000 jobs: 1,119 slices of 9 statements).
  */
 const SLICE_MS = 40;
 const SLICE_JOBS = { first: 100, min: 10, max: 1_000 };
@@ -313,7 +362,7 @@ async function inSlices(
   let matched = 0;
   let size = SLICE_JOBS.first;
   for (;;) {
-    const started = performance.now();
+    const started = performance.eventLoopUtilization();
     const slice = await db.transaction().execute(async (trx) => {
       const jobs = await candidates(trx, accountId, sql<SqlBool>`(${where}) and j.id > ${afterId}`, size);
       await change(trx, jobs);
@@ -323,7 +372,7 @@ async function inSlices(
     const last = slice.at(-1);
     if (slice.length < size || last === undefined) return matched;
     afterId = last.id;
-    const took = Math.max(performance.now() - started, 1);
+    const took = Math.max(performance.eventLoopUtilization(started).active, 1);
     size = Math.round(Math.min(SLICE_JOBS.max, Math.max(SLICE_JOBS.min, (size * SLICE_MS) / took)));
     await new Promise<void>((resolve) => setImmediate(resolve));
   }

@@ -1,6 +1,8 @@
-import type { SelectQueryBuilder } from 'kysely';
-import type { Keyset } from '../store.js';
-import type { Reader } from './dialect.js';
+import { type SelectQueryBuilder, sql } from 'kysely';
+import type { CsvBatch, CsvCell, CsvPlan } from '../../model/csv.js';
+import type { CsvRecords, CsvRequest, Keyset } from '../store.js';
+import type { CsvReader, Reader } from './dialect.js';
+import type { StoreFields } from './fields.js';
 import { afterCondition, keysetOf, orderTerms, type Sort } from './keyset.js';
 
 /** Rows per batch of a stream: small enough that one batch never holds the event loop long. */
@@ -39,5 +41,70 @@ export async function* streamPages<DB, TB extends keyof DB, O, T>(
     if (rows.length < STREAM_BATCH || last === undefined) return;
     after = keysetOf(sort, last as Record<string, unknown>);
     await yieldToEventLoop();
+  }
+}
+
+/** Rows per batch of a CSV export, encoded by the reader: about 100 KiB of CSV. */
+export const CSV_BATCH = 1000;
+
+/**
+ * What a CSV export of `request.fields` selects (each field's column once, and the sort and key
+ * columns) and how it writes the rows: `fields` maps a field to its column where the names differ
+ * (a device's `group`), `json` names the fields whose column holds JSON text.
+ */
+function csvPlan(
+  fields: StoreFields,
+  json: ReadonlySet<string>,
+  request: CsvRequest,
+  sort: Sort,
+): { columns: string[]; plan: CsvPlan } {
+  const columns: string[] = [];
+  const indexOf = (column: string): number => {
+    const index = columns.indexOf(column);
+    return index < 0 ? columns.push(column) - 1 : index;
+  };
+  const plan: CsvPlan = {
+    columns: request.fields.map((field) => indexOf(fields.get(field)?.column ?? field)),
+    kinds: request.fields.map(
+      (field): CsvCell => (request.timestamps.has(field) ? 'timestamp' : json.has(field) ? 'json' : 'value'),
+    ),
+    keyset: [indexOf(sort.column), indexOf(sort.keyColumn)],
+  };
+  return { columns, plan };
+}
+
+/**
+ * Every row of `query` (its columns in table `alias`) as CSV records of `request.fields`, in
+ * keyset batches as streamPages reads them, each encoded by `reader` where it is read: only the
+ * columns written are selected, as arrays. The next batch is read while this one is written, and
+ * no further (the consumer pulls): memory holds two batches however long the export.
+ */
+export async function* csvPages<DB, TB extends keyof DB, O>(
+  reader: CsvReader,
+  query: SelectQueryBuilder<DB, TB, O>,
+  alias: string,
+  sort: Sort,
+  request: CsvRequest,
+  fields: StoreFields,
+  json: ReadonlySet<string> = new Set(),
+): CsvRecords {
+  const { columns, plan } = csvPlan(fields, json, request, sort);
+  const selected = query
+    .clearSelect()
+    .select(columns.map((column) => sql.ref(`${alias}.${column}`).as(column)));
+  const read = (after: Keyset | null) => reader(page(selected, sort, after, CSV_BATCH).compile(), plan);
+  let next: ReturnType<typeof read> | undefined = read(null);
+  try {
+    while (next !== undefined) {
+      const batch: CsvBatch = await next;
+      next =
+        batch.rows === CSV_BATCH && batch.last !== null
+          ? read({ value: batch.last[0] as Keyset['value'], key: batch.last[1] as Keyset['key'] })
+          : undefined;
+      if (batch.rows > 0) yield batch.text;
+    }
+  } finally {
+    // The client left while the next batch was read: nobody waits for it.
+    next?.catch(() => undefined);
   }
 }

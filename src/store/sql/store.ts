@@ -1,10 +1,11 @@
 import { type Kysely, sql } from 'kysely';
+import { csvBatch } from '../../model/csv.js';
 import { PERSISTENT_EVENTS_MS, STREAM_EVENTS_MS } from '../../model/monitor.js';
 import type { Notifier, Store } from '../store.js';
 import * as accounts from './accounts.js';
 import * as cluster from './cluster.js';
 import * as devices from './devices.js';
-import type { Reader, SqlDialect } from './dialect.js';
+import type { CsvReader, Reader, SqlDialect } from './dialect.js';
 import * as dispatch from './dispatch.js';
 import * as events from './events.js';
 import * as groups from './groups.js';
@@ -23,6 +24,11 @@ export interface SqlStoreOptions {
    * it (or the event loop) up — SQLite's read pool in worker threads, PostgreSQL's own pool.
    */
   readDb: Kysely<Database>;
+  /**
+   * How CSV exports read and encode their batches, on `readDb`'s connections; by default from the
+   * row objects of `readDb`.
+   */
+  csvReader?: CsvReader;
   /** Wake-ups across the nodes on this store. */
   notifier: Notifier;
   /** Closes `db` and `readDb`. */
@@ -30,8 +36,16 @@ export interface SqlStoreOptions {
 }
 
 /** The one Store on any engine: the shared SQL of this folder over `db`, differences in `dialect`. */
-export function createSqlStore({ db, readDb, dialect, notifier, close }: SqlStoreOptions): Store {
+export function createSqlStore(options: SqlStoreOptions): Store {
+  const { db, readDb, dialect, notifier, close } = options;
   const reader: Reader = async (query) => (await readDb.executeQuery(query)).rows;
+  const csvReader: CsvReader =
+    options.csvReader ??
+    (async (query, plan) =>
+      csvBatch(
+        (await reader(query)).map((row) => Object.values(row as object)),
+        plan,
+      ));
   const store: Store = {
     dialect: dialect.id,
     close,
@@ -59,6 +73,8 @@ export function createSqlStore({ db, readDb, dialect, notifier, close }: SqlStor
     existingDeviceIds: (accountId, ids) => devices.existingDeviceIds(db, dialect, accountId, ids),
     listGroups: (request) => groups.listGroups(readDb, dialect, request),
     streamGroups: (request) => groups.streamGroups(db, dialect, reader, request),
+    exportDevices: (request) => devices.exportDevices(db, dialect, csvReader, request),
+    exportGroups: (request) => groups.exportGroups(db, dialect, csvReader, request),
 
     createJob: (job) => jobs.createJob(db, dialect, job),
     async previewTargets(accountId, selection, now, limit) {
@@ -73,6 +89,8 @@ export function createSqlStore({ db, readDb, dialect, notifier, close }: SqlStor
     streamJobs: (request) => jobs.streamJobs(readDb, dialect, reader, request),
     listTargets: (jobId, request) => jobs.listTargets(readDb, dialect, jobId, request),
     streamTargets: (jobId, request) => jobs.streamTargets(db, dialect, reader, jobId, request),
+    exportJobs: (request) => jobs.exportJobs(db, dialect, csvReader, request),
+    exportTargets: (jobId, request) => jobs.exportTargets(db, dialect, csvReader, jobId, request),
     cancelJobs: (accountId, ids, force, now) => jobs.cancelJobs(db, dialect, accountId, ids, force, now),
     cancelJobsByQuery: (accountId, query, force, now) =>
       jobs.cancelJobsByQuery(db, dialect, accountId, query, force, now),
@@ -140,7 +158,13 @@ const ATTEMPTS = 5;
 function mapErrors(store: Store, dialect: SqlDialect): Store {
   const mapped: Record<string, unknown> = { ...store };
   for (const [name, method] of Object.entries(store)) {
-    if (typeof method !== 'function' || name.startsWith('stream') || name === 'close' || name === 'listen') {
+    if (
+      typeof method !== 'function' ||
+      name.startsWith('stream') ||
+      name.startsWith('export') ||
+      name === 'close' ||
+      name === 'listen'
+    ) {
       continue;
     }
     const run = method as (...args: unknown[]) => Promise<unknown>;

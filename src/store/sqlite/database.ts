@@ -16,7 +16,6 @@ import {
 } from 'kysely';
 import type { Database } from '../sql/schema.js';
 import type { OnQuery } from '../store.js';
-import { WalCheckpoints } from './checkpoints.js';
 import { migrations } from './migrations/index.js';
 
 const BUSY_TIMEOUT_MS = 5_000;
@@ -61,16 +60,8 @@ export function withStatementCache(connection: BetterSqlite3.Database): SqliteDa
  * is the one that caused it, not the failed ROLLBACK's.
  */
 class ImmediateSqliteDriver extends SqliteDriver {
-  constructor(
-    private readonly database: BetterSqlite3.Database,
-    private readonly checkpoints: WalCheckpoints,
-  ) {
+  constructor(private readonly database: BetterSqlite3.Database) {
     super({ database: withStatementCache(database) });
-  }
-
-  override async destroy(): Promise<void> {
-    await this.checkpoints.close();
-    await super.destroy();
   }
 
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
@@ -94,10 +85,7 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
 }
 
 class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(
-    private readonly connection: BetterSqlite3.Database,
-    private readonly checkpoints: WalCheckpoints,
-  ) {
+  constructor(private readonly connection: BetterSqlite3.Database) {
     super({ database: connection });
   }
 
@@ -106,7 +94,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.connection, this.checkpoints);
+    return new ImmediateSqliteDriver(this.connection);
   }
 }
 
@@ -127,8 +115,6 @@ function openWriter(path: string): BetterSqlite3.Database {
   for (const pragma of CONNECTION_PRAGMAS) connection.pragma(pragma);
   connection.pragma('journal_mode = WAL');
   connection.pragma('synchronous = NORMAL');
-  // WalCheckpoints checkpoints, off the event loop.
-  connection.pragma('wal_autocheckpoint = 0');
   return connection;
 }
 
@@ -151,7 +137,7 @@ export async function openSqliteDatabase(
   const connection = openWriter(path);
   const { onQuery } = options;
   const db = new Kysely<Database>({
-    dialect: new ImmediateSqliteDialect(connection, new WalCheckpoints(path, CONNECTION_PRAGMAS)),
+    dialect: new ImmediateSqliteDialect(connection),
     ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),
   });
   try {

@@ -1,13 +1,17 @@
-import { Kysely } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import { inProcessNotifier } from '../sql/notifier.js';
 import type { Database } from '../sql/schema.js';
 import { createSqlStore } from '../sql/store.js';
 import type { Store } from '../store.js';
+import { startCheckpointer } from './checkpointer.js';
 import { CONNECTION_PRAGMAS, openSqliteDatabase, type SqliteStoreOptions } from './database.js';
 import { sqliteDialect } from './dialect.js';
 import { SqliteReadPool, SqliteReadPoolDialect } from './read-pool.js';
 
 export type { SqliteStoreOptions } from './database.js';
+
+/** SQLite's default: the writer checkpoints again itself if the checkpointer stops. */
+const AUTOCHECKPOINT_PAGES = 1000;
 
 /**
  * The SQLite store: one connection for everything that writes or must be current, and read-only
@@ -17,18 +21,29 @@ export type { SqliteStoreOptions } from './database.js';
  */
 export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<Store> {
   const db = await openSqliteDatabase(path, options);
+  await sql`pragma wal_autocheckpoint = 0`.execute(db);
+  const checkpointer = startCheckpointer(path, () => {
+    void sql`pragma wal_autocheckpoint = ${sql.raw(String(AUTOCHECKPOINT_PAGES))}`
+      .execute(db)
+      .catch(() => undefined);
+  });
   const { onQuery } = options;
+  const pool = new SqliteReadPool(path, CONNECTION_PRAGMAS);
   const readDb = new Kysely<Database>({
-    dialect: new SqliteReadPoolDialect(new SqliteReadPool(path, CONNECTION_PRAGMAS)),
+    dialect: new SqliteReadPoolDialect(pool),
     ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),
   });
   return createSqlStore({
     db,
     readDb,
+    csvReader: (query, plan) => pool.readCsv(query, plan),
     dialect: sqliteDialect,
     notifier: inProcessNotifier(),
     async close() {
+      await checkpointer.stop();
       await readDb.destroy();
+      // Also when only exports read (kysely destroys a driver it started, and exports bypass it).
+      await pool.close();
       await db.destroy();
     },
   });

@@ -12,6 +12,7 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from 'kysely';
+import { type CsvBatch, type CsvPlan, cellEncoding } from '../../model/csv.js';
 
 /**
  * Read-only connections to the store's file, each in a worker thread of its own. better-sqlite3 runs
@@ -23,34 +24,44 @@ import {
  * The rows come back as JSON text when every value is a string, a number or NULL (so always, for
  * the store's tables): the event loop parses 1,000 rows of a page from text in about half the time
  * it takes to receive them as cloned objects (the cost that made a pool sending objects no faster
- * than reading on the event loop). The worker reads them as arrays (better-sqlite3's `raw` mode)
- * and sends the column names once: building an object per row took the worker about 9 ms of a
- * 1,000-job page's 10 ms, arrays half that, and their text is a third as long to send and parse.
+ * than reading on the event loop).
+ *
+ * A CSV export's batches are encoded in the worker that reads them, by the shared cell encoding
+ * (src/model/csv.ts, its source text evaluated here), and come back as one string per batch (a
+ * copy of its bytes; encoding it to UTF-8 here cost the worker more than the socket write costs
+ * the event loop): the event loop only writes them.
  */
 
-/** Runs in each worker: one read-only connection, statements prepared once, rows sent back. */
+/**
+ * Runs in each worker: one read-only connection, statements prepared once, rows (or CSV) sent
+ * back. `__name`: tsx (esbuild's keepNames) wraps the encoding's inner functions in it.
+ */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const __name = (target) => target;
+const { csvBatch } = (${cellEncoding.toString()})();
 const Database = require(workerData.driver);
 const connection = new Database(workerData.path, { readonly: true, fileMustExist: true });
 for (const pragma of workerData.pragmas) connection.pragma(pragma);
 const prepared = new Map();
 const plain = (rows) =>
   rows.every((row) =>
-    row.every((value) => value === null || typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))),
+    Object.values(row).every((value) => value === null || typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))),
   );
-parentPort.on('message', ({ id, sql, parameters }) => {
+parentPort.on('message', ({ id, sql, parameters, csv }) => {
   try {
-    let entry = prepared.get(sql);
-    if (entry === undefined) {
+    let statement = prepared.get(sql);
+    if (statement === undefined) {
       if (prepared.size >= 500) prepared.clear();
-      const statement = connection.prepare(sql).raw(true);
-      entry = { statement, columns: statement.columns().map((column) => column.name) };
-      prepared.set(sql, entry);
+      statement = connection.prepare(sql);
+      prepared.set(sql, statement);
     }
-    const { statement, columns } = entry;
-    const rows = statement.all(...parameters);
-    parentPort.postMessage(plain(rows) ? { id, columns, json: JSON.stringify(rows) } : { id, columns, rows });
+    const rows = statement.raw(csv !== undefined).all(...parameters);
+    if (csv !== undefined) {
+      parentPort.postMessage({ id, csv: csvBatch(rows, csv) });
+    } else {
+      parentPort.postMessage(plain(rows) ? { id, json: JSON.stringify(rows) } : { id, rows });
+    }
   } catch (error) {
     parentPort.postMessage({ id, error: { message: error.message, code: error.code } });
   }
@@ -59,25 +70,15 @@ parentPort.on('message', ({ id, sql, parameters }) => {
 
 interface Reply {
   id: number;
-  /** The names of the values of each row, in order. */
-  columns?: string[];
-  /** The rows (arrays of values) as JSON text, or (when a value is not plain JSON) `rows`. */
+  /** The rows as JSON text, or (when a value is not plain JSON) `rows`, or CSV. */
   json?: string;
-  rows?: unknown[][];
+  rows?: unknown[];
+  csv?: CsvBatch;
   error?: { message: string; code?: string };
 }
 
-/** Rows as objects, from arrays of values in the order of `columns` (a repeated name: the last wins, as better-sqlite3 does). */
-function rowObjects(columns: readonly string[], rows: readonly unknown[][]): Record<string, unknown>[] {
-  return rows.map((values) => {
-    const row: Record<string, unknown> = {};
-    for (let index = 0; index < columns.length; index++) row[columns[index] as string] = values[index];
-    return row;
-  });
-}
-
 interface Waiting {
-  resolve(rows: unknown[]): void;
+  resolve(reply: Reply): void;
   reject(error: Error): void;
 }
 
@@ -102,7 +103,19 @@ export class SqliteReadPool {
   }
 
   /** Every row of `query`, read by the worker with the fewest statements waiting. */
-  read(query: CompiledQuery): Promise<unknown[]> {
+  async read(query: CompiledQuery): Promise<unknown[]> {
+    const reply = await this.#ask(query);
+    return reply.json === undefined ? (reply.rows ?? []) : (JSON.parse(reply.json) as unknown[]);
+  }
+
+  /** Every row of `query` as CSV records, encoded by the worker that reads them. */
+  async readCsv(query: CompiledQuery, plan: CsvPlan): Promise<CsvBatch> {
+    const { csv } = await this.#ask(query, plan);
+    if (csv === undefined) throw new Error('a read worker answered no CSV');
+    return csv;
+  }
+
+  #ask(query: CompiledQuery, csv?: CsvPlan): Promise<Reply> {
     if (this.#closed) return Promise.reject(new Error('the store is closed'));
     if (this.#workers.length < this.#size) this.#workers.push(this.#start());
     const target = this.#workers.reduce((least, candidate) =>
@@ -111,7 +124,7 @@ export class SqliteReadPool {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       target.waiting.set(id, { resolve, reject });
-      target.worker.postMessage({ id, sql: query.sql, parameters: query.parameters });
+      target.worker.postMessage({ id, sql: query.sql, parameters: query.parameters, csv });
     });
   }
 
@@ -141,8 +154,7 @@ export class SqliteReadPool {
       if (reply.error !== undefined) {
         waiting.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
       } else {
-        const rows = reply.json === undefined ? (reply.rows ?? []) : (JSON.parse(reply.json) as unknown[][]);
-        waiting.resolve(rowObjects(reply.columns ?? [], rows));
+        waiting.resolve(reply);
       }
     });
     const failAll = (error: Error) => {

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isoTime } from '../../../../model/csv.js';
 import { badRequest, notFound } from '../../../../model/error.js';
 import type { Monitor, MonitorSettings } from '../../../../model/monitor.js';
 import type { MonitorPatch } from '../../../../store/store.js';
@@ -7,7 +8,7 @@ import { refuseBody } from '../../../errors.js';
 import { messageJson } from '../../../formats/messages.js';
 import { pageRoutes } from '../../../listing.js';
 import { parseSize, type RawQuery, single } from '../../../params.js';
-import { isoTime, type ResourceInfo, toJson } from '../../../resources.js';
+import { type ResourceInfo, toJson } from '../../../resources.js';
 import {
   byIdResults,
   describeRoute,

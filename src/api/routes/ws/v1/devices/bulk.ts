@@ -10,6 +10,6 @@ export function deviceBulkRoutes(app: FastifyInstance, { store }: ApiContext): v
     '/ws/v1/devices/bulk',
     { operationId: 'exportDevices', tag: 'devices', summary: 'Every matching device as CSV' },
     DEVICES,
-    (streamRequest) => store.streamDevices(streamRequest),
+    (csvRequest) => store.exportDevices(csvRequest),
   );
 }

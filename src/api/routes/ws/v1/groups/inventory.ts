@@ -27,6 +27,6 @@ export function groupInventoryRoutes(app: FastifyInstance, { store, cursors }: A
     '/ws/v1/groups/bulk',
     { operationId: 'exportGroups', tag: 'groups', summary: 'Every matching group as CSV' },
     GROUPS,
-    (streamRequest) => store.streamGroups(streamRequest),
+    (csvRequest) => store.exportGroups(csvRequest),
   );
 }

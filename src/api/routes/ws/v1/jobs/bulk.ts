@@ -10,6 +10,6 @@ export function jobBulkRoutes(app: FastifyInstance, { store }: ApiContext): void
     '/ws/v1/jobs/bulk',
     { operationId: 'exportJobs', tag: 'jobs', summary: 'Every matching job as CSV' },
     JOBS,
-    (streamRequest) => store.streamJobs(streamRequest),
+    (csvRequest) => store.exportJobs(csvRequest),
   );
 }

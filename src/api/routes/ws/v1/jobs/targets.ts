@@ -53,7 +53,7 @@ export function jobTargetRoutes(app: FastifyInstance, { store, cursors }: ApiCon
       return sendCsv(request, reply, {
         resource: TARGETS,
         accountId,
-        stream: (streamRequest) => store.streamTargets(jobId, streamRequest),
+        records: (csvRequest) => store.exportTargets(jobId, csvRequest),
       });
     },
   );

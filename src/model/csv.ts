@@ -1,0 +1,96 @@
+/** How a column's value, as the store reads it, becomes a CSV cell. */
+export type CsvCell = 'value' | 'timestamp' | 'json';
+
+/**
+ * What a CSV export writes of each row read: the cells are `columns` (indexes into the row as
+ * selected) written as `kinds` say; `keyset` holds the indexes of the sort value and the key, where
+ * the next batch continues.
+ */
+export interface CsvPlan {
+  columns: readonly number[];
+  kinds: readonly CsvCell[];
+  keyset: readonly [number, number];
+}
+
+/** One batch of an export as CSV records, with the keyset values of its last row (null: no rows). */
+export interface CsvBatch {
+  text: string;
+  rows: number;
+  last: [unknown, unknown] | null;
+}
+
+/**
+ * The text of cells in CSV, XML and JSON, in one self-contained function: the SQLite read workers
+ * evaluate its source text (src/store/sqlite/read-pool.ts) and encode exports where they read them,
+ * so the workers, the PostgreSQL store and the API write every cell with this one code.
+ */
+export function cellEncoding() {
+  const NEEDS_QUOTES = /[",\r\n]/;
+  const DAY_MS = 86_400_000;
+  /** 10000-01-01: from there on (and before 1970) toISOString's own format is used. */
+  const FOUR_DIGIT_YEARS_END_MS = 253_402_300_800_000;
+  const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
+  const pad3 = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
+  /** The day of the last timestamp formatted, and its `YYYY-MM-DDT`: exports format millions of them, mostly of few days. */
+  let cachedDay = Number.NaN;
+  let cachedDayPrefix = '';
+
+  /** ISO 8601 with milliseconds, as Date#toISOString writes it, without a Date per call. */
+  const isoTime = (millis: number | null | undefined): string | null => {
+    if (millis === null || millis === undefined) return null;
+    if (!Number.isInteger(millis) || millis < 0 || millis >= FOUR_DIGIT_YEARS_END_MS) {
+      return new Date(millis).toISOString();
+    }
+    const day = Math.floor(millis / DAY_MS);
+    if (day !== cachedDay) {
+      cachedDay = day;
+      cachedDayPrefix = new Date(day * DAY_MS).toISOString().slice(0, 11);
+    }
+    const ofDay = millis - day * DAY_MS;
+    const seconds = Math.floor(ofDay / 1000);
+    return `${cachedDayPrefix}${pad2(Math.floor(seconds / 3600))}:${pad2(Math.floor(seconds / 60) % 60)}:${pad2(seconds % 60)}.${pad3(ofDay % 1000)}Z`;
+  };
+
+  /** RFC 4180: a field with a quote, comma, CR or LF is quoted, its quotes doubled. */
+  const csvField = (text: string): string =>
+    NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+
+  /** A value as text: empty for none, compact JSON for lists and objects (tags, response). */
+  const valueText = (value: unknown): string =>
+    value === null || value === undefined
+      ? ''
+      : typeof value === 'object'
+        ? JSON.stringify(value)
+        : String(value);
+
+  /** One cell as CSV; numbers (most cells of an export) and timestamps never need quotes. */
+  const csvCell = (value: unknown, kind: CsvCell): string => {
+    if (value === null || value === undefined) return '';
+    if (kind === 'timestamp') return isoTime(value as number) ?? '';
+    if (typeof value === 'number') return String(value);
+    return csvField(valueText(kind === 'json' ? JSON.parse(value as string) : value));
+  };
+
+  /** `rows` as CSV records, CRLF after each: one string, built by concatenation without an array per row. */
+  const csvBatch = (rows: readonly (readonly unknown[])[], plan: CsvPlan): CsvBatch => {
+    const { columns, kinds } = plan;
+    const last = columns.length - 1;
+    let text = '';
+    for (const row of rows) {
+      for (let index = 0; index < last; index++) {
+        text += `${csvCell(row[columns[index] as number], kinds[index] as CsvCell)},`;
+      }
+      text += `${csvCell(row[columns[last] as number], kinds[last] as CsvCell)}\r\n`;
+    }
+    const final = rows[rows.length - 1];
+    return {
+      text,
+      rows: rows.length,
+      last: final === undefined ? null : [final[plan.keyset[0]], final[plan.keyset[1]]],
+    };
+  };
+
+  return { isoTime, csvField, valueText, csvBatch };
+}
+
+export const { isoTime, csvField, valueText, csvBatch } = cellEncoding();
