@@ -119,9 +119,10 @@ const startServer = async (
  * CPU seconds a process (all its threads) has used, from /proc (Linux): what the run cost the
  * server whatever else the machine was doing.
  */
-function cpuSeconds(pid: number | undefined): number {
+function cpuSeconds(pid: number | undefined, thread?: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const path = thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`;
+    const fields = readFileSync(path, 'utf8').split(') ')[1]?.split(' ') ?? [];
     // utime and stime, fields 14 and 15 of stat (11 and 12 after the command name), in clock ticks.
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
@@ -187,6 +188,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // Restarts the event-loop delay series, so that the next scrape covers the run alone.
   const answeredBefore = answered(await (await fetch(metricsUrl)).text());
   const cpuBefore = cpuSeconds(server.pid);
+  // The main thread's id is the process id: the event loop, which every request passes through.
+  const loopCpuBefore = cpuSeconds(server.pid, server.pid);
   const created: number[] = [];
   const counts = new Map<Kind, number>();
   try {
@@ -257,6 +260,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       ],
     });
     const cpu = cpuSeconds(server.pid) - cpuBefore;
+    const loopCpu = cpuSeconds(server.pid, server.pid) - loopCpuBefore;
     const rps = result.requests.average;
     const p99 = result.latency.p99;
     console.log(
@@ -270,7 +274,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     // Counted by the server: the requests autocannon gave up on were answered too.
     const served = answered(metrics) - answeredBefore;
     console.log(
-      `server CPU during the run: ${cpu.toFixed(1)} s for ${served} requests answered, ${((1000 * cpu) / served).toFixed(1)} ms each`,
+      `server CPU during the run: ${cpu.toFixed(1)} s for ${served} requests answered, ${((1000 * cpu) / served).toFixed(1)} ms each ` +
+        `(event-loop thread ${((1000 * loopCpu) / served).toFixed(1)} ms, other threads ${((1000 * (cpu - loopCpu)) / served).toFixed(1)} ms)`,
     );
     console.log(
       `server event-loop delay during the run: max ${lag.max.toFixed(0)} ms, p99 ${lag.p99.toFixed(0)} ms (goal < 100 ms)`,

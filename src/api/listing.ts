@@ -5,6 +5,7 @@ import type { CsvRecords, CsvRequest, Keyset, ListRequest, Order } from '../stor
 import { requestUser } from './context.js';
 import type { CursorBinding, CursorCodec } from './cursor.js';
 import { csvStream } from './formats/csv.js';
+import { jsonListBody } from './formats/json.js';
 import { type Page, pageXml } from './formats/xml.js';
 import { parseFields, parseOrder, parseSize, type RawQuery, single } from './params.js';
 import { type ResourceInfo, toJson } from './resources.js';
@@ -153,12 +154,14 @@ async function sendPage<T>(
     page.next_uri = nextUri(request, selection, size, page.cursor);
   }
   if (options.xml) return reply.type('application/xml; charset=utf-8').send(pageXml(resource, page));
-  return reply.send({
+  const envelope = {
     count: list.length,
     size,
     ...(page.cursor === undefined ? {} : { cursor: page.cursor, next_uri: page.next_uri }),
-    list: list.map((item) => toJson(resource, resource.fields, item as object)),
-  });
+  };
+  return reply
+    .type('application/json; charset=utf-8')
+    .send(jsonListBody(envelope, list, (item) => toJson(resource, resource.fields, item as object)));
 }
 
 function nextUri(request: FastifyRequest, selection: Selection, size: number, cursor: string): string {

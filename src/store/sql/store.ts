@@ -85,7 +85,8 @@ export function createSqlStore(options: SqlStoreOptions): Store {
       jobs.failDisconnectedTargets(db, dialect, accountId, jobId, message, now),
     getJob: (accountId, id) => jobs.getJob(db, accountId, id),
     listJobs: (request) => jobs.listJobs(readDb, dialect, request),
-    streamJobs: (request) => jobs.streamJobs(db, dialect, reader, request),
+    // readDb: a device condition's devices are looked up there too, off the writer.
+    streamJobs: (request) => jobs.streamJobs(readDb, dialect, reader, request),
     listTargets: (jobId, request) => jobs.listTargets(readDb, dialect, jobId, request),
     streamTargets: (jobId, request) => jobs.streamTargets(db, dialect, reader, jobId, request),
     exportJobs: (request) => jobs.exportJobs(db, dialect, csvReader, request),
