@@ -383,9 +383,6 @@ export interface Store extends DispatchStore {
   existingDeviceIds(accountId: number, ids: string[]): Promise<string[]>;
   /** The account's groups: every path a device's group has or lies under, its devices counted with those below. */
   listGroups(request: ListRequest): Promise<DeviceGroup[]>;
-  streamGroups(request: StreamRequest): AsyncIterable<DeviceGroup[]>;
-  /** Batches from a separate read connection, in keyset order, never holding up other requests. */
-  streamDevices(request: StreamRequest): AsyncIterable<Device[]>;
   exportGroups(request: CsvRequest): CsvRecords;
   exportDevices(request: CsvRequest): CsvRecords;
 
@@ -406,7 +403,6 @@ export interface Store extends DispatchStore {
   failDisconnectedTargets(accountId: number, jobId: number, message: string, now: Millis): Promise<string[]>;
   getJob(accountId: number, id: number): Promise<JobDetail | undefined>;
   listJobs(request: ListRequest): Promise<Job[]>;
-  streamJobs(request: StreamRequest): AsyncIterable<Job[]>;
   /** undefined when the job does not exist in this account. */
   listTargets(jobId: number, request: ListRequest): Promise<JobTarget[] | undefined>;
   streamTargets(jobId: number, request: StreamRequest): AsyncIterable<JobTarget[]>;

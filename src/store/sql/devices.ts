@@ -3,14 +3,14 @@ import { DEVICE_FIELDS, DEVICE_SERVICE_FIELDS, type Device, type DeviceInput } f
 import { conflict } from '../../model/error.js';
 import type { Millis } from '../../model/job.js';
 import type { Query } from '../../query/index.js';
-import type { CsvRecords, CsvRequest, ListRequest, NewDevice, StreamRequest } from '../store.js';
+import type { CsvRecords, CsvRequest, ListRequest, NewDevice } from '../store.js';
 import { EndedTargets } from './counts.js';
-import type { CsvReader, Reader, SqlDialect } from './dialect.js';
+import type { CsvReader, SqlDialect } from './dialect.js';
 import { deviceChanges, jobChanges, recordEvents, targetChanges } from './events.js';
 import { DEVICE_STORE_FIELDS } from './fields.js';
 import { deviceWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
-import { csvPages, page, streamPages } from './pages.js';
+import { csvPages, page } from './pages.js';
 import { isPending } from './pending.js';
 import { DEVICE_COLUMNS, deviceFromRow, TARGET_COLUMNS, targetFromRow } from './rows.js';
 import type { Database, DevicesTable } from './schema.js';
@@ -202,21 +202,6 @@ export async function listDevices(db: Db, dialect: SqlDialect, request: ListRequ
   const sort = resolveSort(request.order, DEVICE_STORE_FIELDS, 'id', 'd');
   const query = devicesQuery(db, dialect, request.accountId, request.query, Date.now());
   return (await page(query, sort, request.after, request.limit).execute()).map(deviceFromRow);
-}
-
-export function streamDevices(
-  db: Db,
-  dialect: SqlDialect,
-  reader: Reader,
-  request: StreamRequest,
-): AsyncGenerator<Device[]> {
-  const sort = resolveSort(request.order, DEVICE_STORE_FIELDS, 'id', 'd');
-  return streamPages(
-    reader,
-    devicesQuery(db, dialect, request.accountId, request.query, Date.now()),
-    sort,
-    deviceFromRow,
-  );
 }
 
 const DEVICE_JSON: ReadonlySet<string> = new Set(['tags']);

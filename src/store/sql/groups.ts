@@ -1,11 +1,11 @@
 import { type Kysely, sql } from 'kysely';
 import type { DeviceGroup } from '../../model/device.js';
 import type { CsvRecords, CsvRequest, ListRequest, StreamRequest } from '../store.js';
-import type { CsvReader, Reader, SqlDialect } from './dialect.js';
+import type { CsvReader, SqlDialect } from './dialect.js';
 import { GROUP_STORE_FIELDS } from './fields.js';
 import { groupWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
-import { csvPages, page, streamPages } from './pages.js';
+import { csvPages, page } from './pages.js';
 import type { Database } from './schema.js';
 
 /**
@@ -51,15 +51,6 @@ export function listGroups(
   request: ListRequest,
 ): Promise<DeviceGroup[]> {
   return page(groupsQuery(db, dialect, request), groupSort(request), request.after, request.limit).execute();
-}
-
-export function streamGroups(
-  db: Kysely<Database>,
-  dialect: SqlDialect,
-  reader: Reader,
-  request: StreamRequest,
-): AsyncGenerator<DeviceGroup[]> {
-  return streamPages(reader, groupsQuery(db, dialect, request), groupSort(request), (row) => row);
 }
 
 export function exportGroups(

@@ -195,21 +195,6 @@ export async function listJobs(db: Db, dialect: SqlDialect, request: ListRequest
   return (await page(query, sort, request.after, request.limit).execute()).map(jobFromRow);
 }
 
-export async function* streamJobs(
-  db: Db,
-  dialect: SqlDialect,
-  reader: Reader,
-  request: StreamRequest,
-): AsyncGenerator<Job[]> {
-  const sort = resolveSort(request.order, JOB_STORE_FIELDS, 'id', 'j');
-  yield* streamPages(
-    reader,
-    await jobsQuery(db, dialect, request.accountId, request.query, Date.now()),
-    sort,
-    jobFromRow,
-  );
-}
-
 export async function* exportJobs(
   db: Db,
   dialect: SqlDialect,

@@ -69,10 +69,8 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     deleteDevice: (accountId, id, now) => devices.deleteDevice(db, dialect, accountId, id, now),
     setDeviceToken: (accountId, id, tokenHash) => devices.setDeviceToken(db, accountId, id, tokenHash),
     listDevices: (request) => devices.listDevices(readDb, dialect, request),
-    streamDevices: (request) => devices.streamDevices(db, dialect, reader, request),
     existingDeviceIds: (accountId, ids) => devices.existingDeviceIds(db, dialect, accountId, ids),
     listGroups: (request) => groups.listGroups(readDb, dialect, request),
-    streamGroups: (request) => groups.streamGroups(db, dialect, reader, request),
     exportDevices: (request) => devices.exportDevices(db, dialect, csvReader, request),
     exportGroups: (request) => groups.exportGroups(db, dialect, csvReader, request),
 
@@ -85,11 +83,10 @@ export function createSqlStore(options: SqlStoreOptions): Store {
       jobs.failDisconnectedTargets(db, dialect, accountId, jobId, message, now),
     getJob: (accountId, id) => jobs.getJob(db, accountId, id),
     listJobs: (request) => jobs.listJobs(readDb, dialect, request),
-    // readDb: a device condition's devices are looked up there too, off the writer.
-    streamJobs: (request) => jobs.streamJobs(readDb, dialect, reader, request),
     listTargets: (jobId, request) => jobs.listTargets(readDb, dialect, jobId, request),
     streamTargets: (jobId, request) => jobs.streamTargets(db, dialect, reader, jobId, request),
-    exportJobs: (request) => jobs.exportJobs(db, dialect, csvReader, request),
+    // readDb: a device condition's devices are looked up there too, off the writer.
+    exportJobs: (request) => jobs.exportJobs(readDb, dialect, csvReader, request),
     exportTargets: (jobId, request) => jobs.exportTargets(db, dialect, csvReader, jobId, request),
     cancelJobs: (accountId, ids, force, now) => jobs.cancelJobs(db, dialect, accountId, ids, force, now),
     cancelJobsByQuery: (accountId, query, force, now) =>
