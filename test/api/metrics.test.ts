@@ -30,12 +30,19 @@ describe('GET /metrics', () => {
     return store.totals();
   });
   let alice: Caller;
+  /** The SQL of every statement the store timed, as the metrics saw it. */
+  const timed: string[] = [];
 
   beforeAll(async () => {
     h = await Harness.start({
       metrics,
       metricsToken: 's3cret-token',
-      store: { onQuery: metrics.storeQuery },
+      store: {
+        onQuery: (ms, sql) => {
+          timed.push(sql);
+          metrics.storeQuery(ms);
+        },
+      },
     });
     store = h.store;
     alice = await h.user('acme', 'alice');
@@ -91,6 +98,16 @@ describe('GET /metrics', () => {
     expect(samples.get('fleetjobs_http_requests_total{method="GET",route="unmatched",status="404"}')).toBe(1);
     expect([...samples.keys()].some((key) => key.includes('12345'))).toBe(false);
     expect(samples.get('fleetjobs_store_query_duration_seconds_count')).toBeGreaterThan(0);
+  });
+
+  it("times an export's batches with the store's other statements", async () => {
+    const before = (await scrape()).samples.get('fleetjobs_store_query_duration_seconds_count') ?? 0;
+    timed.length = 0;
+    const response = await h.get(alice, '/ws/v1/jobs/bulk');
+    expect(response.statusCode).toBe(200);
+    expect(timed.some((statement) => /from "jobs"/i.test(statement))).toBe(true);
+    const after = (await scrape()).samples.get('fleetjobs_store_query_duration_seconds_count') ?? 0;
+    expect(after - before).toBeGreaterThanOrEqual(timed.length);
   });
 
   it('reports the store totals: jobs by status, targets by progress, devices connected', async () => {

@@ -1,4 +1,5 @@
 import { csvBatch } from '../../model/csv.js';
+import { timedCsvReader } from '../sql/dialect.js';
 import { createSqlStore } from '../sql/store.js';
 import type { OnQuery, Store } from '../store.js';
 import { openPostgresDatabase, postgresPool } from './database.js';
@@ -17,14 +18,14 @@ export async function openPostgresStore(url: string, onQuery?: OnQuery): Promise
     db,
     dialect: postgresDialect,
     readDb: db,
-    async csvReader(query, plan) {
+    csvReader: timedCsvReader(async (query, plan) => {
       const { rows } = await pool.query<unknown[]>({
         text: query.sql,
         values: query.parameters as unknown[],
         rowMode: 'array',
       });
       return csvBatch(rows, plan);
-    },
+    }, onQuery),
     notifier: postgresNotifier(url, db),
     close: () => db.destroy(),
   });

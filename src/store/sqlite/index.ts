@@ -1,4 +1,5 @@
 import { Kysely, sql } from 'kysely';
+import { timedCsvReader } from '../sql/dialect.js';
 import { inProcessNotifier } from '../sql/notifier.js';
 import type { Database } from '../sql/schema.js';
 import { createSqlStore } from '../sql/store.js';
@@ -36,7 +37,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
   return createSqlStore({
     db,
     readDb,
-    csvReader: (query, plan) => pool.readCsv(query, plan),
+    csvReader: timedCsvReader((query, plan) => pool.readCsv(query, plan), onQuery),
     dialect: sqliteDialect,
     notifier: inProcessNotifier(),
     async close() {
