@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
 import type { TSchema } from 'typebox';
 import { parseQuery, type Query, serializeQuery } from '../query/index.js';
-import type { CsvRecords, CsvRequest, Keyset, ListRequest, Order } from '../store/store.js';
+import type { CsvRecords, CsvRequest, JsonPage, JsonPageRequest, Keyset, ListRequest, Order } from '../store/store.js';
 import { requestUser } from './context.js';
 import type { CursorBinding, CursorCodec } from './cursor.js';
 import { csvStream } from './formats/csv.js';
 import { jsonListBody } from './formats/json.js';
-import { type Page, pageXml } from './formats/xml.js';
+import { pageXml } from './formats/xml.js';
 import { parseFields, parseOrder, parseSize, type RawQuery, single } from './params.js';
 import { type ResourceInfo, toJson } from './resources.js';
 import { csv, csvQuery, describeRoute, page, pageQuery } from './schemas.js';
@@ -70,6 +70,8 @@ export interface PageOptions<T> {
   cursors: CursorCodec;
   scope: ListScope;
   fetch: (request: ListRequest) => Promise<T[]>;
+  /** The page as JSON, encoded by the store (where the page is the load's bulk): else from `fetch`'s items. */
+  fetchJson?: (request: JsonPageRequest) => Promise<JsonPage>;
 }
 
 /**
@@ -135,33 +137,52 @@ async function sendPage<T>(
   };
   const cursorText = single(raw, 'cursor');
   const after = cursorText === undefined || cursorText === '' ? null : cursors.decode(binding, cursorText);
-  const items = await options.fetch({
+  const listRequest: ListRequest = {
     accountId: scope.accountId,
     query: selection.query,
     order: selection.order,
     after,
-    limit: size + 1,
-  });
-  const list = items.slice(0, size);
-  const page: Page<T> = { size, list };
-  const last = list[list.length - 1];
-  if (items.length > size && last !== undefined) {
-    const position: Keyset = {
-      value: ((last as Record<string, unknown>)[selection.order.field] ?? null) as Keyset['value'],
-      key: resource.key(last),
-    };
-    page.cursor = cursors.encode(binding, position);
-    page.next_uri = nextUri(request, selection, size, page.cursor);
-  }
-  if (options.xml) return reply.type('application/xml; charset=utf-8').send(pageXml(resource, page));
-  const envelope = {
-    count: list.length,
-    size,
-    ...(page.cursor === undefined ? {} : { cursor: page.cursor, next_uri: page.next_uri }),
+    limit: size,
   };
-  return reply
-    .type('application/json; charset=utf-8')
-    .send(jsonListBody(envelope, list, (item) => toJson(resource, resource.fields, item as object)));
+  /** The cursor and URI of the page after the one ending at `next` (none on the last page). */
+  const following = (next: Keyset | null): { cursor?: string; next_uri?: string } => {
+    if (next === null) return {};
+    const cursor = cursors.encode(binding, next);
+    return { cursor, next_uri: nextUri(request, selection, size, cursor) };
+  };
+  const json = (count: number, next: Keyset | null, list: string) =>
+    reply
+      .type('application/json; charset=utf-8')
+      .send(jsonListBody({ count, size, ...following(next) }, list));
+  if (!options.xml && options.fetchJson !== undefined) {
+    const encoded = await options.fetchJson({
+      ...listRequest,
+      fields: resource.fields,
+      timestamps: resource.timestampFields,
+    });
+    return json(encoded.count, encoded.next, encoded.text);
+  }
+  // One item more than the page tells whether more follow.
+  const items = await options.fetch({ ...listRequest, limit: size + 1 });
+  const list = items.slice(0, size);
+  const last = list[list.length - 1];
+  const next: Keyset | null =
+    items.length > size && last !== undefined
+      ? {
+          value: ((last as Record<string, unknown>)[selection.order.field] ?? null) as Keyset['value'],
+          key: resource.key(last),
+        }
+      : null;
+  if (options.xml) {
+    return reply
+      .type('application/xml; charset=utf-8')
+      .send(pageXml(resource, { size, list, ...following(next) }));
+  }
+  return json(
+    list.length,
+    next,
+    JSON.stringify(list.map((item) => toJson(resource, resource.fields, item as object))),
+  );
 }
 
 function nextUri(request: FastifyRequest, selection: Selection, size: number, cursor: string): string {

@@ -20,6 +20,25 @@ export interface CsvBatch {
 }
 
 /**
+ * What a JSON page writes of the rows read (at most `limit` items, the rows beyond tell that more
+ * follow): each item an object of `fields` in order, the cells as CsvPlan says (a timestamp in ISO
+ * 8601, a missing value `null`).
+ */
+export interface JsonPlan extends CsvPlan {
+  fields: readonly string[];
+  limit: number;
+}
+
+/** A page's items as one JSON array, with the keyset values of its last item (null: none). */
+export interface JsonBatch {
+  text: string;
+  count: number;
+  /** Whether more rows were read than the page holds. */
+  more: boolean;
+  last: [unknown, unknown] | null;
+}
+
+/**
  * The text of cells in CSV, XML and JSON, in one self-contained function: the SQLite read workers
  * evaluate its source text (src/store/sqlite/read-pool.ts) and encode exports where they read them,
  * so the workers, the PostgreSQL store and the API write every cell with this one code.
@@ -90,7 +109,39 @@ export function cellEncoding() {
     };
   };
 
-  return { isoTime, csvField, valueText, csvBatch };
+  /** A cell's value in JSON: what JSON.stringify writes of it once converted. */
+  const jsonCell = (value: unknown, kind: CsvCell): unknown => {
+    if (value === null || value === undefined) return null;
+    if (kind === 'timestamp') return isoTime(value as number);
+    return kind === 'json' ? JSON.parse(value as string) : value;
+  };
+
+  /**
+   * The first `plan.limit` rows as a JSON array of objects: one JSON.stringify of them all, which
+   * took about half the time of stringifying each item and joining the texts.
+   */
+  const jsonBatch = (rows: readonly (readonly unknown[])[], plan: JsonPlan): JsonBatch => {
+    const { fields, columns, kinds } = plan;
+    const count = Math.min(rows.length, plan.limit);
+    const items: Record<string, unknown>[] = new Array(count);
+    for (let row = 0; row < count; row++) {
+      const values = rows[row] as readonly unknown[];
+      const item: Record<string, unknown> = {};
+      for (let index = 0; index < fields.length; index++) {
+        item[fields[index] as string] = jsonCell(values[columns[index] as number], kinds[index] as CsvCell);
+      }
+      items[row] = item;
+    }
+    const final = rows[count - 1];
+    return {
+      text: JSON.stringify(items),
+      count,
+      more: rows.length > count,
+      last: final === undefined ? null : [final[plan.keyset[0]], final[plan.keyset[1]]],
+    };
+  };
+
+  return { isoTime, csvField, valueText, csvBatch, jsonBatch };
 }
 
-export const { isoTime, csvField, valueText, csvBatch } = cellEncoding();
+export const { isoTime, csvField, valueText, csvBatch, jsonBatch } = cellEncoding();

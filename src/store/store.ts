@@ -57,6 +57,23 @@ export interface ListRequest {
   limit: number;
 }
 
+/**
+ * A page as JSON: its items (at most `limit`) as objects of `fields`, those of `timestamps` in ISO
+ * 8601, a missing value `null`.
+ */
+export interface JsonPageRequest extends ListRequest {
+  fields: readonly string[];
+  timestamps: ReadonlySet<string>;
+}
+
+export interface JsonPage {
+  /** The items, one JSON array. */
+  text: string;
+  count: number;
+  /** The position of the last item, when more follow; null on the last page. */
+  next: Keyset | null;
+}
+
 export interface StreamRequest {
   accountId: number;
   query: Query | null;
@@ -403,6 +420,11 @@ export interface Store extends DispatchStore {
   failDisconnectedTargets(accountId: number, jobId: number, message: string, now: Millis): Promise<string[]>;
   getJob(accountId: number, id: number): Promise<JobDetail | undefined>;
   listJobs(request: ListRequest): Promise<Job[]>;
+  /**
+   * listJobs' page as JSON, encoded where it is read (SQLite: in its read worker): the page most
+   * clients ask for, written without an object per job on the event loop.
+   */
+  listJobsJson(request: JsonPageRequest): Promise<JsonPage>;
   /** undefined when the job does not exist in this account. */
   listTargets(jobId: number, request: ListRequest): Promise<JobTarget[] | undefined>;
   streamTargets(jobId: number, request: StreamRequest): AsyncIterable<JobTarget[]>;

@@ -27,9 +27,8 @@ describe('an unexpected failure', () => {
       now: Date.now(),
     });
     // A store whose job list breaks with an internal detail that must not reach the client.
-    const broken: Store = Object.create(store, {
-      listJobs: { value: async () => Promise.reject(new Error('SQLITE_CORRUPT: secret table layout')) },
-    });
+    const corrupt = { value: async () => Promise.reject(new Error('SQLITE_CORRUPT: secret table layout')) };
+    const broken: Store = Object.create(store, { listJobs: corrupt, listJobsJson: corrupt });
     const logger = pino({ level: 'error' }, { write: (line: string) => logged.push(line) });
     app = await buildApp({ store: broken, jobs: new JobService(broken), logger });
   });

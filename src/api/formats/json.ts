@@ -1,18 +1,12 @@
-import { Utf8Writer } from './utf8.js';
-
-/** `JSON.stringify({ ...envelope, list: items.map(toItem) })` as UTF-8 bytes, written item by item. */
-export function jsonListBody<T>(
-  envelope: Record<string, unknown>,
-  items: readonly T[],
-  toItem: (item: T) => unknown,
-): Buffer {
-  const out = new Utf8Writer();
+/**
+ * `{ ...envelope, list }` as UTF-8 bytes, `list` given as JSON text (one JSON.stringify of every
+ * item, or a page the store encoded). Measured and written into a buffer of that size: Node 20's
+ * Buffer.from took ~0.7 ms to encode a 300 kB page, measuring and writing ~0.07 ms.
+ */
+export function jsonListBody(envelope: Record<string, unknown>, list: string): Buffer {
   const head = JSON.stringify(envelope);
-  out.write(`${head.slice(0, -1)}${head === '{}' ? '' : ','}"list":[`);
-  for (let index = 0; index < items.length; index++) {
-    const item = JSON.stringify(toItem(items[index] as T));
-    out.write(index === 0 ? item : `,${item}`);
-  }
-  out.write(']}');
-  return out.bytes();
+  const text = `${head.slice(0, -1)}${head === '{}' ? '' : ','}"list":${list}}`;
+  const bytes = Buffer.allocUnsafe(Buffer.byteLength(text));
+  bytes.write(text);
+  return bytes;
 }

@@ -27,7 +27,7 @@ export const xmlCharacters = (text: string): string => text.replace(NOT_XML, '\u
 
 const element = (name: string, text: string): string => `<${name}>${xmlText(text)}</${name}>`;
 
-export interface Page<T> {
+interface Page<T> {
   size: number;
   cursor?: string | undefined;
   next_uri?: string | undefined;

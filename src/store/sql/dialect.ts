@@ -1,5 +1,5 @@
 import type { CompiledQuery, RawBuilder, SqlBool } from 'kysely';
-import type { CsvBatch, CsvPlan } from '../../model/csv.js';
+import type { CsvBatch, CsvPlan, JsonBatch, JsonPlan } from '../../model/csv.js';
 import type { Dialect } from '../../query/sql.js';
 import type { OnQuery } from '../store.js';
 
@@ -44,11 +44,17 @@ export type Reader = (query: CompiledQuery) => Promise<unknown[]>;
  */
 export type CsvReader = (query: CompiledQuery, plan: CsvPlan) => Promise<CsvBatch>;
 
+/** Reads the rows of a page's compiled SELECT and answers them as JSON items, as `plan` says. */
+export type JsonReader = (query: CompiledQuery, plan: JsonPlan) => Promise<JsonBatch>;
+
 /**
- * `reader` with each batch's time reported to `onQuery`: exports read around kysely (arrays, not
- * row objects), so its log, which times every other statement, never sees them.
+ * `reader` with each statement's time reported to `onQuery`: exports and JSON pages read around
+ * kysely (arrays, not row objects), so its log, which times every other statement, never sees them.
  */
-export function timedCsvReader(reader: CsvReader, onQuery: OnQuery | undefined): CsvReader {
+export function timedCsvReader<P, R>(
+  reader: (query: CompiledQuery, plan: P) => Promise<R>,
+  onQuery: OnQuery | undefined,
+): (query: CompiledQuery, plan: P) => Promise<R> {
   if (onQuery === undefined) return reader;
   return async (query, plan) => {
     const started = performance.now();

@@ -18,17 +18,19 @@ import type {
   CsvRecords,
   CsvRequest,
   DeviceSelection,
+  JsonPage,
+  JsonPageRequest,
   ListRequest,
   NewJob,
   StreamRequest,
 } from '../store.js';
 import { EndedTargets, FINISHED_ROLLOUT_STATE } from './counts.js';
-import type { CsvReader, Reader, SqlDialect } from './dialect.js';
+import type { CsvReader, JsonReader, Reader, SqlDialect } from './dialect.js';
 import { jobChanges, recordEvents, targetChanges } from './events.js';
 import { JOB_STORE_FIELDS, TARGET_STORE_FIELDS } from './fields.js';
 import { deviceWhere, jobWhere, targetWhere } from './filters.js';
 import { resolveSort } from './keyset.js';
-import { csvPages, page, streamPages } from './pages.js';
+import { csvPages, jsonPage, page, streamPages } from './pages.js';
 import { isPending } from './pending.js';
 import { noTarget } from './preview.js';
 import { controlColumns } from './rollout.js';
@@ -193,6 +195,17 @@ export async function listJobs(db: Db, dialect: SqlDialect, request: ListRequest
   const sort = resolveSort(request.order, JOB_STORE_FIELDS, 'id', 'j');
   const query = await jobsQuery(db, dialect, request.accountId, request.query, Date.now());
   return (await page(query, sort, request.after, request.limit).execute()).map(jobFromRow);
+}
+
+export async function listJobsJson(
+  db: Db,
+  dialect: SqlDialect,
+  reader: JsonReader,
+  request: JsonPageRequest,
+): Promise<JsonPage> {
+  const sort = resolveSort(request.order, JOB_STORE_FIELDS, 'id', 'j');
+  const query = await jobsQuery(db, dialect, request.accountId, request.query, Date.now());
+  return jsonPage(reader, query, 'j', sort, request, JOB_STORE_FIELDS);
 }
 
 export async function* exportJobs(

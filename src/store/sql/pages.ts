@@ -1,7 +1,7 @@
 import { type SelectQueryBuilder, sql } from 'kysely';
 import type { CsvBatch, CsvCell, CsvPlan } from '../../model/csv.js';
-import type { CsvRecords, CsvRequest, Keyset } from '../store.js';
-import type { CsvReader, Reader } from './dialect.js';
+import type { CsvRecords, CsvRequest, JsonPage, JsonPageRequest, Keyset } from '../store.js';
+import type { CsvReader, JsonReader, Reader } from './dialect.js';
 import type { StoreFields } from './fields.js';
 import { afterCondition, keysetOf, orderTerms, type Sort } from './keyset.js';
 
@@ -48,14 +48,14 @@ export async function* streamPages<DB, TB extends keyof DB, O, T>(
 export const CSV_BATCH = 1000;
 
 /**
- * What a CSV export of `request.fields` selects (each field's column once, and the sort and key
- * columns) and how it writes the rows: `fields` maps a field to its column where the names differ
- * (a device's `group`), `json` names the fields whose column holds JSON text.
+ * What a CSV export or a JSON page of `request.fields` selects (each field's column once, and the
+ * sort and key columns) and how it writes the rows: `fields` maps a field to its column where the
+ * names differ (a device's `group`), `json` names the fields whose column holds JSON text.
  */
-function csvPlan(
+function encodingPlan(
   fields: StoreFields,
   json: ReadonlySet<string>,
-  request: CsvRequest,
+  request: Pick<CsvRequest, 'fields' | 'timestamps'>,
   sort: Sort,
 ): { columns: string[]; plan: CsvPlan } {
   const columns: string[] = [];
@@ -73,6 +73,40 @@ function csvPlan(
   return { columns, plan };
 }
 
+/** `query` selecting only `columns` of table `alias`. */
+const selectingOnly = <DB, TB extends keyof DB, O>(
+  query: SelectQueryBuilder<DB, TB, O>,
+  alias: string,
+  columns: readonly string[],
+) => query.clearSelect().select(columns.map((column) => sql.ref(`${alias}.${column}`).as(column)));
+
+/**
+ * One page of `query` (its columns in table `alias`) as JSON items of `request.fields`, encoded by
+ * `reader` where it is read (SQLite: in its read worker, so the event loop only writes the text),
+ * and where the next page starts: one row more than the page is read to know whether one follows.
+ */
+export async function jsonPage<DB, TB extends keyof DB, O>(
+  reader: JsonReader,
+  query: SelectQueryBuilder<DB, TB, O>,
+  alias: string,
+  sort: Sort,
+  request: JsonPageRequest,
+  fields: StoreFields,
+  json: ReadonlySet<string> = new Set(),
+): Promise<JsonPage> {
+  const { columns, plan } = encodingPlan(fields, json, request, sort);
+  const paged = page(selectingOnly(query, alias, columns), sort, request.after, request.limit + 1);
+  const batch = await reader(paged.compile(), { ...plan, fields: request.fields, limit: request.limit });
+  return {
+    text: batch.text,
+    count: batch.count,
+    next:
+      batch.more && batch.last !== null
+        ? { value: batch.last[0] as Keyset['value'], key: batch.last[1] as Keyset['key'] }
+        : null,
+  };
+}
+
 /**
  * Every row of `query` (its columns in table `alias`) as CSV records of `request.fields`, in
  * keyset batches as streamPages reads them, each encoded by `reader` where it is read: only the
@@ -88,10 +122,8 @@ export async function* csvPages<DB, TB extends keyof DB, O>(
   fields: StoreFields,
   json: ReadonlySet<string> = new Set(),
 ): CsvRecords {
-  const { columns, plan } = csvPlan(fields, json, request, sort);
-  const selected = query
-    .clearSelect()
-    .select(columns.map((column) => sql.ref(`${alias}.${column}`).as(column)));
+  const { columns, plan } = encodingPlan(fields, json, request, sort);
+  const selected = selectingOnly(query, alias, columns);
   const read = (after: Keyset | null) => reader(page(selected, sort, after, CSV_BATCH).compile(), plan);
   let next: ReturnType<typeof read> | undefined = read(null);
   try {

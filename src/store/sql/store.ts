@@ -1,11 +1,11 @@
 import { type Kysely, sql } from 'kysely';
-import { csvBatch } from '../../model/csv.js';
+import { csvBatch, jsonBatch } from '../../model/csv.js';
 import { PERSISTENT_EVENTS_MS, STREAM_EVENTS_MS } from '../../model/monitor.js';
 import type { Notifier, Store } from '../store.js';
 import * as accounts from './accounts.js';
 import * as cluster from './cluster.js';
 import * as devices from './devices.js';
-import type { CsvReader, Reader, SqlDialect } from './dialect.js';
+import type { CsvReader, JsonReader, Reader, SqlDialect } from './dialect.js';
 import * as dispatch from './dispatch.js';
 import * as events from './events.js';
 import * as groups from './groups.js';
@@ -29,6 +29,8 @@ export interface SqlStoreOptions {
    * row objects of `readDb`.
    */
   csvReader?: CsvReader;
+  /** How JSON pages read and encode their rows, on `readDb`'s connections; by default from its row objects. */
+  jsonReader?: JsonReader;
   /** Wake-ups across the nodes on this store. */
   notifier: Notifier;
   /** Closes `db` and `readDb`. */
@@ -39,13 +41,11 @@ export interface SqlStoreOptions {
 export function createSqlStore(options: SqlStoreOptions): Store {
   const { db, readDb, dialect, notifier, close } = options;
   const reader: Reader = async (query) => (await readDb.executeQuery(query)).rows;
-  const csvReader: CsvReader =
-    options.csvReader ??
-    (async (query, plan) =>
-      csvBatch(
-        (await reader(query)).map((row) => Object.values(row as object)),
-        plan,
-      ));
+  const arrays = async (query: Parameters<Reader>[0]) =>
+    (await reader(query)).map((row) => Object.values(row as object));
+  const csvReader: CsvReader = options.csvReader ?? (async (query, plan) => csvBatch(await arrays(query), plan));
+  const jsonReader: JsonReader =
+    options.jsonReader ?? (async (query, plan) => jsonBatch(await arrays(query), plan));
   const store: Store = {
     dialect: dialect.id,
     close,
@@ -83,6 +83,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
       jobs.failDisconnectedTargets(db, dialect, accountId, jobId, message, now),
     getJob: (accountId, id) => jobs.getJob(db, accountId, id),
     listJobs: (request) => jobs.listJobs(readDb, dialect, request),
+    listJobsJson: (request) => jobs.listJobsJson(readDb, dialect, jsonReader, request),
     listTargets: (jobId, request) => jobs.listTargets(readDb, dialect, jobId, request),
     streamTargets: (jobId, request) => jobs.streamTargets(db, dialect, reader, jobId, request),
     // readDb: a device condition's devices are looked up there too, off the writer.

@@ -38,6 +38,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
     db,
     readDb,
     csvReader: timedCsvReader((query, plan) => pool.readCsv(query, plan), onQuery),
+    jsonReader: timedCsvReader((query, plan) => pool.readJson(query, plan), onQuery),
     dialect: sqliteDialect,
     notifier: inProcessNotifier(),
     async close() {

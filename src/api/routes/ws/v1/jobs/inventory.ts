@@ -73,6 +73,7 @@ export function jobInventoryRoutes(app: FastifyInstance, context: ApiContext): v
       cursors,
       scope: { accountId: requestUser(request).account_id },
       fetch: (listRequest) => store.listJobs(listRequest),
+      fetchJson: (listRequest) => store.listJobsJson(listRequest),
     }),
   );
 
