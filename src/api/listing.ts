@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
 import type { TSchema } from 'typebox';
+import { jsonArray } from '../model/csv.js';
 import { parseQuery, type Query, serializeQuery } from '../query/index.js';
 import type { CsvRecords, CsvRequest, JsonPage, JsonPageRequest, Keyset, ListRequest, Order } from '../store/store.js';
 import { requestUser } from './context.js';
 import type { CursorBinding, CursorCodec } from './cursor.js';
 import { csvStream } from './formats/csv.js';
-import { jsonListBody } from './formats/json.js';
+import { sendJsonList } from './formats/json.js';
 import { pageXml } from './formats/xml.js';
 import { parseFields, parseOrder, parseSize, type RawQuery, single } from './params.js';
 import { type ResourceInfo, toJson } from './resources.js';
@@ -150,17 +151,15 @@ async function sendPage<T>(
     const cursor = cursors.encode(binding, next);
     return { cursor, next_uri: nextUri(request, selection, size, cursor) };
   };
-  const json = (count: number, next: Keyset | null, list: string) =>
-    reply
-      .type('application/json; charset=utf-8')
-      .send(jsonListBody({ count, size, ...following(next) }, list));
+  const json = (count: number, next: Keyset | null, list: Uint8Array) =>
+    sendJsonList(reply, { count, size, ...following(next) }, list);
   if (!options.xml && options.fetchJson !== undefined) {
     const encoded = await options.fetchJson({
       ...listRequest,
       fields: resource.fields,
       timestamps: resource.timestampFields,
     });
-    return json(encoded.count, encoded.next, encoded.text);
+    return json(encoded.count, encoded.next, encoded.json);
   }
   // One item more than the page tells whether more follow.
   const items = await options.fetch({ ...listRequest, limit: size + 1 });
@@ -181,7 +180,7 @@ async function sendPage<T>(
   return json(
     list.length,
     next,
-    JSON.stringify(list.map((item) => toJson(resource, resource.fields, item as object))),
+    jsonArray(list.map((item) => toJson(resource, resource.fields, item as object))),
   );
 }
 

@@ -29,9 +29,9 @@ export interface JsonPlan extends CsvPlan {
   limit: number;
 }
 
-/** A page's items as one JSON array, with the keyset values of its last item (null: none). */
+/** A page's items as one JSON array in UTF-8, with the keyset values of its last item (null: none). */
 export interface JsonBatch {
-  text: string;
+  json: Uint8Array;
   count: number;
   /** Whether more rows were read than the page holds. */
   more: boolean;
@@ -109,6 +109,35 @@ export function cellEncoding() {
     };
   };
 
+  /**
+   * Items per JSON.stringify of jsonArray: each text stays a small string. V8 gives a large one
+   * (from ~128 kB) memory of its own, fresh each time: ~2.5 ms of page faults per 350 kB here.
+   */
+  const JSON_SLICE = 100;
+
+  /**
+   * `items` as the UTF-8 of one JSON array, in a buffer of its own (its memory can move to another
+   * thread): stringified a slice at a time, measured, then written into it.
+   */
+  const jsonArray = (items: readonly unknown[]): Uint8Array => {
+    const texts: string[] = [];
+    // The brackets, and a comma between slices.
+    let length = 2 + Math.max(0, Math.ceil(items.length / JSON_SLICE) - 1);
+    for (let start = 0; start < items.length; start += JSON_SLICE) {
+      const text = JSON.stringify(items.slice(start, start + JSON_SLICE)).slice(1, -1);
+      texts.push(text);
+      length += Buffer.byteLength(text);
+    }
+    const bytes = Buffer.allocUnsafeSlow(length);
+    let offset = bytes.write('[');
+    for (let index = 0; index < texts.length; index++) {
+      if (index > 0) offset += bytes.write(',', offset);
+      offset += bytes.write(texts[index] as string, offset);
+    }
+    bytes.write(']', offset);
+    return bytes;
+  };
+
   /** A cell's value in JSON: what JSON.stringify writes of it once converted. */
   const jsonCell = (value: unknown, kind: CsvCell): unknown => {
     if (value === null || value === undefined) return null;
@@ -117,8 +146,8 @@ export function cellEncoding() {
   };
 
   /**
-   * The first `plan.limit` rows as a JSON array of objects: one JSON.stringify of them all, which
-   * took about half the time of stringifying each item and joining the texts.
+   * The first `plan.limit` rows as a JSON array of objects (stringified by slices of objects, in
+   * about half the time of stringifying each item and joining the texts).
    */
   const jsonBatch = (rows: readonly (readonly unknown[])[], plan: JsonPlan): JsonBatch => {
     const { fields, columns, kinds } = plan;
@@ -134,14 +163,14 @@ export function cellEncoding() {
     }
     const final = rows[count - 1];
     return {
-      text: JSON.stringify(items),
+      json: jsonArray(items),
       count,
       more: rows.length > count,
       last: final === undefined ? null : [final[plan.keyset[0]], final[plan.keyset[1]]],
     };
   };
 
-  return { isoTime, csvField, valueText, csvBatch, jsonBatch };
+  return { isoTime, csvField, valueText, csvBatch, jsonArray, jsonBatch };
 }
 
-export const { isoTime, csvField, valueText, csvBatch, jsonBatch } = cellEncoding();
+export const { isoTime, csvField, valueText, csvBatch, jsonArray, jsonBatch } = cellEncoding();

@@ -67,8 +67,8 @@ export interface JsonPageRequest extends ListRequest {
 }
 
 export interface JsonPage {
-  /** The items, one JSON array. */
-  text: string;
+  /** The items, one JSON array in UTF-8. */
+  json: Uint8Array;
   count: number;
   /** The position of the last item, when more follow; null on the last page. */
   next: Keyset | null;

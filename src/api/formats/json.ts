@@ -1,12 +1,21 @@
+import { Readable } from 'node:stream';
+import type { FastifyReply } from 'fastify';
+
 /**
- * `{ ...envelope, list }` as UTF-8 bytes, `list` given as JSON text (one JSON.stringify of every
- * item, or a page the store encoded). Measured and written into a buffer of that size: Node 20's
- * Buffer.from took ~0.7 ms to encode a 300 kB page, measuring and writing ~0.07 ms.
+ * Answers `{ ...envelope, list }`, `list` given as the UTF-8 of a JSON array (src/model/csv.ts
+ * jsonArray, or a page the store encoded), sent as it is: copying a page into one buffer with the
+ * envelope cost ~1 ms of page faults per 350 kB (fresh memory) here.
  */
-export function jsonListBody(envelope: Record<string, unknown>, list: string): Buffer {
+export function sendJsonList(
+  reply: FastifyReply,
+  envelope: Record<string, unknown>,
+  list: Uint8Array,
+): FastifyReply {
   const head = JSON.stringify(envelope);
-  const text = `${head.slice(0, -1)}${head === '{}' ? '' : ','}"list":${list}}`;
-  const bytes = Buffer.allocUnsafe(Buffer.byteLength(text));
-  bytes.write(text);
-  return bytes;
+  const start = Buffer.from(`${head.slice(0, -1)}${head === '{}' ? '' : ','}"list":`);
+  const end = Buffer.from('}');
+  return reply
+    .type('application/json; charset=utf-8')
+    .header('content-length', start.length + list.length + end.length)
+    .send(Readable.from([start, list, end], { objectMode: false }));
 }

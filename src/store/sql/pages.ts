@@ -98,7 +98,7 @@ export async function jsonPage<DB, TB extends keyof DB, O>(
   const paged = page(selectingOnly(query, alias, columns), sort, request.after, request.limit + 1);
   const batch = await reader(paged.compile(), { ...plan, fields: request.fields, limit: request.limit });
   return {
-    text: batch.text,
+    json: batch.json,
     count: batch.count,
     next:
       batch.more && batch.last !== null
