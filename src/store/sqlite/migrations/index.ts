@@ -9,6 +9,7 @@ import * as rollouts from './007_rollouts.js';
 import * as events from './008_events.js';
 import * as submitTimeIndexes from './009_submit_time_indexes.js';
 import * as retryCounts from './010_retry_counts.js';
+import * as deviceGroupProbeIndex from './012_device_group_probe_index.js';
 
 /**
  * Every migration, in order. Names sort in the order they apply; add new ones at the end and never
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '008_events': events,
   '009_submit_time_indexes': submitTimeIndexes,
   '010_retry_counts': retryCounts,
+  '012_device_group_probe_index': deviceGroupProbeIndex,
 };
