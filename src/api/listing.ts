@@ -2,7 +2,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterfa
 import type { TSchema } from 'typebox';
 import { jsonArray } from '../model/csv.js';
 import { parseQuery, type Query, serializeQuery } from '../query/index.js';
-import type { CsvRecords, CsvRequest, JsonPage, JsonPageRequest, Keyset, ListRequest, Order } from '../store/store.js';
+import type {
+  CsvRecords,
+  CsvRequest,
+  JsonPage,
+  JsonPageRequest,
+  Keyset,
+  ListRequest,
+  Order,
+} from '../store/store.js';
 import { requestUser } from './context.js';
 import type { CursorBinding, CursorCodec } from './cursor.js';
 import { csvStream } from './formats/csv.js';

@@ -29,10 +29,11 @@ const columns = (path: string): string[] => {
 it('a migration that fails half-way leaves the store as it was before it (the migrations run in one transaction)', async () => {
   const path = join(folder, 'store.db');
   await (await openSqliteDatabase(path)).destroy();
-  // Undo the last migration but for the column its last statement adds: run again, it adds its
-  // first column, then fails on that one.
+  // Undo the last migrations (012's index, and 010 but for the column its last statement adds):
+  // run again, 010 adds its first column, then fails on that one.
   const connection = new BetterSqlite3(path);
-  connection.exec(`delete from kysely_migration where name = '010_retry_counts';
+  connection.exec(`delete from kysely_migration where name in ('010_retry_counts', '012_device_group_probe_index');
+    drop index devices_pk_group;
     alter table job_targets drop column failed_retries;`);
   connection.close();
   const before = columns(path);

@@ -1,6 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Device, DeviceInput } from '../../src/model/device.js';
-import { type Job, type JobField, type JobTarget, progressBucket } from '../../src/model/job.js';
+import {
+  JOB_LIST_FIELDS,
+  type Job,
+  type JobField,
+  type JobTarget,
+  progressBucket,
+} from '../../src/model/job.js';
 import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { parseQuery } from '../../src/query/index.js';
 import type { DeviceSelection, Keyset, NewJob, Order, Store } from '../../src/store/store.js';
@@ -824,6 +830,51 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
     });
 
     // ---- paging ----
+
+    it('answers a JSON page with the jobs of the list, their timestamps in ISO 8601, and where the next starts', async () => {
+      await addDevices(alpha, [{ n: 1 }]);
+      const descriptions = [null, 'plain', 'quote " and \\ backslash', 'naïve — ✓ 😀', 'line\nbreak'];
+      for (const description of descriptions)
+        await store.createJob(newJob(alpha, { all: true }, { description, now: tick() }));
+      const [first] = await store.listJobs({
+        accountId: alpha,
+        query: null,
+        order: { field: 'id', direction: 'asc' },
+        after: null,
+        limit: 1,
+      });
+      await store.cancelJobs(alpha, [first?.id ?? 0], false, tick());
+      const asJson = (job: Job) =>
+        Object.fromEntries(
+          Object.entries(job).map(([field, value]) => [
+            field,
+            field.endsWith('_time') && typeof value === 'number' ? new Date(value).toISOString() : value,
+          ]),
+        );
+      for (const order of [
+        { field: 'description', direction: 'desc' },
+        { field: 'job_completion_time', direction: 'asc' },
+      ] as const) {
+        let after: Keyset | null = null;
+        for (;;) {
+          const request = { accountId: alpha, query: null, order, after, limit: 2 };
+          const jobs = await store.listJobs({ ...request, limit: 3 });
+          const page = await store.listJobsJson({
+            ...request,
+            fields: JOB_LIST_FIELDS,
+            timestamps: new Set(['job_submit_time', 'job_completion_time']),
+          });
+          expect(JSON.parse(new TextDecoder().decode(page.json))).toEqual(jobs.slice(0, 2).map(asJson));
+          expect(page.count).toBe(Math.min(jobs.length, 2));
+          const last = jobs[1];
+          expect(page.next).toEqual(
+            jobs.length > 2 && last ? { value: last[order.field], key: last.id } : null,
+          );
+          if (page.next === null) break;
+          after = page.next;
+        }
+      }
+    });
 
     describe('keyset paging over 2,500 jobs', () => {
       const JOBS = 2_500;

@@ -43,7 +43,8 @@ export function createSqlStore(options: SqlStoreOptions): Store {
   const reader: Reader = async (query) => (await readDb.executeQuery(query)).rows;
   const arrays = async (query: Parameters<Reader>[0]) =>
     (await reader(query)).map((row) => Object.values(row as object));
-  const csvReader: CsvReader = options.csvReader ?? (async (query, plan) => csvBatch(await arrays(query), plan));
+  const csvReader: CsvReader =
+    options.csvReader ?? (async (query, plan) => csvBatch(await arrays(query), plan));
   const jsonReader: JsonReader =
     options.jsonReader ?? (async (query, plan) => jsonBatch(await arrays(query), plan));
   const store: Store = {
