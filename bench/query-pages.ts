@@ -1,7 +1,8 @@
 /**
  * A page of 1,000 jobs for the queries of issue 3, on the generated dataset, in-process: the page
- * SQL is written the way the store writes it (account filter, jobWhere, ORDER BY, LIMIT), and each
- * timing includes the plan choice (jobWhere) and reading the rows. Goal: p50 ≤ 50 ms each; with
+ * SQL is written the way the store writes it (the columns of a job in a list, account filter,
+ * jobWhere, ORDER BY, LIMIT), and each timing includes the plan choice (jobWhere) and reading the
+ * rows. Goal: p50 ≤ 50 ms each; with
  * `--store both`, PostgreSQL's p50 within 1.5 × SQLite's too (same data, same run).
  *
  *   npx tsx bench/query-pages.ts [--store sqlite|postgres|both] [--database-url URL]
@@ -12,9 +13,13 @@ import { parseArgs } from 'node:util';
 import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
 import { parseQuery } from '../src/query/index.js';
 import { openPostgresDatabase } from '../src/store/postgres/database.js';
+import { postgresDialect } from '../src/store/postgres/dialect.js';
+import type { SqlDialect } from '../src/store/sql/dialect.js';
 import { type Dialect, jobWhere } from '../src/store/sql/filters.js';
+import { JOB_COLUMNS } from '../src/store/sql/rows.js';
 import type { Database } from '../src/store/sql/schema.js';
 import { openSqliteDatabase } from '../src/store/sqlite/database.js';
+import { sqliteDialect } from '../src/store/sqlite/dialect.js';
 import {
   ACCOUNT_ID,
   COMMON_TAG,
@@ -48,8 +53,10 @@ const ORDERS = [
   { label: 'job_submit_time asc', sql: sql`ORDER BY j.job_submit_time ASC, j.id ASC` },
 ] as const;
 
+const COLUMNS = sql.join(JOB_COLUMNS.map((column) => sql.ref(`j.${column}`)));
+
 const pageSql = (where: RawBuilder<SqlBool>, order: RawBuilder<unknown>) =>
-  sql`SELECT j.* FROM jobs j WHERE j.customer_id = ${ACCOUNT_ID} AND ${where} ${order} LIMIT ${PAGE_SIZE}`;
+  sql`SELECT ${COLUMNS} FROM jobs j WHERE j.customer_id = ${ACCOUNT_ID} AND ${where} ${order} LIMIT ${PAGE_SIZE}`;
 
 const percentile = (sorted: number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))] as number;
@@ -75,7 +82,7 @@ const EXPLAIN: Record<Dialect, (db: Kysely<Database>, page: RawBuilder<unknown>)
 
 async function measure(
   db: Kysely<Database>,
-  dialect: Dialect,
+  dialect: SqlDialect,
   query: string,
   order: RawBuilder<unknown>,
 ): Promise<Omit<Row, 'query' | 'order'>> {
@@ -96,13 +103,13 @@ async function measure(
     rows,
     p50: percentile(times, 0.5),
     max: times[times.length - 1] as number,
-    explain: await EXPLAIN[dialect](db, pageSql(last as RawBuilder<SqlBool>, order)),
+    explain: await EXPLAIN[dialect.id](db, pageSql(last as RawBuilder<SqlBool>, order)),
   };
 }
 
 async function measureAll(
   db: Kysely<Database>,
-  dialect: Dialect,
+  dialect: SqlDialect,
   log: (line: string) => void,
 ): Promise<Row[]> {
   const results: Row[] = [];
@@ -110,7 +117,9 @@ async function measureAll(
     for (const order of ORDERS) {
       const row = { query: label, order: order.label, ...(await measure(db, dialect, query, order.sql)) };
       if (process.env.BENCH_VERBOSE)
-        log(`${dialect}: ${label} / ${order.label}: ${row.p50.toFixed(1)} ms\n  ${row.explain.join('\n  ')}`);
+        log(
+          `${dialect.id}: ${label} / ${order.label}: ${row.p50.toFixed(1)} ms\n  ${row.explain.join('\n  ')}`,
+        );
       results.push(row);
     }
   }
@@ -126,7 +135,7 @@ export async function runQueryPages(
   if (stores.includes('sqlite')) {
     const db = await openSqliteDatabase(await ensureDataset(log));
     try {
-      measured.sqlite = await measureAll(db, 'sqlite', log);
+      measured.sqlite = await measureAll(db, sqliteDialect, log);
     } finally {
       await db.destroy();
     }
@@ -136,7 +145,7 @@ export async function runQueryPages(
     try {
       const db = await openPostgresDatabase(dataset.url);
       try {
-        measured.postgres = await measureAll(db, 'postgres', log);
+        measured.postgres = await measureAll(db, postgresDialect, log);
       } finally {
         await db.destroy();
       }
