@@ -2,8 +2,8 @@
  * A page of 1,000 jobs for the queries of issue 3, on the generated dataset, in-process: the page
  * SQL is written the way the store writes it (the columns of a job in a list, account filter,
  * jobWhere, ORDER BY, LIMIT), and each timing includes the plan choice (jobWhere) and reading the
- * rows. Goal: p50 ≤ 50 ms each; with
- * `--store both`, PostgreSQL's p50 within 1.5 × SQLite's too (same data, same run).
+ * rows. Goal: p50 ≤ 50 ms each; with `--store both`, PostgreSQL's p50 within 1.5 × SQLite's too
+ * (same data, same run, the engines taking turns).
  *
  *   npx tsx bench/query-pages.ts [--store sqlite|postgres|both] [--database-url URL]
  *   (PostgreSQL: bench/postgres-data.ts; BENCH_VERBOSE=1 prints every plan)
@@ -80,47 +80,66 @@ const EXPLAIN: Record<Dialect, (db: Kysely<Database>, page: RawBuilder<unknown>)
     ),
 };
 
-async function measure(
-  db: Kysely<Database>,
-  dialect: SqlDialect,
-  query: string,
-  order: RawBuilder<unknown>,
-): Promise<Omit<Row, 'query' | 'order'>> {
-  const node = parseQuery(query, 'jobs');
-  if (node === null) throw new Error(`empty query ${query}`);
-  const times: number[] = [];
-  let rows = 0;
-  let last: RawBuilder<SqlBool> | null = null;
-  for (let run = 0; run <= RUNS; run++) {
-    const started = performance.now();
-    last = await jobWhere(db, node, dialect, ACCOUNT_ID, DATASET_NOW);
-    rows = (await pageSql(last, order).execute(db)).rows.length;
-    // The first run warms the page cache.
-    if (run > 0) times.push(performance.now() - started);
-  }
-  times.sort((a, b) => a - b);
-  return {
-    rows,
-    p50: percentile(times, 0.5),
-    max: times[times.length - 1] as number,
-    explain: await EXPLAIN[dialect.id](db, pageSql(last as RawBuilder<SqlBool>, order)),
-  };
+/** An engine under measure: its dialect and an open database holding the dataset. */
+interface Engine {
+  dialect: SqlDialect;
+  db: Kysely<Database>;
 }
 
-async function measureAll(
-  db: Kysely<Database>,
-  dialect: SqlDialect,
-  log: (line: string) => void,
-): Promise<Row[]> {
-  const results: Row[] = [];
+/**
+ * The page of `query` in `order` on each engine, the engines taking turns run by run: on a shared
+ * machine the load then weighs on each alike, and their ratio holds however it drifts.
+ */
+async function measure(
+  engines: readonly Engine[],
+  query: string,
+  order: RawBuilder<unknown>,
+): Promise<Omit<Row, 'query' | 'order'>[]> {
+  const node = parseQuery(query, 'jobs');
+  if (node === null) throw new Error(`empty query ${query}`);
+  const times = engines.map((): number[] => []);
+  const rows = engines.map(() => 0);
+  const last: RawBuilder<SqlBool>[] = [];
+  for (let run = 0; run <= RUNS; run++) {
+    for (const [index, { db, dialect }] of engines.entries()) {
+      const started = performance.now();
+      const where = await jobWhere(db, node, dialect, ACCOUNT_ID, DATASET_NOW);
+      rows[index] = (await pageSql(where, order).execute(db)).rows.length;
+      // The first run warms the page cache.
+      if (run > 0) times[index]?.push(performance.now() - started);
+      last[index] = where;
+    }
+  }
+  return Promise.all(
+    engines.map(async ({ db, dialect }, index) => {
+      const sorted = (times[index] as number[]).sort((a, b) => a - b);
+      return {
+        rows: rows[index] as number,
+        p50: percentile(sorted, 0.5),
+        max: sorted[sorted.length - 1] as number,
+        explain: await EXPLAIN[dialect.id](db, pageSql(last[index] as RawBuilder<SqlBool>, order)),
+      };
+    }),
+  );
+}
+
+async function measureAll(engines: readonly Engine[], log: (line: string) => void): Promise<Row[][]> {
+  const results: Row[][] = engines.map(() => []);
   for (const { label, query } of PAGE_QUERIES) {
     for (const order of ORDERS) {
-      const row = { query: label, order: order.label, ...(await measure(db, dialect, query, order.sql)) };
-      if (process.env.BENCH_VERBOSE)
-        log(
-          `${dialect.id}: ${label} / ${order.label}: ${row.p50.toFixed(1)} ms\n  ${row.explain.join('\n  ')}`,
-        );
-      results.push(row);
+      const measured = await measure(engines, query, order.sql);
+      for (const [index, { dialect }] of engines.entries()) {
+        const row = {
+          query: label,
+          order: order.label,
+          ...(measured[index] as Omit<Row, 'query' | 'order'>),
+        };
+        if (process.env.BENCH_VERBOSE)
+          log(
+            `${dialect.id}: ${label} / ${order.label}: ${row.p50.toFixed(1)} ms\n  ${row.explain.join('\n  ')}`,
+          );
+        results[index]?.push(row);
+      }
     }
   }
   return results;
@@ -131,27 +150,26 @@ export async function runQueryPages(
   databaseUrl?: string,
   log: (line: string) => void = console.log,
 ): Promise<boolean> {
+  const opened: Engine[] = [];
+  const closers: (() => Promise<void>)[] = [];
   const measured: Partial<Record<Dialect, Row[]>> = {};
-  if (stores.includes('sqlite')) {
-    const db = await openSqliteDatabase(await ensureDataset(log));
-    try {
-      measured.sqlite = await measureAll(db, sqliteDialect, log);
-    } finally {
-      await db.destroy();
+  try {
+    if (stores.includes('sqlite')) {
+      const db = await openSqliteDatabase(await ensureDataset(log));
+      closers.push(() => db.destroy());
+      opened.push({ dialect: sqliteDialect, db });
     }
-  }
-  if (stores.includes('postgres')) {
-    const dataset = await ensurePostgresDataset(databaseUrl, log);
-    try {
+    if (stores.includes('postgres')) {
+      const dataset = await ensurePostgresDataset(databaseUrl, log);
+      closers.push(() => dataset.stop());
       const db = await openPostgresDatabase(dataset.url);
-      try {
-        measured.postgres = await measureAll(db, postgresDialect, log);
-      } finally {
-        await db.destroy();
-      }
-    } finally {
-      await dataset.stop();
+      closers.push(() => db.destroy());
+      opened.push({ dialect: postgresDialect, db });
     }
+    const results = await measureAll(opened, log);
+    for (const [index, { dialect }] of opened.entries()) measured[dialect.id] = results[index];
+  } finally {
+    for (const close of closers.reverse()) await close();
   }
   const { sqlite, postgres } = measured;
   const both = sqlite !== undefined && postgres !== undefined;
