@@ -9,6 +9,7 @@ import * as monitorCollation from './007_monitor_collation.js';
 import * as submitTimeIndexes from './008_submit_time_indexes.js';
 import * as retryCounts from './009_retry_counts.js';
 import * as statusUsernameIndex from './010_status_username_index.js';
+import * as csvCells from './012_csv_cells.js';
 
 /**
  * Every PostgreSQL migration, in order (its own numbering: 001 holds what SQLite's 001–003 built).
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '008_submit_time_indexes': submitTimeIndexes,
   '009_retry_counts': retryCounts,
   '010_status_username_index': statusUsernameIndex,
+  '012_csv_cells': csvCells,
 };
