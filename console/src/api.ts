@@ -51,11 +51,42 @@ export class ApiError extends Error {
 /** Fired when the API refuses the stored credentials: the app goes back to its login form. */
 export const UNAUTHORIZED_EVENT = 'fleetjobs-unauthorized';
 
-export async function call<T>(
+/**
+ * GETs started at a navigation, before the page that shows their answer is rendered (a page's
+ * first request need not wait for the page to be built: it is built while the service answers).
+ * Kept only while on their way, so that a page never shows an answer older than itself.
+ */
+const started = new Map<string, Promise<unknown>>();
+
+/** Starts `GET path`, whose answer the next `call('GET', path)` takes while it is on its way. */
+export function startGet(path: string): void {
+  if (started.has(path) || loadCredentials() === null) return;
+  const answer = call('GET', path);
+  started.set(path, answer);
+  // The page that asked takes the answer or its error; none is left unhandled meanwhile.
+  answer.then(
+    () => started.delete(path),
+    () => started.delete(path),
+  );
+}
+
+export function call<T>(
   method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   path: string,
   body?: unknown,
   credentials: Credentials | null = loadCredentials(),
+): Promise<T> {
+  const answer = method === 'GET' ? started.get(path) : undefined;
+  if (answer === undefined) return send(method, path, body, credentials);
+  started.delete(path);
+  return answer as Promise<T>;
+}
+
+async function send<T>(
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  path: string,
+  body: unknown,
+  credentials: Credentials | null,
 ): Promise<T> {
   const headers: Record<string, string> = {
     accept: 'application/json',
