@@ -52,22 +52,20 @@ export class ApiError extends Error {
 export const UNAUTHORIZED_EVENT = 'fleetjobs-unauthorized';
 
 /**
- * GETs started at a navigation, before the page that shows their answer is rendered (a page's
- * first request need not wait for the page to be built: it is built while the service answers).
- * Kept only while on their way, so that a page never shows an answer older than itself.
+ * The request of the page a navigation leads to, started at the navigation: the page is built
+ * while the service answers, and takes that answer with its first `call('GET', path)`. Kept until
+ * then, or until the next navigation: an answer is never shown on a later visit.
  */
-const started = new Map<string, Promise<unknown>>();
+let started: { path: string; answer: Promise<unknown> } | null = null;
 
-/** Starts `GET path`, whose answer the next `call('GET', path)` takes while it is on its way. */
-export function startGet(path: string): void {
-  if (started.has(path) || loadCredentials() === null) return;
+/** A navigation: starts `GET path`, the first request of the page it leads to (none if undefined). */
+export function startNavigationGet(path: string | undefined): void {
+  started = null;
+  if (path === undefined || loadCredentials() === null) return;
   const answer = call('GET', path);
-  started.set(path, answer);
-  // The page that asked takes the answer or its error; none is left unhandled meanwhile.
-  answer.then(
-    () => started.delete(path),
-    () => started.delete(path),
-  );
+  // The page takes the answer or its error; until then none is left unhandled.
+  answer.catch(() => undefined);
+  started = { path, answer };
 }
 
 export function call<T>(
@@ -76,9 +74,9 @@ export function call<T>(
   body?: unknown,
   credentials: Credentials | null = loadCredentials(),
 ): Promise<T> {
-  const answer = method === 'GET' ? started.get(path) : undefined;
-  if (answer === undefined) return send(method, path, body, credentials);
-  started.delete(path);
+  if (method !== 'GET' || started?.path !== path) return send(method, path, body, credentials);
+  const { answer } = started;
+  started = null;
   return answer as Promise<T>;
 }
 

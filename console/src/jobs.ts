@@ -91,13 +91,13 @@ export function JobsPage(props: { route: Route }): VNode {
               <tbody>
                 ${page.list.map(
                   (job) => html`<tr key=${job.id}>
-                    <td><a href=${href(`jobs/${job.id}`)}>#${job.id}</a></td>
+                    <td><a href=${href(`jobs/${job.id}`)}>${`#${job.id}`}</a></td>
                     <td><${Status} value=${job.job_status} /></td>
                     <td>${job.job_type}</td>
                     <td class="wide">${job.description ?? ''}</td>
                     <td class="targets-cell">
-                      <${StateBar} job=${job} legend=${false} />
-                      <span class="small">${job.target_count - job.progress_pending} / ${job.target_count} ended</span>
+                      <${StateBar} job=${job} />
+                      <span class="small">${`${job.target_count - job.progress_pending} / ${job.target_count} ended`}</span>
                     </td>
                     <td class="wide"><${Time} value=${job.job_submit_time} /></td>
                     <td class="wide">${job.username}</td>

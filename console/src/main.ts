@@ -10,7 +10,7 @@ import {
   clearCredentials,
   loadCredentials,
   saveCredentials,
-  startGet,
+  startNavigationGet,
   UNAUTHORIZED_EVENT,
 } from './api.js';
 import { CreatePage } from './create.js';
@@ -141,11 +141,11 @@ function App(): VNode {
  * The jobs list's request starts as soon as a link (or the address bar, or Back) leads to it, not
  * once the page is built: at the navigation itself where the browser has the Navigation API (its
  * `navigate` event comes before the hash changes), else at `hashchange` (this listener runs before
- * the pages' own). The page takes that request's answer (startGet).
+ * the pages' own). The page takes that request's answer (startNavigationGet).
  */
 function startFirstRequest(hash: string): void {
   const route = routeOf(hash);
-  if (pageOf(route) === 'jobs') startGet(jobsPagePath(route));
+  startNavigationGet(pageOf(route) === 'jobs' ? jobsPagePath(route) : undefined);
 }
 
 /** The part of the Navigation API read here (not in TypeScript's DOM types yet). */
