@@ -8,6 +8,7 @@ import * as events from './006_events.js';
 import * as monitorCollation from './007_monitor_collation.js';
 import * as submitTimeIndexes from './008_submit_time_indexes.js';
 import * as retryCounts from './009_retry_counts.js';
+import * as csvCells from './012_csv_cells.js';
 
 /**
  * Every PostgreSQL migration, in order (its own numbering: 001 holds what SQLite's 001–003 built).
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '007_monitor_collation': monitorCollation,
   '008_submit_time_indexes': submitTimeIndexes,
   '009_retry_counts': retryCounts,
+  '012_csv_cells': csvCells,
 };
