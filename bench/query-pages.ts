@@ -1,8 +1,9 @@
 /**
  * A page of 1,000 jobs for the queries of issue 3, on the generated dataset, in-process: the page
- * SQL is written the way the store writes it (account filter, jobWhere, ORDER BY, LIMIT), and each
- * timing includes the plan choice (jobWhere) and reading the rows. Goal: p50 ≤ 50 ms each; with
- * `--store both`, PostgreSQL's p50 within 1.5 × SQLite's too (same data, same run).
+ * SQL is written the way the store writes it (the columns of a job in a list, account filter,
+ * jobWhere, ORDER BY, LIMIT), and each timing includes the plan choice (jobWhere) and reading the
+ * rows. Goal: p50 ≤ 50 ms each; with `--store both`, PostgreSQL's p50 within 1.5 × SQLite's too
+ * (same data, same run, the engines taking turns).
  *
  *   npx tsx bench/query-pages.ts [--store sqlite|postgres|both] [--database-url URL]
  *   (PostgreSQL: bench/postgres-data.ts; BENCH_VERBOSE=1 prints every plan)
@@ -12,9 +13,13 @@ import { parseArgs } from 'node:util';
 import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
 import { parseQuery } from '../src/query/index.js';
 import { openPostgresDatabase } from '../src/store/postgres/database.js';
+import { postgresDialect } from '../src/store/postgres/dialect.js';
+import type { SqlDialect } from '../src/store/sql/dialect.js';
 import { type Dialect, jobWhere } from '../src/store/sql/filters.js';
+import { JOB_COLUMNS } from '../src/store/sql/rows.js';
 import type { Database } from '../src/store/sql/schema.js';
 import { openSqliteDatabase } from '../src/store/sqlite/database.js';
+import { sqliteDialect } from '../src/store/sqlite/dialect.js';
 import {
   ACCOUNT_ID,
   COMMON_TAG,
@@ -48,8 +53,10 @@ const ORDERS = [
   { label: 'job_submit_time asc', sql: sql`ORDER BY j.job_submit_time ASC, j.id ASC` },
 ] as const;
 
+const COLUMNS = sql.join(JOB_COLUMNS.map((column) => sql.ref(`j.${column}`)));
+
 const pageSql = (where: RawBuilder<SqlBool>, order: RawBuilder<unknown>) =>
-  sql`SELECT j.* FROM jobs j WHERE j.customer_id = ${ACCOUNT_ID} AND ${where} ${order} LIMIT ${PAGE_SIZE}`;
+  sql`SELECT ${COLUMNS} FROM jobs j WHERE j.customer_id = ${ACCOUNT_ID} AND ${where} ${order} LIMIT ${PAGE_SIZE}`;
 
 const percentile = (sorted: number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))] as number;
@@ -73,45 +80,66 @@ const EXPLAIN: Record<Dialect, (db: Kysely<Database>, page: RawBuilder<unknown>)
     ),
 };
 
-async function measure(
-  db: Kysely<Database>,
-  dialect: Dialect,
-  query: string,
-  order: RawBuilder<unknown>,
-): Promise<Omit<Row, 'query' | 'order'>> {
-  const node = parseQuery(query, 'jobs');
-  if (node === null) throw new Error(`empty query ${query}`);
-  const times: number[] = [];
-  let rows = 0;
-  let last: RawBuilder<SqlBool> | null = null;
-  for (let run = 0; run <= RUNS; run++) {
-    const started = performance.now();
-    last = await jobWhere(db, node, dialect, ACCOUNT_ID, DATASET_NOW);
-    rows = (await pageSql(last, order).execute(db)).rows.length;
-    // The first run warms the page cache.
-    if (run > 0) times.push(performance.now() - started);
-  }
-  times.sort((a, b) => a - b);
-  return {
-    rows,
-    p50: percentile(times, 0.5),
-    max: times[times.length - 1] as number,
-    explain: await EXPLAIN[dialect](db, pageSql(last as RawBuilder<SqlBool>, order)),
-  };
+/** An engine under measure: its dialect and an open database holding the dataset. */
+interface Engine {
+  dialect: SqlDialect;
+  db: Kysely<Database>;
 }
 
-async function measureAll(
-  db: Kysely<Database>,
-  dialect: Dialect,
-  log: (line: string) => void,
-): Promise<Row[]> {
-  const results: Row[] = [];
+/**
+ * The page of `query` in `order` on each engine, the engines taking turns run by run: on a shared
+ * machine the load then weighs on each alike, and their ratio holds however it drifts.
+ */
+async function measure(
+  engines: readonly Engine[],
+  query: string,
+  order: RawBuilder<unknown>,
+): Promise<Omit<Row, 'query' | 'order'>[]> {
+  const node = parseQuery(query, 'jobs');
+  if (node === null) throw new Error(`empty query ${query}`);
+  const times = engines.map((): number[] => []);
+  const rows = engines.map(() => 0);
+  const last: RawBuilder<SqlBool>[] = [];
+  for (let run = 0; run <= RUNS; run++) {
+    for (const [index, { db, dialect }] of engines.entries()) {
+      const started = performance.now();
+      const where = await jobWhere(db, node, dialect, ACCOUNT_ID, DATASET_NOW);
+      rows[index] = (await pageSql(where, order).execute(db)).rows.length;
+      // The first run warms the page cache.
+      if (run > 0) times[index]?.push(performance.now() - started);
+      last[index] = where;
+    }
+  }
+  return Promise.all(
+    engines.map(async ({ db, dialect }, index) => {
+      const sorted = (times[index] as number[]).sort((a, b) => a - b);
+      return {
+        rows: rows[index] as number,
+        p50: percentile(sorted, 0.5),
+        max: sorted[sorted.length - 1] as number,
+        explain: await EXPLAIN[dialect.id](db, pageSql(last[index] as RawBuilder<SqlBool>, order)),
+      };
+    }),
+  );
+}
+
+async function measureAll(engines: readonly Engine[], log: (line: string) => void): Promise<Row[][]> {
+  const results: Row[][] = engines.map(() => []);
   for (const { label, query } of PAGE_QUERIES) {
     for (const order of ORDERS) {
-      const row = { query: label, order: order.label, ...(await measure(db, dialect, query, order.sql)) };
-      if (process.env.BENCH_VERBOSE)
-        log(`${dialect}: ${label} / ${order.label}: ${row.p50.toFixed(1)} ms\n  ${row.explain.join('\n  ')}`);
-      results.push(row);
+      const measured = await measure(engines, query, order.sql);
+      for (const [index, { dialect }] of engines.entries()) {
+        const row = {
+          query: label,
+          order: order.label,
+          ...(measured[index] as Omit<Row, 'query' | 'order'>),
+        };
+        if (process.env.BENCH_VERBOSE)
+          log(
+            `${dialect.id}: ${label} / ${order.label}: ${row.p50.toFixed(1)} ms\n  ${row.explain.join('\n  ')}`,
+          );
+        results[index]?.push(row);
+      }
     }
   }
   return results;
@@ -122,27 +150,26 @@ export async function runQueryPages(
   databaseUrl?: string,
   log: (line: string) => void = console.log,
 ): Promise<boolean> {
+  const opened: Engine[] = [];
+  const closers: (() => Promise<void>)[] = [];
   const measured: Partial<Record<Dialect, Row[]>> = {};
-  if (stores.includes('sqlite')) {
-    const db = await openSqliteDatabase(await ensureDataset(log));
-    try {
-      measured.sqlite = await measureAll(db, 'sqlite', log);
-    } finally {
-      await db.destroy();
+  try {
+    if (stores.includes('sqlite')) {
+      const db = await openSqliteDatabase(await ensureDataset(log));
+      closers.push(() => db.destroy());
+      opened.push({ dialect: sqliteDialect, db });
     }
-  }
-  if (stores.includes('postgres')) {
-    const dataset = await ensurePostgresDataset(databaseUrl, log);
-    try {
+    if (stores.includes('postgres')) {
+      const dataset = await ensurePostgresDataset(databaseUrl, log);
+      closers.push(() => dataset.stop());
       const db = await openPostgresDatabase(dataset.url);
-      try {
-        measured.postgres = await measureAll(db, 'postgres', log);
-      } finally {
-        await db.destroy();
-      }
-    } finally {
-      await dataset.stop();
+      closers.push(() => db.destroy());
+      opened.push({ dialect: postgresDialect, db });
     }
+    const results = await measureAll(opened, log);
+    for (const [index, { dialect }] of opened.entries()) measured[dialect.id] = results[index];
+  } finally {
+    for (const close of closers.reverse()) await close();
   }
   const { sqlite, postgres } = measured;
   const both = sqlite !== undefined && postgres !== undefined;

@@ -51,11 +51,40 @@ export class ApiError extends Error {
 /** Fired when the API refuses the stored credentials: the app goes back to its login form. */
 export const UNAUTHORIZED_EVENT = 'fleetjobs-unauthorized';
 
-export async function call<T>(
+/**
+ * The request of the page a navigation leads to, started at the navigation: the page is built
+ * while the service answers, and takes that answer with its first `call('GET', path)`. Kept until
+ * then, or until the next navigation: an answer is never shown on a later visit.
+ */
+let started: { path: string; answer: Promise<unknown> } | null = null;
+
+/** A navigation: starts `GET path`, the first request of the page it leads to (none if undefined). */
+export function startNavigationGet(path: string | undefined): void {
+  started = null;
+  if (path === undefined || loadCredentials() === null) return;
+  const answer = call('GET', path);
+  // The page takes the answer or its error; until then none is left unhandled.
+  answer.catch(() => undefined);
+  started = { path, answer };
+}
+
+export function call<T>(
   method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   path: string,
   body?: unknown,
   credentials: Credentials | null = loadCredentials(),
+): Promise<T> {
+  if (method !== 'GET' || started?.path !== path) return send(method, path, body, credentials);
+  const { answer } = started;
+  started = null;
+  return answer as Promise<T>;
+}
+
+async function send<T>(
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  path: string,
+  body: unknown,
+  credentials: Credentials | null,
 ): Promise<T> {
   const headers: Record<string, string> = {
     accept: 'application/json',

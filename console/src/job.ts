@@ -6,7 +6,7 @@ import { useState } from 'preact/hooks';
 import { TARGET_STATUSES } from '../../src/model/job.js';
 import { ApiError, call, type JobDetail, type Target } from './api.js';
 import { href } from './route.js';
-import { ErrorNote, loadPage, Pager, StateBar, Status, Time, useCursorPaging, usePolling } from './ui.js';
+import { ErrorNote, loadPage, Pager, StateSummary, Status, Time, useCursorPaging, usePolling } from './ui.js';
 
 const TARGET_PAGE_SIZE = 100;
 
@@ -193,7 +193,7 @@ export function JobPage(props: { jobId: number }): VNode {
               ${job.abort_reason == null ? null : html`<div><dt>Aborted because</dt><dd>${job.abort_reason}</dd></div>`}
               <div><dt>Timeouts</dt><dd>${job.timeout} s in progress, ${job.offline_timeout} s queued</dd></div>
             </dl>
-            <${StateBar} job=${job} />
+            <${StateSummary} job=${job} />
             <${Controls} job=${job} onDone=${reload} />
           </div>
           <${Targets} jobId=${props.jobId} />`

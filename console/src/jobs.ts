@@ -3,21 +3,24 @@
 import { html } from 'htm/preact';
 import type { VNode } from 'preact';
 import { JOB_FIELDS } from '../../src/model/job.js';
-import type { Job } from './api.js';
+import { call, type Job, type Page, withParams } from './api.js';
 import { go, href, type Route } from './route.js';
-import {
-  ErrorNote,
-  loadPage,
-  Pager,
-  QueryBox,
-  StateBar,
-  Status,
-  Time,
-  useCursorPaging,
-  usePolling,
-} from './ui.js';
+import { ErrorNote, Pager, QueryBox, StateBar, Status, Time, useCursorPaging, usePolling } from './ui.js';
 
 const PAGE_SIZE = 50;
+
+const queryOf = (route: Route) => route.params.get('query') ?? '';
+const orderbyOf = (route: Route) => route.params.get('orderby') ?? 'id desc';
+
+/** The request of a jobs page: its loads, and the one a navigation to it starts (main.ts). */
+export function jobsPagePath(route: Route, cursor?: string): string {
+  return withParams('/ws/v1/jobs/inventory', {
+    query: queryOf(route),
+    orderby: orderbyOf(route),
+    size: PAGE_SIZE,
+    cursor,
+  });
+}
 
 export function OrderBy(props: {
   id: string;
@@ -41,11 +44,11 @@ export function OrderBy(props: {
 }
 
 export function JobsPage(props: { route: Route }): VNode {
-  const query = props.route.params.get('query') ?? '';
-  const orderby = props.route.params.get('orderby') ?? 'id desc';
+  const query = queryOf(props.route);
+  const orderby = orderbyOf(props.route);
   const paging = useCursorPaging(`${query}\n${orderby}`);
   const { data: page, error } = usePolling(
-    () => loadPage<Job>('/ws/v1/jobs/inventory', { query, orderby, size: PAGE_SIZE, cursor: paging.cursor }),
+    () => call<Page<Job>>('GET', jobsPagePath(props.route, paging.cursor)),
     `${query}\n${orderby}\n${paging.cursor ?? ''}`,
     '/ws/v1/events?topics=jobs',
   );
@@ -88,13 +91,13 @@ export function JobsPage(props: { route: Route }): VNode {
               <tbody>
                 ${page.list.map(
                   (job) => html`<tr key=${job.id}>
-                    <td><a href=${href(`jobs/${job.id}`)}>#${job.id}</a></td>
+                    <td><a href=${href(`jobs/${job.id}`)}>${`#${job.id}`}</a></td>
                     <td><${Status} value=${job.job_status} /></td>
                     <td>${job.job_type}</td>
                     <td class="wide">${job.description ?? ''}</td>
                     <td class="targets-cell">
-                      <${StateBar} job=${job} legend=${false} />
-                      <span class="small">${job.target_count - job.progress_pending} / ${job.target_count} ended</span>
+                      <${StateBar} job=${job} />
+                      <span class="small">${`${job.target_count - job.progress_pending} / ${job.target_count} ended`}</span>
                     </td>
                     <td class="wide"><${Time} value=${job.job_submit_time} /></td>
                     <td class="wide">${job.username}</td>

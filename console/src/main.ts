@@ -10,13 +10,14 @@ import {
   clearCredentials,
   loadCredentials,
   saveCredentials,
+  startNavigationGet,
   UNAUTHORIZED_EVENT,
 } from './api.js';
 import { CreatePage } from './create.js';
 import { DevicesPage } from './devices.js';
 import { JobPage } from './job.js';
-import { JobsPage } from './jobs.js';
-import { href, useRoute } from './route.js';
+import { JobsPage, jobsPagePath } from './jobs.js';
+import { href, type Route, routeOf, useRoute } from './route.js';
 import './style.css';
 
 function Login(props: { onSignedIn: (credentials: Credentials) => void }): VNode {
@@ -62,13 +63,20 @@ function Login(props: { onSignedIn: (credentials: Credentials) => void }): VNode
   </main>`;
 }
 
+/** The page a route shows: `#/jobs/17` one job, `#/devices`, `#/new`, and else the jobs list. */
+function pageOf(route: Route): 'job' | 'devices' | 'new' | 'jobs' {
+  const [section = 'jobs', id] = route.path;
+  if (section === 'jobs' && id !== undefined) return 'job';
+  if (section === 'devices' || section === 'new') return section;
+  return 'jobs';
+}
+
 function Page(): VNode {
   const route = useRoute();
-  const [section = 'jobs', id] = route.path;
   // Moving to another page moves the focus to its heading, as a page load would start there
   // (a new query or order on the same page leaves the focus where it is). A layout effect: the
-  // layout that focusing forces is done while the page's first request is on its way (the pages
-  // start it in their own layout effects, which run first), not when its answer is to be shown.
+  // layout that focusing forces is done while the page's first request is on its way (started at
+  // the navigation, see startFirstRequest), not when its answer is to be shown.
   const page = route.path.join('/');
   const shownPage = useRef(page);
   useLayoutEffect(() => {
@@ -76,10 +84,16 @@ function Page(): VNode {
     shownPage.current = page;
     document.querySelector<HTMLElement>('main h1')?.focus();
   }, [page]);
-  if (section === 'jobs' && id !== undefined) return html`<${JobPage} key=${id} jobId=${Number(id)} />`;
-  if (section === 'devices') return html`<${DevicesPage} route=${route} />`;
-  if (section === 'new') return html`<${CreatePage} />`;
-  return html`<${JobsPage} route=${route} />`;
+  switch (pageOf(route)) {
+    case 'job':
+      return html`<${JobPage} key=${route.path[1]} jobId=${Number(route.path[1])} />`;
+    case 'devices':
+      return html`<${DevicesPage} route=${route} />`;
+    case 'new':
+      return html`<${CreatePage} />`;
+    case 'jobs':
+      return html`<${JobsPage} route=${route} />`;
+  }
 }
 
 function App(): VNode {
@@ -121,6 +135,34 @@ function App(): VNode {
       </span>
     </header>
     <main><${Page} /></main>`;
+}
+
+/**
+ * The jobs list's request starts as soon as a link (or the address bar, or Back) leads to it, not
+ * once the page is built: at the navigation itself where the browser has the Navigation API (its
+ * `navigate` event comes before the hash changes), else at `hashchange` (this listener runs before
+ * the pages' own). The page takes that request's answer (startNavigationGet).
+ */
+function startFirstRequest(hash: string): void {
+  const route = routeOf(hash);
+  startNavigationGet(pageOf(route) === 'jobs' ? jobsPagePath(route) : undefined);
+}
+
+/** The part of the Navigation API read here (not in TypeScript's DOM types yet). */
+interface Navigation {
+  addEventListener(
+    type: 'navigate',
+    listener: (event: { hashChange: boolean; destination: { url: string } }) => void,
+  ): void;
+}
+
+const navigation = (window as { navigation?: Navigation }).navigation;
+if (navigation !== undefined) {
+  navigation.addEventListener('navigate', (event) => {
+    if (event.hashChange) startFirstRequest(new URL(event.destination.url).hash);
+  });
+} else {
+  window.addEventListener('hashchange', () => startFirstRequest(location.hash));
 }
 
 const root = document.getElementById('app');

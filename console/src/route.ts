@@ -7,16 +7,16 @@ export interface Route {
   params: URLSearchParams;
 }
 
-function currentRoute(): Route {
-  const hash = location.hash.replace(/^#\/?/, '');
-  const [path = '', search = ''] = hash.split('?', 2);
+/** The route of a URL's hash (`#/jobs?query=…`). */
+export function routeOf(hash: string): Route {
+  const [path = '', search = ''] = hash.replace(/^#\/?/, '').split('?', 2);
   return { path: path.split('/').filter((part) => part !== ''), params: new URLSearchParams(search) };
 }
 
 export function useRoute(): Route {
-  const [route, setRoute] = useState(currentRoute);
+  const [route, setRoute] = useState(() => routeOf(location.hash));
   useEffect(() => {
-    const changed = () => setRoute(currentRoute());
+    const changed = () => setRoute(routeOf(location.hash));
     window.addEventListener('hashchange', changed);
     return () => window.removeEventListener('hashchange', changed);
   }, []);

@@ -227,29 +227,31 @@ const BAR_PARTS = [
   { field: 'progress_pending', label: 'pending', className: 'wait' },
 ] as const;
 
-/** The job's targets as one bar, a segment per state, with the counts written out beside it. */
-export function StateBar(props: { job: Job; legend?: boolean }): VNode {
+/** The job's targets as one bar, a segment per state (a row of the jobs list shows only this). */
+export function StateBar(props: { job: Job }): VNode {
   const { job } = props;
   const total = Math.max(job.target_count, 1);
   const summary = BAR_PARTS.map((part) => `${job[part.field]} ${part.label}`).join(', ');
-  return html`<div class="state-bar-wrap">
-    <div class="state-bar" role="img" aria-label=${`${job.target_count} targets: ${summary}`}>
-      ${BAR_PARTS.map((part) =>
-        job[part.field] === 0
-          ? null
-          : html`<span class=${`segment ${part.className}`} style=${{ width: `${(100 * job[part.field]) / total}%` }}></span>`,
-      )}
-    </div>
-    ${
-      props.legend === false
+  return html`<div class="state-bar" role="img" aria-label=${`${job.target_count} targets: ${summary}`}>
+    ${BAR_PARTS.map((part) =>
+      job[part.field] === 0
         ? null
-        : html`<ul class="legend">
-          ${BAR_PARTS.map(
-            (part) =>
-              html`<li><span class=${`swatch ${part.className}`}></span>${part.label}: <strong data-count=${part.field}>${job[part.field]}</strong></li>`,
-          )}
-        </ul>`
-    }
+        : html`<span class=${`segment ${part.className}`} style=${{ width: `${(100 * job[part.field]) / total}%` }}></span>`,
+    )}
+  </div>`;
+}
+
+/** The state bar with the counts written out under it (the job page). */
+export function StateSummary(props: { job: Job }): VNode {
+  const { job } = props;
+  return html`<div>
+    <${StateBar} job=${job} />
+    <ul class="legend">
+      ${BAR_PARTS.map(
+        (part) =>
+          html`<li><span class=${`swatch ${part.className}`}></span>${part.label}: <strong data-count=${part.field}>${job[part.field]}</strong></li>`,
+      )}
+    </ul>
   </div>`;
 }
 

@@ -304,6 +304,13 @@ describe('the web console in chromium', () => {
       target_count: 10,
     });
     expect(page.url()).toContain(`#/jobs/${latest.id}`);
+
+    // Back to the list by its link (whose request starts at the click): the new job is on top.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();
+    await waitExact('table tbody tr a', `#${latest.id}`);
+    expect(await page.locator('table tbody tr td:nth-child(4)').first().textContent()).toBe(
+      'made in the console',
+    );
   });
 
   it('creates a job with rollout controls, shows its rollout state, pauses and resumes it', async () => {

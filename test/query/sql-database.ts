@@ -6,10 +6,12 @@ import BetterSqlite3 from 'better-sqlite3';
 import { type Insertable, Kysely, Migrator, type RawBuilder, SqliteDialect, sql } from 'kysely';
 import type { Device } from '../../src/model/device.js';
 import type { Job, JobTarget } from '../../src/model/job.js';
-import type { Dialect } from '../../src/query/sql.js';
 import { openPostgresDatabase } from '../../src/store/postgres/database.js';
+import { postgresDialect } from '../../src/store/postgres/dialect.js';
+import type { SqlDialect } from '../../src/store/sql/dialect.js';
 import { DEVICE_COLUMNS } from '../../src/store/sql/rows.js';
 import type { Database } from '../../src/store/sql/schema.js';
+import { sqliteDialect } from '../../src/store/sqlite/dialect.js';
 import { migrations } from '../../src/store/sqlite/migrations/index.js';
 import { newPostgresDatabase } from '../setup/databases.js';
 import { TEST_ENGINE } from '../setup/stores.js';
@@ -108,7 +110,7 @@ export async function openTestDatabase(): Promise<TestDatabase> {
 /** The same, on the engine of the test project (test/setup/stores.ts), every call a promise. */
 export interface EngineTestDatabase {
   db: Kysely<unknown>;
-  dialect: Dialect;
+  dialect: SqlDialect;
   load(dataset: Dataset): Promise<void>;
   rows<T>(query: RawBuilder<unknown>): Promise<T[]>;
   close(): Promise<void>;
@@ -119,7 +121,7 @@ export async function openEngineTestDatabase(): Promise<EngineTestDatabase> {
     const database = await openTestDatabase();
     return {
       db: database.db,
-      dialect: 'sqlite',
+      dialect: sqliteDialect,
       load: async (dataset) => database.load(dataset),
       rows: async (query) => database.rows(query),
       close: () => database.close(),
@@ -129,7 +131,7 @@ export async function openEngineTestDatabase(): Promise<EngineTestDatabase> {
   await db.insertInto('accounts').values({ id: ACCOUNT, name: 'test', created_at: 0 }).execute();
   return {
     db: db as unknown as Kysely<unknown>,
-    dialect: 'postgres',
+    dialect: postgresDialect,
     load: (dataset) =>
       db.transaction().execute(async (trx) => {
         await sql`DELETE FROM job_targets; DELETE FROM jobs; DELETE FROM device_tags; DELETE FROM devices`.execute(

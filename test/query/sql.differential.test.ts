@@ -102,7 +102,7 @@ describe(`compiled SQL on ${TEST_ENGINE} selects what the reference evaluator se
         async (dataset, queries) => {
           await database.load(dataset);
           for (const node of queries) {
-            const query = selectDevices(deviceWhere(node, database.dialect, ARB_NOW));
+            const query = selectDevices(deviceWhere(node, database.dialect.id, ARB_NOW));
             const expected = dataset.devices
               .filter((device) => matchesDevice(node, device, ARB_NOW))
               .map((device) => device.id)
@@ -126,7 +126,7 @@ describe(`compiled SQL on ${TEST_ENGINE} selects what the reference evaluator se
         async (dataset, queries) => {
           await database.load(dataset);
           for (const node of queries) {
-            const query = selectTargets(targetWhere(node, database.dialect, ARB_NOW));
+            const query = selectTargets(targetWhere(node, database.dialect.id, ARB_NOW));
             const expected = dataset.jobs
               .flatMap(({ targets }) => targets)
               .filter(({ target, device }) => matchesTarget(node, target, deviceOf(dataset, device), ARB_NOW))

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { csvField, isoTime, valueText } from '../../src/model/csv.js';
 import type { Device, DeviceInput } from '../../src/model/device.js';
 import {
   JOB_LIST_FIELDS,
@@ -874,6 +875,145 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
           after = page.next;
         }
       }
+    });
+
+    describe('CSV exports', () => {
+      /**
+       * The export of `fields` equals the model's encoding (src/model/csv.ts) of `items` as lists
+       * answer them. PostgreSQL encodes in SQL the batches whose values it can write exactly, and a
+       * batch holding any other value in JavaScript: each case below has one batch of either kind.
+       */
+      async function expectEncoded<T extends object>(
+        records: AsyncIterable<string>,
+        items: T[],
+        fields: string[],
+        timestamps: ReadonlySet<string>,
+      ): Promise<void> {
+        const cell = (value: unknown, timestamp: boolean): string =>
+          value === null || value === undefined
+            ? ''
+            : timestamp
+              ? (isoTime(value as number) ?? '')
+              : csvField(valueText(value));
+        let text = '';
+        for await (const batch of records) text += batch;
+        const expected = items.map(
+          (item) =>
+            `${fields.map((field) => cell(item[field as keyof T], timestamps.has(field))).join(',')}\r\n`,
+        );
+        expect(text).toEqual(expected.join(''));
+      }
+      const awkward = ['say "hi", then\r\nleave', 'comma, only', 'naïve 日本 ✓', '', 'line\nbreak', 'plain'];
+      const order: Order = { field: 'id', direction: 'asc' };
+
+      it('writes text, numbers and timestamps of devices and jobs as the model encodes them', async () => {
+        // Devices 1–8 hold values SQL writes exactly; 9–12 a number in exponent notation and
+        // connection times before 1970 and after 9999.
+        const numbers = [
+          87,
+          -75.5,
+          0.1 + 0.2,
+          1.5e-6,
+          1.2345678901234568e20,
+          -0,
+          123456789.125,
+          null,
+          1e-7,
+          1e21,
+        ];
+        await addDevices(
+          alpha,
+          [...numbers, 1, 2].map((number, index) => ({
+            n: index + 1,
+            name: awkward[index % awkward.length] as string,
+            serial_number: index % 3 === 0 ? null : `S,${index}`,
+            signal_strength: number,
+            signal_quality: index,
+            tags: index % 2 === 0 ? ['a "b"', 'c,d'] : [],
+          })),
+        );
+        await store.setConnection(deviceId(alpha, 1), 'connected', clock);
+        await store.setConnection(deviceId(alpha, 2), 'connected', 0);
+        await store.setConnection(deviceId(alpha, 11), 'connected', -86_400_123);
+        await store.setConnection(deviceId(alpha, 12), 'connected', 253_402_300_800_005);
+        const fields = [
+          'id',
+          'name',
+          'serial_number',
+          'tags',
+          'signal_strength',
+          'signal_quality',
+          'last_connect',
+        ];
+        const timestamps = new Set(['last_connect']);
+        const list = { accountId: alpha, order, after: null, limit: 100 };
+        for (const query of [deviceQuery('signal_quality < 8'), deviceQuery('signal_quality >= 8')]) {
+          await expectEncoded(
+            store.exportDevices({ accountId: alpha, query, order, fields, timestamps }),
+            await store.listDevices({ ...list, query }),
+            fields,
+            timestamps,
+          );
+        }
+
+        const jobs = [];
+        for (const description of [...awkward, null]) {
+          jobs.push(await store.createJob(newJob(alpha, { all: true }, { description })));
+        }
+        const jobFields = [
+          'id',
+          'description',
+          'job_status',
+          'job_submit_time',
+          'job_completion_time',
+          'target_count',
+        ];
+        const jobTimes = new Set(['job_submit_time', 'job_completion_time']);
+        await expectEncoded(
+          store.exportJobs({ accountId: alpha, query: null, order, fields: jobFields, timestamps: jobTimes }),
+          jobs,
+          jobFields,
+          jobTimes,
+        );
+      });
+
+      it('writes the JSON of target responses as the model encodes it', async () => {
+        await addDevices(
+          alpha,
+          Array.from({ length: 8 }, (_, index) => ({ n: index + 1 })),
+        );
+        // Job one's responses SQL writes exactly; job two's include strings with escapes.
+        const responses: unknown[][] = [
+          [{ a: 'x"y', b: [1, 2.5] }, 'plain', 'comma, "quoted"', 42, true, null, [], ''],
+          [{ '': 'ü' }, 'with "quotes"', 'line\nbreak', 'tab\there', -0.5, false, [null], 'plain'],
+        ];
+        const fields = ['device_id', 'status', 'response', 'end_time'];
+        const timestamps = new Set(['end_time']);
+        for (const jobResponses of responses) {
+          const job = await store.createJob(newJob(alpha, { all: true }));
+          for (const index of jobResponses.keys()) await startTargets(deviceId(alpha, index + 1));
+          await store.applyStatuses(
+            jobResponses.map((response, index) => ({
+              device_id: deviceId(alpha, index + 1),
+              job_id: job.id,
+              report: { status: 'successful', response },
+            })),
+            tick(),
+          );
+          await expectEncoded(
+            store.exportTargets(job.id, {
+              accountId: alpha,
+              query: null,
+              order: { field: 'device_id', direction: 'asc' },
+              fields,
+              timestamps,
+            }),
+            await allTargets(alpha, job.id),
+            fields,
+            timestamps,
+          );
+        }
+      });
     });
 
     describe('keyset paging over 2,500 jobs', () => {

@@ -1,7 +1,7 @@
-import { csvBatch } from '../../model/csv.js';
 import { timedCsvReader } from '../sql/dialect.js';
 import { createSqlStore } from '../sql/store.js';
 import type { OnQuery, Store } from '../store.js';
+import { postgresCsvReader } from './csv.js';
 import { openPostgresDatabase, postgresPool } from './database.js';
 import { postgresDialect } from './dialect.js';
 import { postgresNotifier } from './notifier.js';
@@ -9,7 +9,7 @@ import { postgresNotifier } from './notifier.js';
 /**
  * The PostgreSQL store: one pool, for reads too. Streamed exports read their keyset batches through
  * it; each batch is one short statement on whichever connection is free, so it never holds up writers.
- * A CSV export's batches come as arrays of values (no object per row) and are encoded as they arrive.
+ * A CSV export's batches come encoded by PostgreSQL (csv.ts).
  */
 export async function openPostgresStore(url: string, onQuery?: OnQuery): Promise<Store> {
   const pool = postgresPool(url);
@@ -18,14 +18,7 @@ export async function openPostgresStore(url: string, onQuery?: OnQuery): Promise
     db,
     dialect: postgresDialect,
     readDb: db,
-    csvReader: timedCsvReader(async (query, plan) => {
-      const { rows } = await pool.query<unknown[]>({
-        text: query.sql,
-        values: query.parameters as unknown[],
-        rowMode: 'array',
-      });
-      return csvBatch(rows, plan);
-    }, onQuery),
+    csvReader: timedCsvReader(postgresCsvReader(pool), onQuery),
     notifier: postgresNotifier(url, db),
     close: () => db.destroy(),
   });

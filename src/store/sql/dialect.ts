@@ -1,4 +1,4 @@
-import type { CompiledQuery, RawBuilder, SqlBool } from 'kysely';
+import type { CompiledQuery, Kysely, RawBuilder, SqlBool } from 'kysely';
 import type { CsvBatch, CsvPlan, JsonBatch, JsonPlan } from '../../model/csv.js';
 import type { Dialect } from '../../query/sql.js';
 import type { OnQuery } from '../store.js';
@@ -29,10 +29,27 @@ export interface SqlDialect {
   claimLock(alias: string): RawBuilder<unknown>;
   /** Ends a SELECT that locks its rows (of table `alias`) until the transaction ends, waiting for them. */
   lockRows(alias: string): RawBuilder<unknown>;
+  /**
+   * How a job query (filters.ts) finds the jobs of a middling number of matching devices (more than
+   * SEMI_JOIN_MAX_DEVICES): by probing each job's targets against the set of their keys, or (null)
+   * by joining each target's device.
+   */
+  readonly deviceKeySet: DeviceKeySet | null;
   /** Whether the error aborted a transaction that may simply run again (a deadlock, say). */
   isRetryable(error: unknown): boolean;
   /** A store error the request caused, as an AppError (4xx); any other error as it is. */
   mapError(error: unknown): unknown;
+}
+
+/** The set of the keys of the matching devices, read first, that a job query probes targets against. */
+export interface DeviceKeySet {
+  /** Up to how many keys: about where reading them costs what they save. */
+  readonly max: number;
+  /** How many rows the planner expects `select` to return (planning only, nothing read). */
+  // biome-ignore lint/suspicious/noExplicitAny: any store's database
+  estimate(db: Kysely<any>, select: RawBuilder<unknown>): Promise<number>;
+  /** "The device of target `t` is one of `keys`." */
+  holds(keys: readonly number[]): RawBuilder<SqlBool>;
 }
 
 /** Reads every row of a compiled SELECT, on a connection the engine chose for long reads. */

@@ -20,6 +20,7 @@ import {
   type Predicate,
   usesScope,
 } from '../../query/sql.js';
+import type { SqlDialect } from './dialect.js';
 import {
   DEVICE_STORE_FIELDS,
   GROUP_STORE_FIELDS,
@@ -40,44 +41,6 @@ export type { Dialect } from '../../query/sql.js';
  * 1,800 for 100,000 devices, 3,000,000 targets and pages of 1,000 (bench/query-pages.ts).
  */
 export const SEMI_JOIN_MAX_DEVICES = 2000;
-
-/** Below how many matching devices PostgreSQL probes the targets against their keys (DEVICE_KEY_SET). */
-export const DEVICE_KEY_SET_MAX = 10_000;
-
-/**
- * On PostgreSQL, with fewer matching devices than `max` (but too many for the semi-join), the probe
- * looks each target's device up in the set of their keys, read first and bound as one array that
- * PostgreSQL hashes once (a constant of its custom plan), instead of joining each target's device:
- * the reference query of bench/query-pages.ts (6,363 devices) read 17,000 targets' devices at
- * ~13 µs each (270 ms); the hashed set answers it in ~20 ms after ~50 ms reading the keys. `max`
- * is about where reading the keys costs what it saves. Whether they are that few is asked of the
- * planner's estimate (planning only), so that a common condition does not read `max` keys in vain.
- * `device_pk + 0`: as an index condition the array would be searched again for every job.
- * SQLite's planner would drive the EXISTS from such a list (a lookup per listed device for every
- * job): it keeps the join.
- */
-const DEVICE_KEY_SET: Partial<
-  Record<
-    Dialect,
-    {
-      max: number;
-      // biome-ignore lint/suspicious/noExplicitAny: any store's database
-      estimate(db: Kysely<any>, select: RawBuilder<unknown>): Promise<number>;
-      holds(keys: number[]): Predicate;
-    }
-  >
-> = {
-  postgres: {
-    max: DEVICE_KEY_SET_MAX,
-    async estimate(db, select) {
-      const { rows } = await sql<{
-        'QUERY PLAN': { Plan: { 'Plan Rows': number } }[];
-      }>`EXPLAIN (FORMAT JSON) ${select}`.execute(db);
-      return rows[0]?.['QUERY PLAN']?.[0]?.Plan?.['Plan Rows'] ?? Number.POSITIVE_INFINITY;
-    },
-    holds: (keys) => sql<SqlBool>`t.device_pk + 0 = any(cast(${keys} as bigint[]))`,
-  },
-};
 
 type ColumnMap = ReadonlyMap<string, FieldColumn>;
 
@@ -212,7 +175,7 @@ class JobQueryPlanner {
   constructor(
     // biome-ignore lint/suspicious/noExplicitAny: any store's database (the count needs no table types)
     private readonly db: Kysely<any>,
-    private readonly dialect: Dialect,
+    private readonly dialect: SqlDialect,
     private readonly accountId: number,
     private readonly now: number,
     private readonly semiJoinMaxDevices: number,
@@ -230,7 +193,7 @@ class JobQueryPlanner {
       // hold for the same target.
       const targets =
         rest.length === 1 ? await this.plan(rest[0] as QueryNode) : await this.someTarget(conjunction(rest));
-      return and([...jobOnly.map((operand) => this.compile(operand, JOB_FIELDS)), targets], this.dialect);
+      return and([...jobOnly.map((operand) => this.compile(operand, JOB_FIELDS)), targets], this.dialect.id);
     }
     if (node.type === 'or') {
       // Some target satisfies one of the operands: each operand on its own; the device-only ones together.
@@ -238,13 +201,13 @@ class JobQueryPlanner {
       const deviceOnly = node.operands.filter((operand) => !usesScope(operand, 'job'));
       const parts = await Promise.all(withJob.map((operand) => this.plan(operand)));
       if (deviceOnly.length > 0) parts.push(await this.someTarget(disjunction(deviceOnly)));
-      return or(parts, this.dialect);
+      return or(parts, this.dialect.id);
     }
     return this.someTarget(node);
   }
 
   private compile(node: QueryNode, fields: FieldColumns): Predicate {
-    return compileQuery(node, fields, { dialect: this.dialect, now: this.now });
+    return compileQuery(node, fields, { dialect: this.dialect.id, now: this.now });
   }
 
   private async someTarget(node: QueryNode): Promise<Predicate> {
@@ -254,23 +217,23 @@ class JobQueryPlanner {
         WHERE t.job_id = j.id AND ${this.compile(node, JOB_TARGET_FIELDS)})`;
     }
     const matching = this.compile(node, DEVICE_FIELDS);
-    const keySet = DEVICE_KEY_SET[this.dialect];
-    const keySetMax = keySet === undefined ? 0 : this.deviceKeySetMax;
-    // Asked together, so that the estimate makes a rare condition wait no longer.
-    const [devices, estimate] = await Promise.all([
-      this.deviceKeys(matching, this.semiJoinMaxDevices),
-      keySet !== undefined && keySetMax > this.semiJoinMaxDevices
-        ? keySet.estimate(this.db, this.selectDevices(matching))
-        : Number.POSITIVE_INFINITY,
-    ]);
+    const devices = await this.deviceKeys(matching, this.semiJoinMaxDevices);
     if (devices !== null) {
-      if (devices.length === 0) return or([], this.dialect);
+      if (devices.length === 0) return or([], this.dialect.id);
       return sql<SqlBool>`j.id IN (SELECT t.job_id FROM job_targets t WHERE t.device_pk IN (${sql.join(devices)}))`;
     }
-    const keys =
-      keySet !== undefined && estimate < keySetMax ? await this.deviceKeys(matching, keySetMax) : null;
-    if (keySet !== undefined && keys !== null) {
-      return sql<SqlBool>`EXISTS (SELECT 1 FROM job_targets t WHERE t.job_id = j.id AND ${keySet.holds(keys)})`;
+    const keySet = this.dialect.deviceKeySet;
+    // The estimate is asked only now, of the few conditions that reach this far: asked beside the
+    // keys above, it cost a rare condition's page a statement it never used.
+    if (
+      keySet !== null &&
+      this.deviceKeySetMax > this.semiJoinMaxDevices &&
+      (await keySet.estimate(this.db, this.selectDevices(matching))) < this.deviceKeySetMax
+    ) {
+      const keys = await this.deviceKeys(matching, this.deviceKeySetMax);
+      if (keys !== null) {
+        return sql<SqlBool>`EXISTS (SELECT 1 FROM job_targets t WHERE t.job_id = j.id AND ${keySet.holds(keys)})`;
+      }
     }
     return sql<SqlBool>`EXISTS (SELECT 1 FROM job_targets t JOIN devices d ON d.pk = t.device_pk
       WHERE t.job_id = j.id AND ${this.compile(node, JOINED_DEVICE_FIELDS)})`;
@@ -299,19 +262,19 @@ class JobQueryPlanner {
  * indexes serve them). For a device condition it reads from `db` the account's matching devices,
  * up to SEMI_JOIN_MAX_DEVICES (`semiJoinMaxDevices` overrides it, for tests of every plan): fewer
  * than that, and the predicate names their keys (as read now) in a semi-join through the targets;
- * otherwise it probes each job's targets, in the set of their keys where the engine has one
- * (DEVICE_KEY_SET; `deviceKeySetMax` overrides its bound) and they are fewer than its bound.
+ * otherwise it probes each job's targets, in the set of their keys where the dialect has one
+ * (`deviceKeySet`; `deviceKeySetMax` overrides its bound) and they are fewer than its bound.
  */
 export async function jobWhere(
   // biome-ignore lint/suspicious/noExplicitAny: any store's database (the count needs no table types)
   db: Kysely<any>,
   query: QueryNode,
-  dialect: Dialect,
+  dialect: SqlDialect,
   accountId: number,
   now: number,
   {
     semiJoinMaxDevices = SEMI_JOIN_MAX_DEVICES,
-    deviceKeySetMax = DEVICE_KEY_SET[dialect]?.max ?? 0,
+    deviceKeySetMax = dialect.deviceKeySet?.max ?? 0,
   }: { semiJoinMaxDevices?: number; deviceKeySetMax?: number } = {},
 ): Promise<RawBuilder<SqlBool>> {
   return new JobQueryPlanner(db, dialect, accountId, now, semiJoinMaxDevices, deviceKeySetMax).plan(query);

@@ -188,7 +188,7 @@ async function jobsQuery(db: Db, dialect: SqlDialect, accountId: number, query: 
     .selectFrom('jobs as j')
     .select(JOB_COLUMNS.map((column) => `j.${column}` as const))
     .where('j.customer_id', '=', accountId);
-  return query === null ? base : base.where(await jobWhere(db, query, dialect.id, accountId, now));
+  return query === null ? base : base.where(await jobWhere(db, query, dialect, accountId, now));
 }
 
 export async function listJobs(db: Db, dialect: SqlDialect, request: ListRequest): Promise<Job[]> {
@@ -501,7 +501,7 @@ export async function cancelJobsByQuery(
   force: boolean,
   now: Millis,
 ): Promise<ByQueryResult & { notices: CancelNotice[] }> {
-  const where = await jobWhere(db, query, dialect.id, accountId, now);
+  const where = await jobWhere(db, query, dialect, accountId, now);
   let count = 0;
   const notices: CancelNotice[] = [];
   const matched = await inSlices(db, accountId, where, async (trx, slice) => {
@@ -558,7 +558,7 @@ export async function deleteJobsByQuery(
   accountId: number,
   query: Query,
 ): Promise<ByQueryResult> {
-  const where = await jobWhere(db, query, dialect.id, accountId, Date.now());
+  const where = await jobWhere(db, query, dialect, accountId, Date.now());
   let count = 0;
   const matched = await inSlices(db, accountId, where, async (trx, slice) => {
     const finished = slice.filter((job) => isFinishedJob(job.job_status)).map((job) => job.id);

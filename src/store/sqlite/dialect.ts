@@ -20,6 +20,8 @@ export const sqliteDialect: SqlDialect = {
   // Writers are serial: the rows a transaction selects stay as they are until it commits.
   claimLock: () => sql``,
   lockRows: () => sql``,
+  // The planner would drive the probe from a list of keys (a lookup per listed device for every job).
+  deviceKeySet: null,
   isRetryable: () => false,
   mapError: (error) => error,
 };

@@ -8,7 +8,9 @@ import * as events from './006_events.js';
 import * as monitorCollation from './007_monitor_collation.js';
 import * as submitTimeIndexes from './008_submit_time_indexes.js';
 import * as retryCounts from './009_retry_counts.js';
+import * as statusUsernameIndex from './010_status_username_index.js';
 import * as deviceGroupProbeIndex from './011_device_group_probe_index.js';
+import * as csvCells from './012_csv_cells.js';
 
 /**
  * Every PostgreSQL migration, in order (its own numbering: 001 holds what SQLite's 001–003 built).
@@ -24,5 +26,7 @@ export const migrations: Record<string, Migration> = {
   '007_monitor_collation': monitorCollation,
   '008_submit_time_indexes': submitTimeIndexes,
   '009_retry_counts': retryCounts,
+  '010_status_username_index': statusUsernameIndex,
   '011_device_group_probe_index': deviceGroupProbeIndex,
+  '012_csv_cells': csvCells,
 };
