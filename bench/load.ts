@@ -8,9 +8,6 @@
  * The server's event-loop delay during the run (max and p99, from prom-client's
  * `nodejs_eventloop_lag_*` series, which restart at each scrape) is printed too.
  *
- * The server is measured once it has settled: after it answers, it still fans out the dataset's
- * new jobs (about a second of CPU on the event loop), which would be counted against the mix.
- *
  * The dataset's pending targets (those of its ~30,000 unfinished jobs) had their deadlines when
  * it was generated, long past now: the copy gets them moved to a day from now, as in a store in
  * service, so that the run measures the mix, not the one-off expiry of ~60,000 stale targets
@@ -133,15 +130,6 @@ function cpuSeconds(pid: number | undefined, thread?: number): number {
   }
 }
 
-/** Waits (up to a minute) for a second in which the server used under 5 % of a core. */
-async function settled(pid: number | undefined): Promise<void> {
-  for (let second = 0; second < 60; second++) {
-    const before = cpuSeconds(pid);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    if (cpuSeconds(pid) - before < 0.05) return;
-  }
-}
-
 /** The requests the server has answered (every route and status), from its /metrics. */
 function answered(metrics: string): number {
   return metrics
@@ -196,7 +184,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const port = await freePort();
   const nodeArgs = (process.env.SERVICE_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
   const server = await startServer(copy, port, await freePort(), nodeArgs);
-  await settled(server.pid);
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;
   // Restarts the event-loop delay series, so that the next scrape covers the run alone.
   const answeredBefore = answered(await (await fetch(metricsUrl)).text());
