@@ -370,6 +370,19 @@ export function usesScope(node: QueryNode, scope: FieldRef['scope']): boolean {
   }
 }
 
+/** Whether every field `node` names passes `test`. */
+export function everyField(node: QueryNode, test: (field: FieldRef) => boolean): boolean {
+  switch (node.type) {
+    case 'condition':
+      return test(node.field);
+    case 'not':
+      return everyField(node.operand, test);
+    case 'and':
+    case 'or':
+      return node.operands.every((operand) => everyField(operand, test));
+  }
+}
+
 /**
  * Whether `node` holds when every field of `scope` is missing and no other field is named: a
  * missing value satisfies `= empty` and `<> v` (for a non-empty v) and nothing else.

@@ -177,18 +177,27 @@ describe('PostgreSQL plans of job queries', () => {
     });
   });
 
-  it("job_type = 'reboot' and tags = 'common': many devices match, so each job's targets are probed", async () => {
+  it("job_type = 'reboot' and tags = 'common': many devices match, so each job's targets' tags are probed by device key, without the device row", async () => {
     const { db, driver } = postgres([{ pk: 1 }, { pk: 2 }], KEY_SET_MAX);
     const query = parse("job_type = 'reboot' and tags = 'common'", 'jobs');
     const where = await jobWhere(db, query, postgresDialect, ACCOUNT, ARB_NOW, { semiJoinMaxDevices: 2 });
     expect(compiled(db, where)).toEqual({
       sql:
-        `(("j"."job_type" = $1) AND EXISTS (SELECT 1 FROM job_targets t JOIN devices d ON d.pk = t.device_pk` +
-        ` WHERE t.job_id = j.id AND (EXISTS (SELECT 1 FROM device_tags dt WHERE dt.device_pk = "d"."pk" AND lower(dt.tag) = $2))))`,
+        `(("j"."job_type" = $1) AND EXISTS (SELECT 1 FROM job_targets t` +
+        ` WHERE t.job_id = j.id AND (EXISTS (SELECT 1 FROM device_tags dt WHERE dt.device_pk = "t"."device_pk" AND lower(dt.tag) = $2))))`,
       parameters: ['reboot', 'common'],
     });
     // The planner expects too many for the key set: no more keys are read than the semi-join takes.
     expect(driver.asked.map(({ parameters }) => parameters.at(-1))).not.toContain(KEY_SET_MAX);
+  });
+
+  it("tags = 'common' and firmware_version = '2.0': a condition on more than tags joins the device row", async () => {
+    const { db } = postgres([{ pk: 1 }, { pk: 2 }], KEY_SET_MAX);
+    const query = parse("tags = 'common' and firmware_version = '2.0'", 'jobs');
+    const where = await jobWhere(db, query, postgresDialect, ACCOUNT, ARB_NOW, { semiJoinMaxDevices: 2 });
+    expect(compiled(db, where).sql).toMatch(
+      /^EXISTS \(SELECT 1 FROM job_targets t JOIN devices d ON d.pk = t.device_pk WHERE t.job_id = j.id AND .*dt.device_pk = "d"."pk"/,
+    );
   });
 
   it("job_status = 'new' and (username = 'bob' or connection_status <> 'connected'): deleted devices match, so targets are probed with a LEFT JOIN", async () => {

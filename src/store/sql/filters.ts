@@ -13,6 +13,7 @@ import {
   and,
   compileQuery,
   type Dialect,
+  everyField,
   type FieldColumn,
   type FieldColumns,
   holdsWhenMissing,
@@ -68,14 +69,14 @@ function columnMap(specs: StoreFields, alias: string, optionalRow: boolean): Col
  * the devices; otherwise probe the tags of each device at hand (its primary key), for statements
  * that start from the targets.
  */
-function deviceTags(optionalRow: boolean, drivenByTags: boolean): FieldColumn {
-  const any = '(EXISTS (SELECT 1 FROM device_tags dt WHERE dt.device_pk = "d"."pk"))';
+function deviceTags(optionalRow: boolean, drivenByTags: boolean, key = '"d"."pk"'): FieldColumn {
+  const any = `(EXISTS (SELECT 1 FROM device_tags dt WHERE dt.device_pk = ${key}))`;
   const foldedTag = 'lower(dt.tag)';
   if (!drivenByTags) {
     return {
       type: 'tags',
       any,
-      open: '(EXISTS (SELECT 1 FROM device_tags dt WHERE dt.device_pk = "d"."pk" AND ',
+      open: `(EXISTS (SELECT 1 FROM device_tags dt WHERE dt.device_pk = ${key} AND `,
       foldedTag,
       close: '))',
     };
@@ -118,6 +119,15 @@ const TARGET_FIELDS = lookup({ target: TARGET, device: TARGET_DEVICE });
 const JOINED_DEVICE_FIELDS = lookup({ device: JOINED_DEVICE });
 const JOB_FIELDS = lookup({ job: JOB });
 const JOB_TARGET_FIELDS = lookup({ job: JOB, device: TARGET_DEVICE });
+/**
+ * The tags of a target's device, probed by the target's device key: a condition on tags alone
+ * needs no device row (a deleted device's tags went with it).
+ */
+const TARGET_TAG_FIELDS = lookup({
+  device: new Map([['tags', deviceTags(false, false, '"t"."device_pk"')]]),
+});
+const onlyTags = (node: QueryNode): boolean =>
+  everyField(node, (field) => field.scope === 'device' && field.name === 'tags');
 
 /** Predicate over `devices AS d`. */
 export function deviceWhere(query: QueryNode, dialect: Dialect, now: number): RawBuilder<SqlBool> {
@@ -234,6 +244,10 @@ class JobQueryPlanner {
       if (keys !== null) {
         return sql<SqlBool>`EXISTS (SELECT 1 FROM job_targets t WHERE t.job_id = j.id AND ${keySet.holds(keys)})`;
       }
+    }
+    if (onlyTags(node)) {
+      return sql<SqlBool>`EXISTS (SELECT 1 FROM job_targets t
+        WHERE t.job_id = j.id AND ${this.compile(node, TARGET_TAG_FIELDS)})`;
     }
     return sql<SqlBool>`EXISTS (SELECT 1 FROM job_targets t JOIN devices d ON d.pk = t.device_pk
       WHERE t.job_id = j.id AND ${this.compile(node, JOINED_DEVICE_FIELDS)})`;
