@@ -222,6 +222,8 @@ export async function startEmbeddedBroker(options: {
     unreachable: () => null,
     // the only node: its devices' messages are stored as they come until it closes
     async stopReceiving() {},
+    // the only node: no other node's presence to recover (each start resets presence)
+    replayPresence() {},
     // the broker asks the store at each login: only a session opened with an old token must end
     changeLogins(changes) {
       for (const { id } of changes) {

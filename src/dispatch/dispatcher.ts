@@ -9,6 +9,7 @@ import type {
   DispatchStore,
   JobClaim,
   OutgoingRequest,
+  PresenceUpdate,
   ServiceNode,
   Settled,
   StatusUpdate,
@@ -42,6 +43,11 @@ export interface Transport {
    * null when it was deleted. A session opened with an old token is closed.
    */
   changeLogins(changes: LoginChange[]): void;
+  /**
+   * Presence is read again from the broker (its retained presence, replayed): what a dead node
+   * had taken and not stored is not lost.
+   */
+  replayPresence(): void;
   /** Why devices cannot be reached through this broker now, or null when they can. */
   unreachable(): string | null;
   /**
@@ -73,6 +79,8 @@ export const DEVICE_WINDOW = 10;
 export const NODE_WINDOW = 64;
 /** Status messages written per transaction (a few ms); the event loop gets a turn between. */
 const STATUS_BATCH = 100;
+/** Presence messages written per statement; the event loop gets a turn between. */
+const PRESENCE_BATCH = 250;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * How long a node's claim on a job lasts unless its heartbeat renews it, and how often the sweep
@@ -96,8 +104,9 @@ interface StartedJob {
   sending: Promise<unknown>[];
 }
 
-interface QueuedStatus {
-  update: StatusUpdate;
+/** A message waiting for its batch, with how to tell its sender once it was stored. */
+interface Queued<T> {
+  update: T;
   settle: (error?: unknown) => void;
 }
 
@@ -123,15 +132,16 @@ export class Dispatcher {
   readonly #stopped = new Promise<void>((resolve) => {
     this.#stop = resolve;
   });
-  /** Per device, the tail of its presence writes, so online/offline apply in arrival order. */
-  readonly #deviceChains = new Map<string, Promise<void>>();
+  /** Presence messages in arrival order, stored a batch at a time (one statement each). */
+  readonly #presenceQueue: Queued<PresenceUpdate>[] = [];
+  #presenceFlush: Promise<void> | null = null;
   /**
-   * Per device, the tail of its sending after `online`: separate from the presence writes, which
-   * must never wait for publishes (an external broker's client takes no acknowledgement while a
-   * message it delivered is being stored).
+   * The tail of what is sent to devices that came online, batch after batch: apart from the
+   * presence writes, which never wait for publishes (an external broker's client takes no
+   * acknowledgement while a message it delivered is being stored).
    */
-  readonly #sendChains = new Map<string, Promise<void>>();
-  readonly #statusQueue: QueuedStatus[] = [];
+  #onlineSends: Promise<void> = Promise.resolve();
+  readonly #statusQueue: Queued<StatusUpdate>[] = [];
   #statusFlush: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
   #timerArming = false;
@@ -245,9 +255,17 @@ export class Dispatcher {
     if (this.#sweeper) clearInterval(this.#sweeper);
     if (this.#deathSweep) clearTimeout(this.#deathSweep);
     await this.#unlisten();
-    while (this.#tasks.size > 0 || this.#statusFlush || this.#pumping || this.#sweeping || this.#claiming) {
+    while (
+      this.#tasks.size > 0 ||
+      this.#presenceFlush ||
+      this.#statusFlush ||
+      this.#pumping ||
+      this.#sweeping ||
+      this.#claiming
+    ) {
       await Promise.allSettled([
         ...this.#tasks,
+        this.#presenceFlush,
         this.#statusFlush,
         this.#pumping,
         this.#sweeping,
@@ -266,8 +284,9 @@ export class Dispatcher {
   /**
    * The periodic sweep: the heartbeat renews this node's claims; jobs whose node died (claim
    * expired) are taken over, and after a node died the in-progress requests of every job are sent
-   * again (the device statuses it held are gone with it); `new` jobs whose wake-up was lost are claimed; the timer re-reads the
-   * earliest deadline (targets another node started).
+   * again (the device statuses it held are gone with it) and presence is read again from the
+   * broker (so is the presence it held); `new` jobs whose wake-up was lost are claimed; the timer
+   * re-reads the earliest deadline (targets another node started).
    */
   async #sweep(): Promise<void> {
     try {
@@ -275,9 +294,14 @@ export class Dispatcher {
       if (this.#closed) return;
       const taken = await this.#store.takeOverJobs(this.#claim(), TAKE_OVER_BATCH);
       if (taken.length > 0) this.#logger.info({ jobs: taken }, 'jobs of a node that stopped taken over');
-      const resent = await this.#store.buryDeadNodes(this.#now() - CLAIM_TTL_MS, this.#claim());
-      if (resent.length > 0) {
-        this.#logger.warn({ jobs: resent.length }, 'a node died: in-progress requests are sent again');
+      const buried = await this.#store.buryDeadNodes(this.#now() - CLAIM_TTL_MS, this.#claim());
+      const resent = buried.jobs;
+      if (buried.nodes.length > 0) {
+        this.#logger.warn(
+          { nodes: buried.nodes, jobs: resent.length },
+          'a node died: in-progress requests are sent again, presence is read again',
+        );
+        this.#transport?.replayPresence();
       }
       // first: their targets' timeouts run, and their devices may have answered already
       this.#startedJobs.unshift(
@@ -359,44 +383,70 @@ export class Dispatcher {
   /**
    * A device announced itself online or offline (or its Will said offline); a `replay` is the
    * broker's retained presence, replayed at a subscription: it changes only what it contradicts.
+   * Resolves once stored, with the other presence messages of its batch.
    */
   presence(deviceId: string, online: boolean, topicId = deviceId, replay = false): Promise<void> {
     // Connections closing because the service stops say nothing: the next start resets presence.
     if (this.#closed) return Promise.resolve();
     // The time it was received orders it against messages other nodes received (CONTRACT §8).
-    const receivedAt = this.#now();
-    const stored = this.#serial(deviceId, async () => {
-      const applied = await this.#store.setConnection(
-        deviceId,
-        online ? 'connected' : 'disconnected',
-        receivedAt,
-        topicId,
-        replay,
-      );
-      if (!applied) {
-        this.#logger.info(
-          { device: deviceId, online },
-          'presence ignored: unknown device, or a later one applied',
-        );
-      } else {
-        this.#logger.info({ device: deviceId }, online ? 'device connected' : 'device disconnected');
-      }
-      if (online && applied) this.#online.add(deviceId);
-      if (!online) this.#forget(deviceId);
-      return applied;
+    const update: PresenceUpdate = {
+      device_id: deviceId,
+      status: online ? 'connected' : 'disconnected',
+      at: this.#now(),
+      topic_id: topicId,
+      replay,
+    };
+    return new Promise((resolve, reject) => {
+      this.#presenceQueue.push({ update, settle: (error) => (error ? reject(error) : resolve()) });
+      this.#presenceFlush ??= this.#flushPresence();
     });
-    if (online) {
-      this.#track(
-        this.#serial(
-          deviceId,
-          async () => {
-            if (await stored) await this.#sendPending(deviceId);
-          },
-          this.#sendChains,
-        ),
-      );
+  }
+
+  /** Messages (presence, statuses) received and not yet taken into a batch. */
+  backlog(): number {
+    return this.#presenceQueue.length + this.#statusQueue.length;
+  }
+
+  /**
+   * Writes queued presence, one statement per batch, in arrival order: a batch is taken as soon
+   * as the previous one is stored. The devices a batch found online are then sent what waits for
+   * them.
+   */
+  async #flushPresence(): Promise<void> {
+    while (this.#presenceQueue.length > 0) {
+      await yieldToEventLoop();
+      const batch = this.#presenceQueue.splice(0, PRESENCE_BATCH);
+      try {
+        const applied = await this.#store.setConnections(batch.map((queued) => queued.update));
+        const online: string[] = [];
+        batch.forEach(({ update, settle }, index) => {
+          const deviceId = update.device_id;
+          if (!applied[index]) {
+            this.#logger.info(
+              { device: deviceId, online: update.status === 'connected' },
+              'presence ignored: unknown device, or a later one applied',
+            );
+          } else {
+            this.#logger.info(
+              { device: deviceId },
+              update.status === 'connected' ? 'device connected' : 'device disconnected',
+            );
+          }
+          if (update.status === 'disconnected') {
+            this.#forget(deviceId);
+          } else if (applied[index]) {
+            this.#online.add(deviceId);
+            online.push(deviceId);
+          }
+          settle();
+        });
+        if (online.length > 0) this.#sendToOnline(online);
+      } catch (error) {
+        this.#logger.error({ err: error }, 'storing device presence failed');
+        for (const { settle } of batch) settle(error);
+      }
     }
-    return stored.then(() => undefined);
+    this.#presenceFlush = null;
   }
 
   /**
@@ -405,7 +455,7 @@ export class Dispatcher {
    */
   async forgetPresence(): Promise<void> {
     if (this.#closed) return;
-    await Promise.allSettled([...this.#deviceChains.values()]);
+    while (this.#presenceFlush) await this.#presenceFlush;
     await this.#store.disconnectAll(this.#now());
   }
 
@@ -424,26 +474,6 @@ export class Dispatcher {
     this.#online.delete(deviceId);
     this.#resend.delete(deviceId);
     this.#owed.delete(deviceId);
-  }
-
-  /** Runs `work` after the device's earlier work of `chains`; failures are logged, never thrown on. */
-  #serial<T>(deviceId: string, work: () => Promise<T>, chains = this.#deviceChains): Promise<T> {
-    const previous = chains.get(deviceId) ?? Promise.resolve();
-    const result = previous.then(work);
-    const tail = result.then(
-      () => undefined,
-      (error: unknown) => this.#logger.error({ err: error, device: deviceId }, 'device presence work failed'),
-    );
-    chains.set(deviceId, tail);
-    void tail.then(() => {
-      if (chains.get(deviceId) === tail) chains.delete(deviceId);
-    });
-    return result;
-  }
-
-  /** Status reports received and not yet taken into a transaction. */
-  statusBacklog(): number {
-    return this.#statusQueue.length;
   }
 
   #queueStatus(update: StatusUpdate): Promise<void> {
@@ -528,14 +558,26 @@ export class Dispatcher {
     }
   }
 
-  /** After a device announced itself: its pending cancels, then its queued and in-progress requests. */
-  async #sendPending(deviceId: string): Promise<void> {
-    await this.#sendCancels(await this.#store.pendingCancels(deviceId));
-    if (!this.#online.has(deviceId)) return;
-    this.#resend.delete(deviceId);
-    this.#resend.set(deviceId, 0);
-    this.#signal();
-    this.#rollouts.poke();
+  /**
+   * After devices announced themselves, batch after batch: one query finds those with something
+   * pending; each of those gets its pending cancels, then its queued and in-progress requests.
+   */
+  #sendToOnline(deviceIds: string[]): void {
+    const sent = this.#onlineSends.then(async () => {
+      for (const deviceId of await this.#store.devicesWithRequests(deviceIds)) {
+        if (!this.#online.has(deviceId)) continue;
+        await this.#sendCancels(await this.#store.pendingCancels(deviceId));
+        if (!this.#online.has(deviceId)) continue;
+        this.#resend.delete(deviceId);
+        this.#resend.set(deviceId, 0);
+        this.#signal();
+      }
+      this.#rollouts.poke();
+    });
+    this.#onlineSends = sent.catch((error: unknown) =>
+      this.#logger.error({ err: error }, 'sending to devices that came online failed'),
+    );
+    this.#track(this.#onlineSends);
   }
 
   /** Claims `new` jobs (again once the claim in progress ends, when woken meanwhile). */

@@ -8,8 +8,11 @@ export const nodeClientId = (nodeId: string): string => `fleetjobs-${nodeId}`;
 
 /** Device logins changed per message to the broker's dynamic-security plugin. */
 const LOGINS_PER_MESSAGE = 100;
-/** Status reports a node acknowledges before they are stored, at most (beyond, it waits for the store). */
-const STATUS_BACKLOG = 1_000;
+/**
+ * Presence and status messages a node acknowledges before they are stored, at most (beyond, it
+ * waits for the store).
+ */
+const BACKLOG = 1_000;
 
 /** How long a stopping node waits for the broker to confirm it stopped taking device messages. */
 const UNSUBSCRIBE_WAIT_MS = 2_000;
@@ -22,15 +25,18 @@ const PRESENCE_REPLAY = 2;
  * The service as a client of an external broker (credentials in the URL), one client per node:
  * client id `fleetjobs-<node id>`, never shared, so nodes never take over each other's sessions.
  * The session is clean: a broker hands a shared subscription's messages to an absent persistent
- * session too, where they would wait for a node that may never return. Device messages come through shared subscriptions (`$share/fleetjobs/…`),
- * so each is handled by one node. A message is acknowledged once the dispatcher stored it, except a
- * device's status: the client takes one message at a time, so waiting for each status's own
- * transaction would store them one by one (a few hundred a second) and hold back the broker's
- * acknowledgements of the node's requests behind them. A status is acknowledged once queued, while
- * fewer than STATUS_BACKLOG wait: if the node dies holding some, nothing is lost, because the node
- * that buries it sends the in-progress requests again and a device answers a repeated request
- * with its result (CONTRACT §7). Device logins follow the store's through the broker's dynamic-security plugin. Retained presence, which no shared subscription replays, comes through a plain one: only its
- * replays (at each subscription) are taken, and they tell who is online.
+ * session too, where they would wait for a node that may never return. Device messages come
+ * through shared subscriptions (`$share/fleetjobs/…`), so each is handled by one node. The client
+ * takes one message at a time, so waiting for each presence or status message to be stored would
+ * store them one by one (presence: ~13 devices a second for three loaded nodes) and hold back the
+ * broker's acknowledgements of the node's requests behind them. Presence and statuses are
+ * acknowledged once queued, while fewer than BACKLOG wait, and stored in batches; a device's state
+ * once stored. If the node dies holding some, nothing is lost: the node that buries it reads the
+ * broker's retained presence again (`replayPresence`) and sends the in-progress requests again,
+ * and a device answers a repeated request with its result (CONTRACT §7). Device logins follow the
+ * store's through the broker's dynamic-security plugin. Retained presence, which no shared
+ * subscription replays, comes through a plain one: only its replays (at each subscription) are
+ * taken, and they tell who is online.
  */
 export async function connectExternalBroker(options: {
   url: string;
@@ -67,9 +73,9 @@ export async function connectExternalBroker(options: {
         packet.retain && topic.kind === 'presence'
         ? dispatcher.receive(topic, payload, { replay: true })
         : Promise.resolve();
-    if (topic.kind === 'status' && dispatcher.statusBacklog() <= STATUS_BACKLOG) {
+    if (topic.kind !== 'state' && dispatcher.backlog() <= BACKLOG) {
       received.catch((error: unknown) =>
-        logger.error({ err: error, topic: packet.topic }, 'device status not stored'),
+        logger.error({ err: error, topic: packet.topic }, 'device message not stored'),
       );
       return done();
     }
@@ -81,6 +87,15 @@ export async function connectExternalBroker(options: {
       },
     );
   };
+  // Subscribing again replays the retained presence (MQTT 5 retain handling 0: at every subscribe).
+  const subscribePresence = () =>
+    client.subscribe(
+      PRESENCE_FILTER,
+      { qos: 1, properties: { subscriptionIdentifier: PRESENCE_REPLAY } },
+      (error) => {
+        if (error) logger.error({ err: error }, 'subscribing to retained presence failed');
+      },
+    );
   let connections = 0;
   client.on('connect', () => {
     logger.info({ broker: url.host }, 'connected to the external mqtt broker');
@@ -92,13 +107,7 @@ export async function connectExternalBroker(options: {
           if (error) logger.error({ err: error }, 'subscribing to device topics failed');
         },
       );
-      client.subscribe(
-        PRESENCE_FILTER,
-        { qos: 1, properties: { subscriptionIdentifier: PRESENCE_REPLAY } },
-        (error) => {
-          if (error) logger.error({ err: error }, 'subscribing to retained presence failed');
-        },
-      );
+      subscribePresence();
     };
     // Back after losing the broker: if it restarted, it lost its connections without Wills. The
     // presence known so far is void, and its retained presence (re)tells who is online; requests
@@ -140,6 +149,9 @@ export async function connectExternalBroker(options: {
             );
         });
       }
+    },
+    replayPresence: () => {
+      if (client.connected) subscribePresence();
     },
     unreachable: () => (client.connected ? null : `the MQTT broker ${url.host} is unreachable`),
     // The broker's UNSUBACK comes after every message it sent before, which the client takes in order.

@@ -472,6 +472,17 @@ export interface Store extends DispatchStore {
 /** The fields a device reported about itself on `fleetjobs/<id>/state`, already validated. */
 export type DeviceState = Partial<Pick<Device, (typeof DEVICE_REPORTED_FIELDS)[number]>>;
 
+/** A presence message of a device, received at `at` (the order presence applies in, CONTRACT §8). */
+export interface PresenceUpdate {
+  device_id: string;
+  status: ConnectionStatus;
+  at: Millis;
+  /** How the device wrote its id in the topic. */
+  topic_id: string;
+  /** The broker's retained presence, replayed at a subscription. */
+  replay: boolean;
+}
+
 /** A status message of a device about one of its targets. */
 export interface StatusUpdate {
   device_id: string;
@@ -492,12 +503,16 @@ export interface DispatchStore extends Notifier, RolloutStore {
   /** Marks every connected device disconnected (start of the embedded broker, the only one). */
   disconnectAll(now: Millis): Promise<void>;
   /**
-   * A presence message received at `at`: `connected` sets `last_connect` and the device's topic
-   * spelling; `disconnected` sets `last_disconnect` only when the device was connected (a Will after
-   * a closed connection changes nothing more). false for an unknown device, or when a presence
-   * message received after `at` was already applied (a late one changes nothing). A `replay` (the
-   * broker's retained presence) of `connected` changes nothing on a device known connected.
+   * Presence messages, in the order received, in one transaction (one statement unless a device
+   * repeats). Each is received at `at`: `connected` sets `last_connect` and the device's topic
+   * spelling; `disconnected` sets `last_disconnect` only when the device was connected (a Will
+   * after a closed connection changes nothing more). Per message false for an unknown device, or
+   * when a presence message received after `at` was already applied (a late one changes nothing).
+   * A `replay` (the broker's retained presence) of `connected` changes nothing on a device known
+   * connected.
    */
+  setConnections(updates: readonly PresenceUpdate[]): Promise<boolean[]>;
+  /** One presence message: setConnections of it alone. */
   setConnection(
     deviceId: string,
     status: ConnectionStatus,
@@ -505,6 +520,11 @@ export interface DispatchStore extends Notifier, RolloutStore {
     topicId?: string,
     replay?: boolean,
   ): Promise<boolean>;
+  /**
+   * Of the devices, those with a pending target (a request to send, or a cancel to deliver): the
+   * ones a batch of devices that came online has something for.
+   */
+  devicesWithRequests(deviceIds: readonly string[]): Promise<string[]>;
   /** How the devices write their ids in topics, by stored id (those that connected once). */
   deviceTopicIds(deviceIds: string[]): Promise<Map<string, string>>;
   /** Records the node alive and renews its claims (a heartbeat). */
@@ -517,10 +537,11 @@ export interface DispatchStore extends Notifier, RolloutStore {
   takeOverJobs(claim: JobClaim, limit: number): Promise<number[]>;
   /**
    * Removes the nodes with a heartbeat before `since` (dead), once; the node that did claims their
-   * jobs and every unclaimed in-progress job. Returns every in-progress job (empty when nobody was
-   * buried): their in-progress requests are sent again.
+   * jobs and every unclaimed in-progress job. Returns the nodes it buried and every in-progress job
+   * (none when nobody was buried): their in-progress requests are sent again, and presence the dead
+   * nodes held is read again.
    */
-  buryDeadNodes(since: Millis, claim: JobClaim): Promise<number[]>;
+  buryDeadNodes(since: Millis, claim: JobClaim): Promise<{ nodes: string[]; jobs: number[] }>;
   /** The oldest heartbeat of the nodes other than `exceptId`, or null. */
   oldestHeartbeat(exceptId: string): Promise<Millis | null>;
   /** Releases the node's claim on a job it finished fanning out. */

@@ -114,9 +114,9 @@ describe.each(engines)('%s: several nodes on one store', (_name, database, concu
     await a.releaseJob(jobId, 'a');
     await b.heartbeat(node('b'), claim('b', T0 + TTL));
     // not yet dead
-    expect(await b.buryDeadNodes(T0 - 1, claim('b', T0 + TTL))).toEqual([]);
-    expect(await b.buryDeadNodes(T0 + 1, claim('b', T0 + TTL))).toEqual([jobId]);
-    expect(await a.buryDeadNodes(T0 + 1, claim('a', T0 + TTL))).toEqual([]);
+    expect(await b.buryDeadNodes(T0 - 1, claim('b', T0 + TTL))).toEqual({ nodes: [], jobs: [] });
+    expect(await b.buryDeadNodes(T0 + 1, claim('b', T0 + TTL))).toEqual({ nodes: ['dead'], jobs: [jobId] });
+    expect(await a.buryDeadNodes(T0 + 1, claim('a', T0 + TTL))).toEqual({ nodes: [], jobs: [] });
     expect((await a.liveNodes(0, 'a')).map((n) => n.id)).toEqual(['b']);
   });
 
@@ -129,7 +129,10 @@ describe.each(engines)('%s: several nodes on one store', (_name, database, concu
     const later = await a.createJob(jobForAllDevices(account, T0 + 1_000, { offline_timeout: 600 }));
     await a.startNewJobs(claim('dead', T0 + 1_000));
     // every in-progress job (the dead node took device statuses of any job with it), its own first
-    expect(await b.buryDeadNodes(T0 + 1, claim('b', T0 + 2_000))).toEqual([later.id, jobId]);
+    expect(await b.buryDeadNodes(T0 + 1, claim('b', T0 + 2_000))).toEqual({
+      nodes: ['dead'],
+      jobs: [later.id, jobId],
+    });
     // its claim passed to b although it had not expired; c keeps its own
     expect(await a.takeOverJobs(claim('a', T0 + 1_000 + TTL + 1), 10)).toEqual([]);
     expect(await a.takeOverJobs(claim('a', T0 + 2_000 + TTL + 1), 10)).toEqual([later.id]);

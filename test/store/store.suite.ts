@@ -830,6 +830,126 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
       });
     });
 
+    describe('presence in batches', () => {
+      const presence = (n: number, status: 'connected' | 'disconnected', at: number, replay = false) => ({
+        device_id: deviceId(alpha, n),
+        status,
+        at,
+        topic_id: deviceId(alpha, n).toLowerCase(),
+        replay,
+      });
+      const seen = async (n: number) => {
+        const device = await store.getDevice(alpha, deviceId(alpha, n));
+        return {
+          connection_status: device?.connection_status,
+          last_connect: device?.last_connect,
+          last_disconnect: device?.last_disconnect,
+        };
+      };
+
+      it('applies online and offline of many devices in one batch, each as received', async () => {
+        await addDevices(alpha, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+        const t = tick();
+        await store.setConnections([presence(2, 'connected', t - 1)]);
+        expect(
+          await store.setConnections([
+            presence(1, 'connected', t),
+            presence(2, 'disconnected', t + 1),
+            presence(9, 'connected', t + 2),
+            // a Will of a device that never connected: only its presence time moves
+            presence(3, 'disconnected', t + 3),
+          ]),
+        ).toEqual([true, true, false, true]);
+        expect(await seen(1)).toEqual({
+          connection_status: 'connected',
+          last_connect: t,
+          last_disconnect: null,
+        });
+        expect(await seen(2)).toEqual({
+          connection_status: 'disconnected',
+          last_connect: t - 1,
+          last_disconnect: t + 1,
+        });
+        expect(await seen(3)).toEqual({
+          connection_status: 'disconnected',
+          last_connect: null,
+          last_disconnect: null,
+        });
+        // the spelling a device connected with is kept for publishing to it
+        expect(await store.deviceTopicIds([deviceId(alpha, 1), deviceId(alpha, 3)])).toEqual(
+          new Map([[deviceId(alpha, 1), deviceId(alpha, 1).toLowerCase()]]),
+        );
+      });
+
+      it('orders by the time received, whatever batch or place in it a message comes in', async () => {
+        await addDevices(alpha, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+        const t = tick();
+        // one device twice in a batch: both apply, in order
+        expect(
+          await store.setConnections([presence(1, 'connected', t), presence(1, 'disconnected', t + 5)]),
+        ).toEqual([true, true]);
+        expect(await seen(1)).toEqual({
+          connection_status: 'disconnected',
+          last_connect: t,
+          last_disconnect: t + 5,
+        });
+        // reordered: the offline received later comes first, and the late online never marks the
+        // offline device connected, in the same batch or a later one
+        expect(
+          await store.setConnections([
+            presence(2, 'disconnected', t + 10),
+            presence(2, 'connected', t + 8),
+            presence(3, 'connected', t + 9),
+          ]),
+        ).toEqual([true, false, true]);
+        expect(
+          await store.setConnections([presence(1, 'connected', t + 4), presence(3, 'disconnected', t + 7)]),
+        ).toEqual([false, false]);
+        expect((await seen(1)).connection_status).toBe('disconnected');
+        expect((await seen(2)).connection_status).toBe('disconnected');
+        expect(await seen(3)).toEqual({
+          connection_status: 'connected',
+          last_connect: t + 9,
+          last_disconnect: null,
+        });
+      });
+
+      it('is idempotent: a batch applied again, or replayed, changes nothing more', async () => {
+        await addDevices(alpha, [{ n: 1 }, { n: 2 }]);
+        const t = tick();
+        const batch = [
+          presence(1, 'connected', t),
+          presence(2, 'connected', t),
+          presence(2, 'disconnected', t + 1),
+        ];
+        await store.setConnections(batch);
+        const once = [await seen(1), await seen(2)];
+        await store.setConnections(batch);
+        expect([await seen(1), await seen(2)]).toEqual(once);
+        // a replayed (retained) online of a device known connected is no change, nor is a Will again
+        expect(
+          await store.setConnections([
+            presence(1, 'connected', t + 2, true),
+            presence(2, 'disconnected', t + 2),
+          ]),
+        ).toEqual([false, true]);
+        expect([await seen(1), await seen(2)]).toEqual(once);
+        expect(await store.setConnections([presence(2, 'connected', t + 3, true)])).toEqual([true]);
+        expect((await seen(2)).connection_status).toBe('connected');
+      });
+
+      it('finds, in one query, which of the devices that came online have requests pending', async () => {
+        await addDevices(alpha, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+        const [one, two, three] = [1, 2, 3].map((n) => deviceId(alpha, n)) as [string, string, string];
+        await store.createJob(newJob(alpha, { devices: [one, three] }));
+        const done = await store.createJob(newJob(alpha, { devices: [two] }));
+        await store.startNewJobs(claim());
+        await store.cancelJobs(alpha, [done.id], true, tick());
+        expect(await store.devicesWithRequests([three, two, one, deviceId(alpha, 9)])).toEqual([one, three]);
+        expect(await store.devicesWithRequests([])).toEqual([]);
+      });
+    });
+
     // ---- paging ----
 
     it('answers a JSON page with the jobs of the list, their timestamps in ISO 8601, and where the next starts', async () => {

@@ -112,16 +112,19 @@ export async function takeOverJobs(
 /**
  * Buries the nodes whose heartbeat is older than `since` (they died without leaving): once, for one
  * node alone (the guarded DELETE), which then claims the dead nodes' jobs (without waiting for their
- * claims to expire) and every in-progress job nobody fans out. Returns every in-progress job, the
- * dead nodes' first: their
- * in-progress requests are sent again, whichever node fans them out (a dead node takes the device
- * statuses it had not stored with it, of any job; a device answers a repeated request with its
- * result).
+ * claims to expire) and every in-progress job nobody fans out. Returns the buried nodes and every
+ * in-progress job, the dead nodes' first: their in-progress requests are sent again, whichever node
+ * fans them out (a dead node takes the device statuses it had not stored with it, of any job; a
+ * device answers a repeated request with its result).
  */
-export async function buryDeadNodes(db: Db, since: Millis, claim: JobClaim): Promise<number[]> {
+export async function buryDeadNodes(
+  db: Db,
+  since: Millis,
+  claim: JobClaim,
+): Promise<{ nodes: string[]; jobs: number[] }> {
   return db.transaction().execute(async (trx) => {
     const buried = await trx.deleteFrom('nodes').where('heartbeat_at', '<', since).returning('id').execute();
-    if (buried.length === 0) return [];
+    if (buried.length === 0) return { nodes: [], jobs: [] };
     const taken = await trx
       .updateTable('jobs')
       .set({ claimed_by: claim.node, claim_expires: claim.expires })
@@ -148,7 +151,10 @@ export async function buryDeadNodes(db: Db, since: Millis, claim: JobClaim): Pro
     // the dead nodes' own jobs first: they may hold targets nobody sent yet
     const first = taken.map((row) => row.id).sort((x, y) => x - y);
     const firstSet = new Set(first);
-    return [...first, ...inProgress.map((row) => row.id).filter((id) => !firstSet.has(id))];
+    return {
+      nodes: buried.map((row) => row.id).sort(),
+      jobs: [...first, ...inProgress.map((row) => row.id).filter((id) => !firstSet.has(id))],
+    };
   });
 }
 

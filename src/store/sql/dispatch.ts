@@ -1,5 +1,4 @@
 import { type Kysely, type SqlBool, sql, type Transaction } from 'kysely';
-import type { ConnectionStatus } from '../../model/device.js';
 import { isFinishedJob, type JobType, type Millis } from '../../model/job.js';
 import type {
   CancelNotice,
@@ -7,6 +6,7 @@ import type {
   DeviceState,
   OnSettled,
   OutgoingRequest,
+  PresenceUpdate,
   Settled,
   SettleRules,
   StatusUpdate,
@@ -18,6 +18,7 @@ import { isPending } from './pending.js';
 import { applyAbortRules, type EndedRow, requeueRetries } from './rollout.js';
 import {
   DEVICE_COLUMNS,
+  type DeviceRow,
   deviceFromRow,
   parseJson,
   TARGET_COLUMNS,
@@ -98,48 +99,103 @@ export async function disconnectAll(db: Db, dialect: SqlDialect, now: Millis): P
   }
 }
 
+/** The columns of a presence message, as a devices row (one JSON parameter for the batch). */
+const PRESENCE_COLUMNS = ['id', 'connection_status', 'presence_at', 'topic_id'] as const;
+
 /**
- * Applies a presence message received at `at`, unless one received later was applied already (on
- * another node, say): presence follows the order the messages were received in, not applied in.
+ * Applies presence messages, in order, in one transaction: one guarded UPDATE for the batch (one
+ * more for each repeat of a device). Each applies unless one received later was applied already
+ * (on another node, say): presence follows the order the messages were received in, not applied
+ * in. Returns, per message, whether it applied.
  */
-export async function setConnection(
+export async function setConnections(
   db: Db,
   dialect: SqlDialect,
-  deviceId: string,
-  status: ConnectionStatus,
-  at: Millis,
-  topicId = deviceId,
-  replay = false,
-): Promise<boolean> {
+  updates: readonly PresenceUpdate[],
+): Promise<boolean[]> {
+  if (updates.length === 0) return [];
   return db.transaction().execute(async (trx) => {
-    const notOlder = sql<SqlBool>`(presence_at is null or presence_at <= ${at})`;
-    // a replayed `online` of a device known connected says nothing new
-    const changes =
-      replay && status === 'connected' ? sql<SqlBool>`connection_status <> 'connected'` : sql<SqlBool>`true`;
-    const query =
-      status === 'connected'
-        ? trx
-            .updateTable('devices')
-            .set({ connection_status: 'connected', last_connect: at, presence_at: at, topic_id: topicId })
-            .where('id', '=', deviceId)
-            .where(notOlder)
-            .where(changes)
-        : trx
-            .updateTable('devices')
-            .set({
-              connection_status: 'disconnected',
-              // a Will after a closed connection changes nothing more than the presence time
-              last_disconnect: sql`case when connection_status = 'connected' then ${at} else last_disconnect end`,
-              presence_at: at,
-            })
-            .where('id', '=', deviceId)
-            .where(notOlder);
-    const rows = await query.returning(DEVICE_COLUMNS).execute();
-    // A Will after a closed connection moved only the presence time: no change of the device.
-    const changed = status === 'connected' ? rows : rows.filter((row) => row.last_disconnect === at);
-    await recordEvents(trx, dialect, at, deviceChanges('UPDATE', changed.map(deviceFromRow)));
-    return rows.length > 0;
+    const applied: boolean[] = [];
+    // a device's second message waits for the next round: one row per device in an UPDATE … FROM
+    for (let rest = [...updates.entries()]; rest.length > 0; ) {
+      const round: [number, PresenceUpdate][] = [];
+      const later: [number, PresenceUpdate][] = [];
+      const seen = new Set<string>();
+      for (const entry of rest) {
+        const deviceId = entry[1].device_id;
+        (seen.has(deviceId) ? later : round).push(entry);
+        seen.add(deviceId);
+      }
+      const stored = await setRound(
+        trx,
+        dialect,
+        round.map(([, update]) => update),
+      );
+      for (const [index, update] of round) applied[index] = stored.has(update.device_id);
+      rest = later;
+    }
+    return applied;
   });
+}
+
+/** One guarded UPDATE for presence messages of distinct devices; returns the devices it changed. */
+async function setRound(trx: Trx, dialect: SqlDialect, updates: PresenceUpdate[]): Promise<Set<string>> {
+  const rows = updates.map((update) => ({
+    id: update.device_id,
+    connection_status: update.status,
+    presence_at: update.at,
+    topic_id: update.topic_id,
+  }));
+  // a replayed `online` of a device known connected says nothing new
+  const replayed = updates
+    .filter((update) => update.replay && update.status === 'connected')
+    .map((update) => update.device_id);
+  const { rows: changed } = await sql<DeviceRow>`update devices set
+      connection_status = m.connection_status,
+      last_connect = case when m.connection_status = 'connected' then m.presence_at else devices.last_connect end,
+      -- a Will after a closed connection changes nothing more than the presence time
+      last_disconnect = case when m.connection_status = 'disconnected' and devices.connection_status = 'connected'
+        then m.presence_at else devices.last_disconnect end,
+      presence_at = m.presence_at,
+      topic_id = case when m.connection_status = 'connected' then m.topic_id else devices.topic_id end
+    from (${dialect.jsonRecords('devices', PRESENCE_COLUMNS, JSON.stringify(rows))}) m
+    where devices.id = m.id
+      and (devices.presence_at is null or devices.presence_at <= m.presence_at)
+      and not (m.connection_status = 'connected' and devices.connection_status = 'connected'
+        and ${replayed.length > 0 ? dialect.inTexts(sql.ref('m.id'), replayed) : sql<SqlBool>`false`})
+    returning ${sql.join(DEVICE_COLUMNS.map((column) => sql.ref(`devices.${column}`)))}`.execute(trx);
+  const at = new Map(updates.map((update) => [update.device_id, update.at]));
+  // A Will after a closed connection moved only the presence time: no change of the device.
+  const devices = changed
+    .filter((row) => row.connection_status === 'connected' || row.last_disconnect === at.get(row.id))
+    .map(deviceFromRow);
+  await recordEvents(trx, dialect, Math.max(...at.values()), deviceChanges('UPDATE', devices));
+  return new Set(changed.map((row) => row.id));
+}
+
+/** Of the devices, those with a pending target (what to send, or a cancel to deliver), in id order. */
+export async function devicesWithRequests(
+  db: Db,
+  dialect: SqlDialect,
+  deviceIds: readonly string[],
+): Promise<string[]> {
+  if (deviceIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('devices as d')
+    .select('d.id')
+    .where(dialect.inTexts(sql.ref('d.id'), [...new Set(deviceIds)]))
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('job_targets as t')
+          .select(sql.lit(1).as('one'))
+          .whereRef('t.device_pk', '=', 'd.pk')
+          .where(isPending('t.status')),
+      ),
+    )
+    .orderBy('d.id')
+    .execute();
+  return rows.map((row) => row.id);
 }
 
 /** How each device writes its id in topics (as it last connected), by stored id. */
