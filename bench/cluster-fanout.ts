@@ -1,8 +1,9 @@
 /**
  * One job to many simulated devices (default 30,000) over MQTT: three nodes on PostgreSQL and
  * Mosquitto, beside one node on the same PostgreSQL and Mosquitto, and one node on SQLite with its
- * embedded broker. Prints, per setup, the time from the job's creation to its completion and the
- * peak RSS (VmHWM) of every process: the nodes, the simulators (`fleetjobs simulate`, several
+ * embedded broker. Prints, per setup, the time until every device was shown connected (and until
+ * the simulators, started one after the other, had all their devices online at the broker), the
+ * time from the job's creation to its completion and the peak RSS (VmHWM) of every process: the nodes, the simulators (`fleetjobs simulate`, several
  * processes) and Mosquitto. PostgreSQL is a throw-away embedded one per setup.
  *
  *   npx tsx bench/cluster-fanout.ts [--devices 30000] [--simulators 3] [--setups three,one-pg,one-sqlite]
@@ -187,6 +188,8 @@ async function run(setup: Setup): Promise<void> {
       const given = devices?.slice(n * share, n * share + count);
       simulators.push(await startSimulator(n, apiUrl(n), deviceUrl(n), count, dir, given));
     }
+    // the broker let every device in (what presence can be stored behind)
+    const online = seconds(connectStarted);
     const call = api(apiUrl(0), USER, PASSWORD);
     // A page's `count` is the rows of that page: the store's total is the /metrics gauge.
     await within(30 * 60_000, 'every device connected', async () => {
@@ -214,7 +217,7 @@ async function run(setup: Setup): Promise<void> {
     ];
     console.log(
       `${setup.name}: one job to ${done.progress_success} devices complete in ${seconds(started)} s ` +
-        `(devices ${registered}${values.register === 'live' ? 'registered and ' : ''}connected in ${connected} s); peak RSS: ${rss.join(', ')}`,
+        `(devices ${registered}${values.register === 'live' ? 'registered and ' : ''}connected in ${connected} s, the simulators online after ${online} s); peak RSS: ${rss.join(', ')}`,
     );
   } finally {
     for (const child of simulators) child.kill('SIGKILL');

@@ -6,6 +6,7 @@ import type { Job, Millis } from '../model/job.js';
 import type { Metrics } from '../observability/metrics.js';
 import type {
   CancelNotice,
+  DeviceStateUpdate,
   DispatchStore,
   JobClaim,
   OutgoingRequest,
@@ -15,6 +16,7 @@ import type {
   StatusUpdate,
   WakeUp,
 } from '../store/store.js';
+import { Batches } from './batches.js';
 import {
   cancelPayload,
   parseDeviceState,
@@ -81,6 +83,8 @@ export const NODE_WINDOW = 64;
 const STATUS_BATCH = 100;
 /** Presence messages written per statement; the event loop gets a turn between. */
 const PRESENCE_BATCH = 250;
+/** Device states written per transaction (one statement each, as their fields differ). */
+const STATE_BATCH = 100;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * How long a node's claim on a job lasts unless its heartbeat renews it, and how often the sweep
@@ -102,12 +106,6 @@ interface StartedJob {
   resend: boolean;
   /** Its requests handed to the broker so far: the claim is released once they all were. */
   sending: Promise<unknown>[];
-}
-
-/** A message waiting for its batch, with how to tell its sender once it was stored. */
-interface Queued<T> {
-  update: T;
-  settle: (error?: unknown) => void;
 }
 
 /**
@@ -133,16 +131,17 @@ export class Dispatcher {
     this.#stop = resolve;
   });
   /** Presence messages in arrival order, stored a batch at a time (one statement each). */
-  readonly #presenceQueue: Queued<PresenceUpdate>[] = [];
-  #presenceFlush: Promise<void> | null = null;
+  readonly #presence: Batches<PresenceUpdate>;
+  /** Device states in arrival order, a transaction per batch. */
+  readonly #states: Batches<DeviceStateUpdate>;
   /**
    * The tail of what is sent to devices that came online, batch after batch: apart from the
    * presence writes, which never wait for publishes (an external broker's client takes no
    * acknowledgement while a message it delivered is being stored).
    */
   #onlineSends: Promise<void> = Promise.resolve();
-  readonly #statusQueue: Queued<StatusUpdate>[] = [];
-  #statusFlush: Promise<void> | null = null;
+  /** Status reports in arrival order, a transaction per batch. */
+  readonly #statuses: Batches<StatusUpdate>;
   #timer: NodeJS.Timeout | null = null;
   #timerArming = false;
   #expiring: Promise<void> | null = null;
@@ -203,6 +202,20 @@ export class Dispatcher {
     this.#logger = options.logger;
     this.#metrics = options.metrics;
     this.#now = options.now ?? Date.now;
+    const logger = this.#logger;
+    this.#presence = new Batches({
+      size: PRESENCE_BATCH,
+      write: this.#writePresence,
+      what: 'device presence',
+      logger,
+    });
+    this.#states = new Batches({ size: STATE_BATCH, write: this.#writeStates, what: 'device state', logger });
+    this.#statuses = new Batches({
+      size: STATUS_BATCH,
+      write: this.#writeStatuses,
+      what: 'device status',
+      logger,
+    });
     this.#rollouts = new RolloutTicker({
       store: this.#store,
       logger: this.#logger,
@@ -255,22 +268,9 @@ export class Dispatcher {
     if (this.#sweeper) clearInterval(this.#sweeper);
     if (this.#deathSweep) clearTimeout(this.#deathSweep);
     await this.#unlisten();
-    while (
-      this.#tasks.size > 0 ||
-      this.#presenceFlush ||
-      this.#statusFlush ||
-      this.#pumping ||
-      this.#sweeping ||
-      this.#claiming
-    ) {
-      await Promise.allSettled([
-        ...this.#tasks,
-        this.#presenceFlush,
-        this.#statusFlush,
-        this.#pumping,
-        this.#sweeping,
-        this.#claiming,
-      ]);
+    await Promise.all([this.#presence.drained(), this.#states.drained(), this.#statuses.drained()]);
+    while (this.#tasks.size > 0 || this.#pumping || this.#sweeping || this.#claiming) {
+      await Promise.allSettled([...this.#tasks, this.#pumping, this.#sweeping, this.#claiming]);
     }
     await this.#store.leave(this.#node.id);
   }
@@ -366,16 +366,14 @@ export class Dispatcher {
             'device state: fields ignored',
           );
         }
-        const known = await this.#store.updateDeviceState(topic.deviceId, state.value.state, this.#now());
-        if (!known) this.#ignore(topic, 'unknown device');
-        return;
+        return this.#states.push({ device_id: topic.deviceId, state: state.value.state });
       }
       case 'status': {
         this.#metrics?.statusReports.inc();
         const report = parseStatusReport(payload);
         if (!report.ok) return this.#ignore(topic, report.reason);
         const update = { device_id: topic.deviceId, job_id: topic.jobId, report: report.value };
-        return this.#queueStatus(update);
+        return this.#statuses.push(update);
       }
     }
   }
@@ -396,58 +394,51 @@ export class Dispatcher {
       topic_id: topicId,
       replay,
     };
-    return new Promise((resolve, reject) => {
-      this.#presenceQueue.push({ update, settle: (error) => (error ? reject(error) : resolve()) });
-      this.#presenceFlush ??= this.#flushPresence();
-    });
+    return this.#presence.push(update);
   }
 
-  /** Messages (presence, statuses) received and not yet taken into a batch. */
+  /** Device messages received and not yet taken into a batch. */
   backlog(): number {
-    return this.#presenceQueue.length + this.#statusQueue.length;
+    return this.#presence.waiting + this.#states.waiting + this.#statuses.waiting;
   }
 
   /**
-   * Writes queued presence, one statement per batch, in arrival order: a batch is taken as soon
-   * as the previous one is stored. The devices a batch found online are then sent what waits for
-   * them.
+   * Stores a batch of presence, one statement. The devices it found online are then sent what
+   * waits for them.
    */
-  async #flushPresence(): Promise<void> {
-    while (this.#presenceQueue.length > 0) {
-      await yieldToEventLoop();
-      const batch = this.#presenceQueue.splice(0, PRESENCE_BATCH);
-      try {
-        const applied = await this.#store.setConnections(batch.map((queued) => queued.update));
-        const online: string[] = [];
-        batch.forEach(({ update, settle }, index) => {
-          const deviceId = update.device_id;
-          if (!applied[index]) {
-            this.#logger.info(
-              { device: deviceId, online: update.status === 'connected' },
-              'presence ignored: unknown device, or a later one applied',
-            );
-          } else {
-            this.#logger.info(
-              { device: deviceId },
-              update.status === 'connected' ? 'device connected' : 'device disconnected',
-            );
-          }
-          if (update.status === 'disconnected') {
-            this.#forget(deviceId);
-          } else if (applied[index]) {
-            this.#online.add(deviceId);
-            online.push(deviceId);
-          }
-          settle();
-        });
-        if (online.length > 0) this.#sendToOnline(online);
-      } catch (error) {
-        this.#logger.error({ err: error }, 'storing device presence failed');
-        for (const { settle } of batch) settle(error);
+  readonly #writePresence = async (batch: PresenceUpdate[]): Promise<void> => {
+    const applied = await this.#store.setConnections(batch);
+    const online: string[] = [];
+    batch.forEach((update, index) => {
+      const deviceId = update.device_id;
+      if (!applied[index]) {
+        this.#logger.info(
+          { device: deviceId, online: update.status === 'connected' },
+          'presence ignored: unknown device, or a later one applied',
+        );
+      } else {
+        this.#logger.info(
+          { device: deviceId },
+          update.status === 'connected' ? 'device connected' : 'device disconnected',
+        );
       }
-    }
-    this.#presenceFlush = null;
-  }
+      if (update.status === 'disconnected') {
+        this.#forget(deviceId);
+      } else if (applied[index]) {
+        this.#online.add(deviceId);
+        online.push(deviceId);
+      }
+    });
+    if (online.length > 0) this.#sendToOnline(online);
+  };
+
+  readonly #writeStates = async (batch: DeviceStateUpdate[]): Promise<void> => {
+    const known = await this.#store.updateDeviceStates(batch, this.#now());
+    batch.forEach(({ device_id }, index) => {
+      if (!known[index])
+        this.#logger.warn({ device: device_id, topic: 'state' }, 'device message ignored: unknown device');
+    });
+  };
 
   /**
    * The broker lost every connection and session (an external broker restarted): nobody is online
@@ -455,7 +446,7 @@ export class Dispatcher {
    */
   async forgetPresence(): Promise<void> {
     if (this.#closed) return;
-    while (this.#presenceFlush) await this.#presenceFlush;
+    await this.#presence.drained();
     await this.#store.disconnectAll(this.#now());
   }
 
@@ -476,45 +467,20 @@ export class Dispatcher {
     this.#owed.delete(deviceId);
   }
 
-  #queueStatus(update: StatusUpdate): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#statusQueue.push({ update, settle: (error) => (error ? reject(error) : resolve()) });
-      this.#statusFlush ??= this.#flushStatuses();
-    });
-  }
-
-  /** Writes queued status reports, many per transaction, in arrival order. */
-  async #flushStatuses(): Promise<void> {
-    while (this.#statusQueue.length > 0) {
-      await yieldToEventLoop();
-      const batch = this.#statusQueue.splice(0, STATUS_BATCH);
-      try {
-        const applied = await this.#store.applyStatuses(
-          batch.map((queued) => queued.update),
-          this.#now(),
-          SETTLE_RULES,
-          this.#onSettled,
+  /** Stores a batch of status reports in one transaction, in arrival order. */
+  readonly #writeStatuses = async (batch: StatusUpdate[]): Promise<void> => {
+    const applied = await this.#store.applyStatuses(batch, this.#now(), SETTLE_RULES, this.#onSettled);
+    this.#jobs.targetsChanged(batch.flatMap((update, index) => (applied[index] ? [update.job_id] : [])));
+    batch.forEach((update, index) => {
+      if (!applied[index]) {
+        this.#logger.info(
+          { device: update.device_id, job: update.job_id, status: update.report.status },
+          'device status ignored: a repeat, a finished target, or no target of this device',
         );
-        this.#jobs.targetsChanged(
-          batch.flatMap(({ update }, index) => (applied[index] ? [update.job_id] : [])),
-        );
-        batch.forEach(({ update, settle }, index) => {
-          if (!applied[index]) {
-            this.#logger.info(
-              { device: update.device_id, job: update.job_id, status: update.report.status },
-              'device status ignored: a repeat, a finished target, or no target of this device',
-            );
-          }
-          settle();
-        });
-      } catch (error) {
-        this.#logger.error({ err: error }, 'storing device status failed');
-        for (const { settle } of batch) settle(error);
       }
-    }
-    this.#statusFlush = null;
+    });
     this.#armTimer();
-  }
+  };
 
   // ---- messages to devices ----
 

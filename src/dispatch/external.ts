@@ -8,10 +8,7 @@ export const nodeClientId = (nodeId: string): string => `fleetjobs-${nodeId}`;
 
 /** Device logins changed per message to the broker's dynamic-security plugin. */
 const LOGINS_PER_MESSAGE = 100;
-/**
- * Presence and status messages a node acknowledges before they are stored, at most (beyond, it
- * waits for the store).
- */
+/** Device messages a node acknowledges before they are stored, at most (beyond, it waits for the store). */
 const BACKLOG = 1_000;
 
 /** How long a stopping node waits for the broker to confirm it stopped taking device messages. */
@@ -29,11 +26,12 @@ const PRESENCE_REPLAY = 2;
  * through shared subscriptions (`$share/fleetjobs/…`), so each is handled by one node. The client
  * takes one message at a time, so waiting for each presence or status message to be stored would
  * store them one by one (presence: ~13 devices a second for three loaded nodes) and hold back the
- * broker's acknowledgements of the node's requests behind them. Presence and statuses are
- * acknowledged once queued, while fewer than BACKLOG wait, and stored in batches; a device's state
- * once stored. If the node dies holding some, nothing is lost: the node that buries it reads the
+ * broker's acknowledgements of the node's requests behind them (each device sends its state and
+ * presence as it connects). Device messages are acknowledged once queued, while fewer than BACKLOG
+ * wait, and stored in batches. If the node dies holding some: the node that buries it reads the
  * broker's retained presence again (`replayPresence`) and sends the in-progress requests again,
- * and a device answers a repeated request with its result (CONTRACT §7). Device logins follow the
+ * and a device answers a repeated request with its result (CONTRACT §7); a state it held is lost
+ * until the device reports again (as are the messages the broker had in flight to it). Device logins follow the
  * store's through the broker's dynamic-security plugin. Retained presence, which no shared
  * subscription replays, comes through a plain one: only its replays (at each subscription) are
  * taken, and they tell who is online.
@@ -73,7 +71,7 @@ export async function connectExternalBroker(options: {
         packet.retain && topic.kind === 'presence'
         ? dispatcher.receive(topic, payload, { replay: true })
         : Promise.resolve();
-    if (topic.kind !== 'state' && dispatcher.backlog() <= BACKLOG) {
+    if (dispatcher.backlog() <= BACKLOG) {
       received.catch((error: unknown) =>
         logger.error({ err: error, topic: packet.topic }, 'device message not stored'),
       );

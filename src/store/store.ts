@@ -472,6 +472,12 @@ export interface Store extends DispatchStore {
 /** The fields a device reported about itself on `fleetjobs/<id>/state`, already validated. */
 export type DeviceState = Partial<Pick<Device, (typeof DEVICE_REPORTED_FIELDS)[number]>>;
 
+/** A state message of a device. */
+export interface DeviceStateUpdate {
+  device_id: string;
+  state: DeviceState;
+}
+
 /** A presence message of a device, received at `at` (the order presence applies in, CONTRACT §8). */
 export interface PresenceUpdate {
   device_id: string;
@@ -546,8 +552,11 @@ export interface DispatchStore extends Notifier, RolloutStore {
   oldestHeartbeat(exceptId: string): Promise<Millis | null>;
   /** Releases the node's claim on a job it finished fanning out. */
   releaseJob(jobId: number, nodeId: string): Promise<void>;
-  /** Applies the fields a device may report about itself and sets `last_update`. */
-  updateDeviceState(deviceId: string, state: DeviceState, now: Millis): Promise<boolean>;
+  /**
+   * Applies the fields devices reported about themselves and sets `last_update`, in order, in one
+   * transaction; per state, whether its device exists.
+   */
+  updateDeviceStates(updates: readonly DeviceStateUpdate[], now: Millis): Promise<boolean[]>;
   /** Moves `new` jobs to `in_progress`, claimed for the node; returns their ids. */
   startNewJobs(claim: JobClaim): Promise<number[]>;
   /**

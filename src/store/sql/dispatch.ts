@@ -3,7 +3,7 @@ import { isFinishedJob, type JobType, type Millis } from '../../model/job.js';
 import type {
   CancelNotice,
   DeviceCredentials,
-  DeviceState,
+  DeviceStateUpdate,
   OnSettled,
   OutgoingRequest,
   PresenceUpdate,
@@ -214,22 +214,29 @@ export async function deviceTopicIds(
   return new Map(rows.map((row) => [row.id, row.topic_id ?? row.id]));
 }
 
-export async function updateDeviceState(
+/** Applies device states in order, in one transaction; per state, whether its device exists. */
+export async function updateDeviceStates(
   db: Db,
   dialect: SqlDialect,
-  deviceId: string,
-  state: DeviceState,
+  updates: readonly DeviceStateUpdate[],
   now: Millis,
-): Promise<boolean> {
+): Promise<boolean[]> {
+  if (updates.length === 0) return [];
   return db.transaction().execute(async (trx) => {
-    const rows = await trx
-      .updateTable('devices')
-      .set({ ...state, last_update: now })
-      .where('id', '=', deviceId)
-      .returning(DEVICE_COLUMNS)
-      .execute();
-    await recordEvents(trx, dialect, now, deviceChanges('UPDATE', rows.map(deviceFromRow)));
-    return rows.length > 0;
+    const changed: DeviceRow[] = [];
+    const known: boolean[] = [];
+    for (const { device_id, state } of updates) {
+      const rows = await trx
+        .updateTable('devices')
+        .set({ ...state, last_update: now })
+        .where('id', '=', device_id)
+        .returning(DEVICE_COLUMNS)
+        .execute();
+      changed.push(...rows);
+      known.push(rows.length > 0);
+    }
+    await recordEvents(trx, dialect, now, deviceChanges('UPDATE', changed.map(deviceFromRow)));
+    return known;
   });
 }
 

@@ -133,7 +133,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
       return applied === true;
     },
     devicesWithRequests: (deviceIds) => dispatch.devicesWithRequests(db, dialect, deviceIds),
-    updateDeviceState: (...args) => dispatch.updateDeviceState(db, dialect, ...args),
+    updateDeviceStates: (...args) => dispatch.updateDeviceStates(db, dialect, ...args),
     takeRequests: (...args) => dispatch.takeRequests(db, dialect, ...args),
     takeJobRequests: (...args) => dispatch.takeJobRequests(db, dialect, ...args),
     pendingCancels: (...args) => dispatch.pendingCancels(db, ...args),
