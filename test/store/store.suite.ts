@@ -830,7 +830,7 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
       });
     });
 
-    describe('presence in batches', () => {
+    describe('presence and state in batches', () => {
       const presence = (n: number, status: 'connected' | 'disconnected', at: number, replay = false) => ({
         device_id: deviceId(alpha, n),
         status,
@@ -936,6 +936,25 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         expect([await seen(1), await seen(2)]).toEqual(once);
         expect(await store.setConnections([presence(2, 'connected', t + 3, true)])).toEqual([true]);
         expect((await seen(2)).connection_status).toBe('connected');
+      });
+
+      it('applies the states of a batch in order, in one transaction', async () => {
+        await addDevices(alpha, [{ n: 1 }, { n: 2 }]);
+        const now = tick();
+        expect(
+          await store.updateDeviceStates(
+            [
+              { device_id: deviceId(alpha, 1), state: { firmware_version: '1.0', ip: '10.0.0.1' } },
+              { device_id: deviceId(alpha, 9), state: { firmware_version: '9.9' } },
+              { device_id: deviceId(alpha, 2), state: { firmware_version: '2.0' } },
+              { device_id: deviceId(alpha, 1), state: { firmware_version: '1.1' } },
+            ],
+            now,
+          ),
+        ).toEqual([true, false, true, true]);
+        const one = await store.getDevice(alpha, deviceId(alpha, 1));
+        expect([one?.firmware_version, one?.ip, one?.last_update]).toEqual(['1.1', '10.0.0.1', now]);
+        expect((await store.getDevice(alpha, deviceId(alpha, 2)))?.firmware_version).toBe('2.0');
       });
 
       it('finds, in one query, which of the devices that came online have requests pending', async () => {
