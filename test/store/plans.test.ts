@@ -183,7 +183,24 @@ describe.each(engines)('%s plans', (name, open, dialect, scans, orderedSearch) =
 
       const calls: [string, () => Promise<unknown>][] = [
         ['startNewJobs', () => store.startNewJobs({ node: 'plans', now, expires: now + 5_000 })],
-        ['setConnection', () => store.setConnection(ids[0] as string, 'connected', now)],
+        [
+          'setConnections',
+          () =>
+            store.setConnections(
+              ids.map((id, n) => ({
+                device_id: id,
+                status: n === 1 ? 'disconnected' : 'connected',
+                at: now,
+                topic_id: id,
+                replay: false,
+              })),
+            ),
+        ],
+        ['devicesWithRequests', () => store.devicesWithRequests(ids)],
+        [
+          'updateDeviceStates',
+          () => store.updateDeviceStates([{ device_id: ids[0] as string, state: { ip: '10.0.0.1' } }], now),
+        ],
         ['takeRequests', () => store.takeRequests(ids[0] as string, now, 100, 0)],
         ['takeJobRequests', () => store.takeJobRequests(job.id, now, 100, '')],
         ['pendingCancels', () => store.pendingCancels(ids[0] as string)],
