@@ -17,10 +17,19 @@ export class Batches<T> {
   readonly #size: number;
   readonly #write: (batch: T[]) => Promise<void>;
   readonly #failed: (error: unknown) => void;
+  readonly #emptied: () => void;
 
-  constructor(options: { size: number; write: (batch: T[]) => Promise<void>; what: string; logger: Logger }) {
+  /** `emptied` runs each time the queue was written out. */
+  constructor(options: {
+    size: number;
+    write: (batch: T[]) => Promise<void>;
+    emptied?: () => void;
+    what: string;
+    logger: Logger;
+  }) {
     this.#size = options.size;
     this.#write = options.write;
+    this.#emptied = options.emptied ?? (() => undefined);
     this.#failed = (error) => options.logger.error({ err: error }, `storing ${options.what} failed`);
   }
 
@@ -54,5 +63,6 @@ export class Batches<T> {
       }
     }
     this.#flushing = null;
+    this.#emptied();
   }
 }

@@ -213,6 +213,8 @@ export class Dispatcher {
     this.#statuses = new Batches({
       size: STATUS_BATCH,
       write: this.#writeStatuses,
+      // the targets the statuses ended may have held the earliest deadline
+      emptied: () => this.#armTimer(),
       what: 'device status',
       logger,
     });
@@ -479,7 +481,6 @@ export class Dispatcher {
         );
       }
     });
-    this.#armTimer();
   };
 
   // ---- messages to devices ----
