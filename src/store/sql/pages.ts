@@ -133,7 +133,7 @@ export async function* csvPages<DB, TB extends keyof DB, O>(
         batch.rows === CSV_BATCH && batch.last !== null
           ? read({ value: batch.last[0] as Keyset['value'], key: batch.last[1] as Keyset['key'] })
           : undefined;
-      if (batch.rows > 0) yield batch.text;
+      if (batch.rows > 0) yield batch.records;
     }
   } finally {
     // The client left while the next batch was read: nobody waits for it.
