@@ -1101,13 +1101,12 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         initial = [];
         const base = clock;
         for (let i = 0; i < JOBS; i++) {
-          // Submit times with many ties; descriptions with NULLs and repeats.
+          // Submit times with many ties; descriptions with NULLs, empty ones, repeats, and what CSV
+          // quotes (an export by description has batches end on each of these).
+          const description =
+            i % 3 === 0 ? null : i % 10 === 1 ? '' : `d${(i * 37) % 101}${i % 2 === 0 ? ', "ü"\n' : ''}`;
           const job = await store.createJob(
-            newJob(
-              alpha,
-              { devices: [device] },
-              { now: base + Math.floor(i / 7), description: i % 5 === 0 ? null : `d${(i * 37) % 101}` },
-            ),
+            newJob(alpha, { devices: [device] }, { now: base + Math.floor(i / 7), description }),
           );
           initial.push(job);
         }
@@ -1203,6 +1202,22 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
           (a, b) => a.job_submit_time - b.job_submit_time || a.id - b.id,
         );
         expect(await exportedIds(rest())).toEqual(expected.map((job) => String(job.id)));
+        // Batches that end on text that CSV quotes, on an empty text or on NULL continue after it.
+        for (const direction of ['asc', 'desc'] as const) {
+          const byDescription = await exportedIds(
+            store.exportJobs({
+              accountId: alpha,
+              query: null,
+              order: { field: 'description', direction },
+              ...idsOnly,
+            }),
+          );
+          const sign = direction === 'asc' ? 1 : -1;
+          const sorted = [...initial, extra].sort(
+            (a, b) => sign * (compareNullsFirst(a.description, b.description) || a.id - b.id),
+          );
+          expect(byDescription).toEqual(sorted.map((job) => String(job.id)));
+        }
         const filtered = await exportedIds(
           store.exportJobs({
             accountId: alpha,
