@@ -1,21 +1,24 @@
 import type { CompiledQuery } from 'kysely';
 import pg from 'pg';
-import { type CsvBatch, type CsvCell, type CsvPlan, csvBatch } from '../../model/csv.js';
+import { type CsvBatch, type CsvCell, type CsvPlan, csvBatch, isoTime } from '../../model/csv.js';
 import { badRequest } from '../../model/error.js';
 import type { CsvReader } from '../sql/dialect.js';
 
-/** The SQL function that values each kind of cell for COPY to write it as src/model/csv.ts does (migration 012). */
-const CELL_FUNCTION: Record<CsvCell, string> = {
-  value: 'fleetjobs_csv',
-  timestamp: 'fleetjobs_csv_time',
-  json: 'fleetjobs_csv_json',
-};
-
-/** The SQL function that tells whether CELL_FUNCTION writes a cell exactly, for the kinds where it may not. */
-const EXACT_FUNCTION: Partial<Record<CsvCell, string>> = {
-  timestamp: 'fleetjobs_csv_time_exact',
-  json: 'fleetjobs_csv_json_exact',
-};
+/**
+ * A cell as an export's COPY selects `column`: valued by the functions of migration 012 so that
+ * COPY writes it as src/model/csv.ts does; a timestamp as its epoch milliseconds, which the reader
+ * writes.
+ */
+function cellValue(kind: CsvCell, column: string): string {
+  switch (kind) {
+    case 'value':
+      return `fleetjobs_csv(${column})`;
+    case 'json':
+      return `fleetjobs_csv_json(${column})`;
+    case 'timestamp':
+      return column;
+  }
+}
 
 /** The text pg sends for a bound parameter (`{1,2}` for an array), or null. */
 const parameterText = (pg as unknown as { utils: { prepareValue(value: unknown): string | Buffer | null } })
@@ -46,19 +49,16 @@ function withLiterals(query: CompiledQuery): string {
  * The batch `query` reads as `COPY … TO STDOUT (FORMAT csv)`: PostgreSQL writes, quotes and escapes
  * the cells itself (as fast as `psql \copy`), valued by the functions of migration 012 so that the
  * text is the model's. Each record starts with three fields the reader takes off: whether every
- * cell is exact, then the sort value and the key, where the next batch continues.
+ * JSON cell is written exactly, then the sort value and the key, where the next batch continues.
  */
 function copyStatement(query: CompiledQuery, plan: CsvPlan): string {
   const width = Math.max(...plan.columns, ...plan.keyset) + 1;
   const names = Array.from({ length: width }, (_, index) => `c${index}`).join(', ');
   const kinds = plan.kinds as readonly CsvCell[];
-  const cells = plan.columns.map(
-    (column, index) => `${CELL_FUNCTION[kinds[index] as CsvCell]}(s.c${column})`,
+  const cells = plan.columns.map((column, index) => cellValue(kinds[index] as CsvCell, `s.c${column}`));
+  const checks = plan.columns.flatMap((column, index) =>
+    kinds[index] === 'json' ? [`fleetjobs_csv_json_exact(s.c${column})`] : [],
   );
-  const checks = plan.columns.flatMap((column, index) => {
-    const exact = EXACT_FUNCTION[kinds[index] as CsvCell];
-    return exact === undefined ? [] : [`${exact}(s.c${column})`];
-  });
   const [sortColumn, keyColumn] = plan.keyset;
   return `COPY (SELECT ${checks.length === 0 ? 'true' : checks.join(' AND ')}, s.c${sortColumn}, s.c${keyColumn}, ${cells.join(', ')}
     FROM (${withLiterals(query)}) AS s(${names})) TO STDOUT (FORMAT csv)`;
@@ -69,6 +69,10 @@ const COMMA = 0x2c;
 const LF = 0x0a;
 const CR = 0x0d;
 const TRUE = 0x74; // 't'
+const MINUS = 0x2d;
+const ZERO = 0x30;
+/** The longest timestamp isoTime writes: `+275760-09-13T00:00:00.000Z`. */
+const TIMESTAMP_BYTES = 27;
 
 /** Where the CSV field starting at `start` of `bytes` ends (its comma or line feed). */
 function fieldEnd(bytes: Buffer, start: number): number {
@@ -90,6 +94,16 @@ function fieldValue(bytes: Buffer, start: number, end: number): string | null {
   return bytes.toString('utf8', start + 1, end - 1).replaceAll('""', '"');
 }
 
+/** The integer `bytes[start, end)` as PostgreSQL writes it (exact up to 2^53, as the store's values). */
+function integerValue(bytes: Buffer, start: number, end: number): number {
+  const negative = bytes[start] === MINUS;
+  let value = 0;
+  for (let index = negative ? start + 1 : start; index < end; index++) {
+    value = value * 10 + (bytes[index] as number) - ZERO;
+  }
+  return negative ? -value : value;
+}
+
 /** The connection, as far as a COPY TO STDOUT needs it. */
 interface CopyConnection {
   query(text: string): void;
@@ -98,8 +112,8 @@ interface CopyConnection {
 /**
  * One batch's `COPY … TO STDOUT` as a pg Submittable (pg has no COPY of its own; pg-copy-streams
  * is not a dependency). PostgreSQL sends each record as a message of its own: each is copied as
- * it comes into one buffer, as the export writes it (without copyStatement's three first fields,
- * ended by CRLF rather than LF), so a batch costs the event loop two copies per record.
+ * it comes into one buffer, as the export writes it: without copyStatement's three first fields,
+ * its timestamps (epoch milliseconds) written by the model's isoTime, ended by CRLF rather than LF.
  */
 class CopyBatch {
   readonly done: Promise<void>;
@@ -114,9 +128,13 @@ class CopyBatch {
   #last = Buffer.allocUnsafe(256);
   #lastLength = 0;
   #lastSortLength = 0;
+  /** What failed while a record was written (a timestamp Date cannot write): the batch fails with it. */
+  #failure: Error | undefined;
 
   constructor(
     private readonly text: string,
+    /** The indexes of the timestamp cells, ascending. */
+    private readonly timestamps: readonly number[],
     capacity: number,
   ) {
     this.#bytes = Buffer.allocUnsafe(capacity);
@@ -131,17 +149,38 @@ class CopyBatch {
   }
 
   handleCopyData({ chunk }: { chunk: Buffer }): void {
+    if (this.#failure !== undefined) return;
+    try {
+      this.#append(chunk);
+    } catch (error) {
+      this.#failure = error instanceof Error ? error : new Error(String(error));
+    }
+  }
+
+  #append(chunk: Buffer): void {
     if (chunk[0] !== TRUE) this.exact = false;
     const sortEnd = fieldEnd(chunk, 2);
     const keyEnd = fieldEnd(chunk, sortEnd + 1);
-    const end = chunk.length - 1;
-    const length = end - keyEnd + 1;
-    if (this.#length + length > this.#bytes.length) {
-      const grown = Buffer.allocUnsafe(Math.max(2 * this.#bytes.length, this.#length + length));
+    const room = chunk.length + this.timestamps.length * TIMESTAMP_BYTES + 1;
+    if (this.#length + room > this.#bytes.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.#bytes.length, this.#length + room));
       this.#bytes.copy(grown, 0, 0, this.#length);
       this.#bytes = grown;
     }
-    this.#length += chunk.copy(this.#bytes, this.#length, keyEnd + 1, end);
+    let copied = keyEnd + 1;
+    let start = copied;
+    let cell = 0;
+    for (const timestamp of this.timestamps) {
+      for (; cell < timestamp; cell++) start = fieldEnd(chunk, start) + 1;
+      const end = fieldEnd(chunk, start);
+      this.#length += chunk.copy(this.#bytes, this.#length, copied, start);
+      if (end > start) {
+        const text = isoTime(integerValue(chunk, start, end)) as string;
+        this.#length += this.#bytes.write(text, this.#length, 'latin1');
+      }
+      copied = end;
+    }
+    this.#length += chunk.copy(this.#bytes, this.#length, copied, chunk.length - 1);
     this.#bytes[this.#length++] = CR;
     this.#bytes[this.#length++] = LF;
     if (keyEnd - 2 > this.#last.length) this.#last = Buffer.allocUnsafe(2 * (keyEnd - 2));
@@ -169,7 +208,8 @@ class CopyBatch {
   }
 
   handleReadyForQuery(): void {
-    this.#resolve();
+    if (this.#failure === undefined) this.#resolve();
+    else this.#reject(this.#failure);
   }
 
   handleCommandComplete(): void {}
@@ -189,7 +229,8 @@ export function postgresCsvReader(pool: pg.Pool): CsvReader {
   // A batch's buffer starts as large as the last one came to.
   let capacity = 64 * 1024;
   return async (query, plan): Promise<CsvBatch> => {
-    const batch = new CopyBatch(copyStatement(query, plan), capacity);
+    const timestamps = plan.kinds.flatMap((kind, index) => (kind === 'timestamp' ? [index] : []));
+    const batch = new CopyBatch(copyStatement(query, plan), timestamps, capacity);
     const client = await pool.connect();
     try {
       client.query(batch);

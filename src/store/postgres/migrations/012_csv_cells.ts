@@ -4,12 +4,11 @@ import { type Kysely, sql } from 'kysely';
  * The cells of a CSV export as `COPY … TO STDOUT (FORMAT csv)` writes them (src/store/postgres/
  * csv.ts), valued so that COPY writes the text src/model/csv.ts writes: `fleetjobs_csv(value)`
  * for each column type (PostgreSQL picks the overload by the column's type) and
- * `fleetjobs_csv_time` / `fleetjobs_csv_json` for epoch milliseconds and JSON text. COPY quotes
- * what RFC 4180 quotes and doubles quotes itself; it writes NULL as nothing and '' as `""`, so an
- * empty cell is NULL. `fleetjobs_csv_time_exact` / `fleetjobs_csv_json_exact` tell the values this
- * SQL cannot write exactly as the model does (a timestamp before year 1 or after 9999, a JSON
- * string with escapes): the reader then encodes that batch in JavaScript. Plain SQL functions,
- * inlined into the export's statement.
+ * `fleetjobs_csv_json` for JSON text (timestamps are written by the reader). COPY quotes what RFC
+ * 4180 quotes and doubles quotes itself; it writes NULL as nothing and '' as `""`, so an empty cell
+ * is NULL. `fleetjobs_csv_json_exact` tells the values this SQL cannot write exactly as the model
+ * does (a JSON string with escapes): the reader then encodes that batch in JavaScript. Plain SQL
+ * functions, inlined into the export's statement.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
@@ -28,18 +27,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       SELECT CASE WHEN value = 0 THEN '0'
                   WHEN abs(value) >= 1e-6 AND abs(value) < 1e21 THEN value::text::numeric::text
                   ELSE replace(value::text, 'e-0', 'e-') END
-    $$`.execute(db);
-  // Date#toISOString with four-digit years. An interval times a number is computed in double
-  // precision: whole seconds' microseconds are exact there, a time's (from 2255 on) are not.
-  await sql`
-    CREATE FUNCTION fleetjobs_csv_time(millis bigint) RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS $$
-      SELECT to_char(timestamp 'epoch' + millis / 1000 * interval '1 second' + millis % 1000 * interval '1 millisecond',
-                     'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-    $$`.execute(db);
-  // From 0001-01-01 to 9999-12-31.
-  await sql`
-    CREATE FUNCTION fleetjobs_csv_time_exact(millis bigint) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-      SELECT millis IS NULL OR millis BETWEEN -62135596800000 AND 253402300799999
     $$`.execute(db);
   // JSON text as JSON.stringify wrote it: a list or object as it is, a string without its quotes.
   await sql`
