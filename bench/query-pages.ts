@@ -3,7 +3,8 @@
  * SQL is written the way the store writes it (the columns of a job in a list, account filter,
  * jobWhere, ORDER BY, LIMIT), and each timing includes the plan choice (jobWhere) and reading the
  * rows. Goal: p50 ≤ 50 ms each; with `--store both`, PostgreSQL's p50 within 1.5 × SQLite's too
- * (same data, same run, the engines taking turns).
+ * (same data, same run, the engines taking turns). It prints each engine's p50 of `SELECT 1` beside them:
+ * the floor under a page, to read the ratio of a small page by.
  *
  *   npx tsx bench/query-pages.ts [--store sqlite|postgres|both] [--database-url URL]
  *   (PostgreSQL: bench/postgres-data.ts; BENCH_VERBOSE=1 prints every plan)
@@ -123,6 +124,28 @@ async function measure(
   );
 }
 
+/**
+ * The p50 of a statement that reads nothing (`SELECT 1`) on each engine, the engines taking turns:
+ * the floor under every page, which on a loaded machine is most of a small page's time on
+ * PostgreSQL (a round trip to another process) and next to none on SQLite (in-process).
+ */
+async function roundTrips(engines: readonly Engine[]): Promise<number[]> {
+  const times = engines.map((): number[] => []);
+  for (let run = 0; run <= RUNS; run++) {
+    for (const [index, { db }] of engines.entries()) {
+      const started = performance.now();
+      await sql`SELECT 1`.execute(db);
+      if (run > 0) times[index]?.push(performance.now() - started);
+    }
+  }
+  return times.map((each) =>
+    percentile(
+      each.sort((a, b) => a - b),
+      0.5,
+    ),
+  );
+}
+
 async function measureAll(engines: readonly Engine[], log: (line: string) => void): Promise<Row[][]> {
   const results: Row[][] = engines.map(() => []);
   for (const { label, query } of PAGE_QUERIES) {
@@ -153,6 +176,7 @@ export async function runQueryPages(
   const opened: Engine[] = [];
   const closers: (() => Promise<void>)[] = [];
   const measured: Partial<Record<Dialect, Row[]>> = {};
+  let floors: number[] = [];
   try {
     if (stores.includes('sqlite')) {
       const db = await openSqliteDatabase(await ensureDataset(log));
@@ -167,6 +191,7 @@ export async function runQueryPages(
       opened.push({ dialect: postgresDialect, db });
     }
     const results = await measureAll(opened, log);
+    floors = await roundTrips(opened);
     for (const [index, { dialect }] of opened.entries()) measured[dialect.id] = results[index];
   } finally {
     for (const close of closers.reverse()) await close();
@@ -199,6 +224,9 @@ export async function runQueryPages(
     log(`| ${row.query} | ${row.order} | ${row.rows} | ${cells.join(' | ')} |${ratio}`);
   });
   for (const { label, query } of PAGE_QUERIES) log(`  ${label}: ${query}`);
+  log(
+    `a statement reading nothing (SELECT 1), p50: ${opened.map(({ dialect }, index) => `${dialect.id} ${floors[index]?.toFixed(2)} ms`).join(', ')}`,
+  );
   for (const engine of engines) {
     const results = measured[engine] as Row[];
     const slowest = results.reduce((a, b) => (b.p50 > a.p50 ? b : a));
