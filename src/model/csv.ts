@@ -14,7 +14,8 @@ export interface CsvPlan {
 
 /** One batch of an export as CSV records, with the keyset values of its last row (null: no rows). */
 export interface CsvBatch {
-  text: string;
+  /** The records as text, or as its UTF-8 (as PostgreSQL's COPY writes them). */
+  records: string | Uint8Array;
   rows: number;
   last: [unknown, unknown] | null;
 }
@@ -103,7 +104,7 @@ export function cellEncoding() {
     }
     const final = rows[rows.length - 1];
     return {
-      text,
+      records: text,
       rows: rows.length,
       last: final === undefined ? null : [final[plan.keyset[0]], final[plan.keyset[1]]],
     };

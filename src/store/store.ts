@@ -90,9 +90,10 @@ export interface CsvRequest extends StreamRequest {
 /**
  * The records of a CSV export, a batch at a time (no header): read from a separate read connection
  * in keyset order, never holding up other requests, and encoded where they were read (SQLite: in
- * its read worker), with the next batch read while this one is written.
+ * its read worker; PostgreSQL: by its COPY, as UTF-8), with the next batch read while this one is
+ * written.
  */
-export type CsvRecords = AsyncIterable<string>;
+export type CsvRecords = AsyncIterable<string | Uint8Array>;
 
 // ---- accounts, users, keys ----
 

@@ -36,7 +36,7 @@ async function* records(batches: readonly JobTarget[][], fields: readonly (keyof
         field === 'response' && item.response !== null ? JSON.stringify(item.response) : item[field],
       ),
     );
-    yield csvBatch(rows, plan).text;
+    yield csvBatch(rows, plan).records;
   }
 }
 

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { csvField, isoTime, valueText } from '../../src/model/csv.js';
 import type { Device, DeviceInput } from '../../src/model/device.js';
@@ -10,7 +11,7 @@ import {
 } from '../../src/model/job.js';
 import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { parseQuery } from '../../src/query/index.js';
-import type { DeviceSelection, Keyset, NewJob, Order, Store } from '../../src/store/store.js';
+import type { CsvRecords, DeviceSelection, Keyset, NewJob, Order, Store } from '../../src/store/store.js';
 import { expectAppError } from '../helpers.js';
 import { device as deviceWith } from '../query/fixtures.js';
 
@@ -88,11 +89,16 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
       return items;
     }
 
+    /** A CSV export's records as one text (a batch as text or as UTF-8, by engine). */
+    async function exportText(records: CsvRecords): Promise<string> {
+      const batches: Buffer[] = [];
+      for await (const batch of records) batches.push(Buffer.from(batch));
+      return Buffer.concat(batches).toString();
+    }
+
     /** The ids a CSV export of the `id` field alone writes, in its order. */
-    async function exportedIds(records: AsyncIterable<string>): Promise<string[]> {
-      let text = '';
-      for await (const batch of records) text += batch;
-      return text.split('\r\n').filter((line) => line !== '');
+    async function exportedIds(records: CsvRecords): Promise<string[]> {
+      return (await exportText(records)).split('\r\n').filter((line) => line !== '');
     }
     const idsOnly = { fields: ['id'], timestamps: new Set<string>() };
 
@@ -1019,11 +1025,11 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
     describe('CSV exports', () => {
       /**
        * The export of `fields` equals the model's encoding (src/model/csv.ts) of `items` as lists
-       * answer them. PostgreSQL encodes in SQL the batches whose values it can write exactly, and a
-       * batch holding any other value in JavaScript: each case below has one batch of either kind.
+       * answer them. PostgreSQL's COPY writes the batches whose values its SQL can write exactly,
+       * and a batch holding any other value (a JSON string with escapes) is encoded in JavaScript.
        */
       async function expectEncoded<T extends object>(
-        records: AsyncIterable<string>,
+        records: CsvRecords,
         items: T[],
         fields: string[],
         timestamps: ReadonlySet<string>,
@@ -1034,8 +1040,7 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
             : timestamp
               ? (isoTime(value as number) ?? '')
               : csvField(valueText(value));
-        let text = '';
-        for await (const batch of records) text += batch;
+        const text = await exportText(records);
         const expected = items.map(
           (item) =>
             `${fields.map((field) => cell(item[field as keyof T], timestamps.has(field))).join(',')}\r\n`,
@@ -1046,8 +1051,7 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
       const order: Order = { field: 'id', direction: 'asc' };
 
       it('writes text, numbers and timestamps of devices and jobs as the model encodes them', async () => {
-        // Devices 1–8 hold values SQL writes exactly; 9–12 a number in exponent notation and
-        // connection times before 1970 and after 9999.
+        // Devices 9–12: numbers in exponent notation, connection times before 1970 and after 9999.
         const numbers = [
           87,
           -75.5,
@@ -1116,6 +1120,75 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         );
       });
 
+      it('writes any text, number and timestamp as the model encodes them', async () => {
+        const text = fc.string({
+          unit: fc.constantFrom('a', ' ', '"', ',', '\r', '\n', "'", '\\', '$1', 'é', '日', '\uD83D\uDE00'),
+          maxLength: 8,
+        });
+        const device = fc.record({
+          name: fc.option(text, { nil: null }),
+          serial_number: fc.option(text, { nil: null }),
+          description: fc.option(text, { nil: null }),
+          tags: fc.array(text, { maxLength: 3 }),
+          // Also where JavaScript and PostgreSQL switch to exponents.
+          signal_strength: fc.option(
+            fc.oneof(
+              fc.double(),
+              fc.integer({ min: -1e6, max: 1e6 }),
+              fc.double({ min: 1e-9, max: 1e-5 }),
+              fc.double({ min: 1e14, max: 1e22 }),
+            ),
+            { nil: null },
+          ),
+          last_connect: fc.option(
+            // Mostly four-digit years; any time Date writes.
+            fc.oneof(
+              { arbitrary: fc.integer({ min: -62_135_596_800_000, max: 253_402_300_799_999 }), weight: 9 },
+              { arbitrary: fc.integer({ min: -62_198_755_200_000, max: 8_640_000_000_000_000 }), weight: 1 },
+            ),
+            { nil: null },
+          ),
+        });
+        const fields = [
+          'id',
+          'name',
+          'serial_number',
+          'description',
+          'tags',
+          'signal_strength',
+          'last_connect',
+        ];
+        const timestamps = new Set(['last_connect']);
+        const byName: Order = { field: 'name', direction: 'desc' };
+        let run = 0;
+        await fc.assert(
+          fc.asyncProperty(fc.array(device, { minLength: 1, maxLength: 6 }), async (devices) => {
+            const account = (await store.ensureAccount(`csv-${++run}`, tick())).id;
+            await addDevices(
+              account,
+              devices.map(({ last_connect, ...input }, index) => ({ n: index + 1, ...input })),
+            );
+            for (const [index, { last_connect }] of devices.entries()) {
+              if (last_connect !== null)
+                await store.setConnection(deviceId(account, index + 1), 'connected', last_connect);
+            }
+            await expectEncoded(
+              store.exportDevices({ accountId: account, query: null, order: byName, fields, timestamps }),
+              await store.listDevices({
+                accountId: account,
+                query: null,
+                order: byName,
+                after: null,
+                limit: 10,
+              }),
+              fields,
+              timestamps,
+            );
+          }),
+          { numRuns: 40 },
+        );
+      });
+
       it('writes the JSON of target responses as the model encodes it', async () => {
         await addDevices(
           alpha,
@@ -1165,13 +1238,12 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         initial = [];
         const base = clock;
         for (let i = 0; i < JOBS; i++) {
-          // Submit times with many ties; descriptions with NULLs and repeats.
+          // Submit times with many ties; descriptions with NULLs, empty ones, repeats, and what CSV
+          // quotes (an export by description has batches end on each of these).
+          const description =
+            i % 3 === 0 ? null : i % 10 === 1 ? '' : `d${(i * 37) % 101}${i % 2 === 0 ? ', "ü"\n' : ''}`;
           const job = await store.createJob(
-            newJob(
-              alpha,
-              { devices: [device] },
-              { now: base + Math.floor(i / 7), description: i % 5 === 0 ? null : `d${(i * 37) % 101}` },
-            ),
+            newJob(alpha, { devices: [device] }, { now: base + Math.floor(i / 7), description }),
           );
           initial.push(job);
         }
@@ -1260,13 +1332,29 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         // The export is in flight; a write completes meanwhile.
         const extra = await store.createJob(newJob(alpha, { all: true }, { now: clock + 1_000_000 }));
         async function* rest() {
-          yield first.value as string;
+          yield first.value as string | Uint8Array;
           for (let next = await records.next(); !next.done; next = await records.next()) yield next.value;
         }
         const expected = [...initial, extra].sort(
           (a, b) => a.job_submit_time - b.job_submit_time || a.id - b.id,
         );
         expect(await exportedIds(rest())).toEqual(expected.map((job) => String(job.id)));
+        // Batches that end on text that CSV quotes, on an empty text or on NULL continue after it.
+        for (const direction of ['asc', 'desc'] as const) {
+          const byDescription = await exportedIds(
+            store.exportJobs({
+              accountId: alpha,
+              query: null,
+              order: { field: 'description', direction },
+              ...idsOnly,
+            }),
+          );
+          const sign = direction === 'asc' ? 1 : -1;
+          const sorted = [...initial, extra].sort(
+            (a, b) => sign * (compareNullsFirst(a.description, b.description) || a.id - b.id),
+          );
+          expect(byDescription).toEqual(sorted.map((job) => String(job.id)));
+        }
         const filtered = await exportedIds(
           store.exportJobs({
             accountId: alpha,

@@ -12,7 +12,7 @@ export async function csvStream(fields: readonly string[], records: CsvRecords):
   const iterator = records[Symbol.asyncIterator]();
   let next = await iterator.next();
   let finished = next.done === true;
-  async function* chunks(): AsyncGenerator<string> {
+  async function* chunks(): AsyncGenerator<string | Uint8Array> {
     yield `${fields.map(csvField).join(',')}\r\n`;
     while (next.done !== true) {
       yield next.value;

@@ -1,7 +1,7 @@
 import { timedCsvReader } from '../sql/dialect.js';
 import { createSqlStore } from '../sql/store.js';
 import type { OnQuery, Store } from '../store.js';
-import { postgresCsvReader } from './csv.js';
+import { COPY_BATCH, postgresCsvReader } from './csv.js';
 import { openPostgresDatabase, postgresPool } from './database.js';
 import { postgresDialect } from './dialect.js';
 import { postgresNotifier } from './notifier.js';
@@ -9,16 +9,20 @@ import { postgresNotifier } from './notifier.js';
 /**
  * The PostgreSQL store: one pool, for reads too. Streamed exports read their keyset batches through
  * it; each batch is one short statement on whichever connection is free, so it never holds up writers.
- * A CSV export's batches come encoded by PostgreSQL (csv.ts).
+ * A CSV export's batches are written by PostgreSQL's COPY (csv.ts), `copyBatch` rows each.
  */
-export async function openPostgresStore(url: string, onQuery?: OnQuery): Promise<Store> {
+export async function openPostgresStore(
+  url: string,
+  onQuery?: OnQuery,
+  copyBatch = COPY_BATCH,
+): Promise<Store> {
   const pool = postgresPool(url);
   const db = await openPostgresDatabase(pool, onQuery);
   return createSqlStore({
     db,
     dialect: postgresDialect,
     readDb: db,
-    csvReader: timedCsvReader(postgresCsvReader(pool), onQuery),
+    csvReader: { rows: copyBatch, read: timedCsvReader(postgresCsvReader(pool), onQuery) },
     notifier: postgresNotifier(url, db),
     close: () => db.destroy(),
   });

@@ -56,10 +56,13 @@ export interface DeviceKeySet {
 export type Reader = (query: CompiledQuery) => Promise<unknown[]>;
 
 /**
- * Reads every row of a compiled SELECT as `plan` says, and answers them as CSV records: on the
- * connection of long reads, encoded where they are read.
+ * Reads a CSV export's batches, each a compiled SELECT of at most `rows` rows: every row as `plan`
+ * says, answered as CSV records, on the connection of long reads, encoded where they are read.
  */
-export type CsvReader = (query: CompiledQuery, plan: CsvPlan) => Promise<CsvBatch>;
+export interface CsvReader {
+  readonly rows: number;
+  read(query: CompiledQuery, plan: CsvPlan): Promise<CsvBatch>;
+}
 
 /** Reads the rows of a page's compiled SELECT and answers them as JSON items, as `plan` says. */
 export type JsonReader = (query: CompiledQuery, plan: JsonPlan) => Promise<JsonBatch>;

@@ -44,7 +44,7 @@ export async function* streamPages<DB, TB extends keyof DB, O, T>(
   }
 }
 
-/** Rows per batch of a CSV export, encoded by the reader: about 100 KiB of CSV. */
+/** Rows per batch of a CSV export encoded by the reader (SQLite's read worker): about 100 KiB of CSV. */
 export const CSV_BATCH = 1000;
 
 /**
@@ -124,16 +124,17 @@ export async function* csvPages<DB, TB extends keyof DB, O>(
 ): CsvRecords {
   const { columns, plan } = encodingPlan(fields, json, request, sort);
   const selected = selectingOnly(query, alias, columns);
-  const read = (after: Keyset | null) => reader(page(selected, sort, after, CSV_BATCH).compile(), plan);
+  const read = (after: Keyset | null) =>
+    reader.read(page(selected, sort, after, reader.rows).compile(), plan);
   let next: ReturnType<typeof read> | undefined = read(null);
   try {
     while (next !== undefined) {
       const batch: CsvBatch = await next;
       next =
-        batch.rows === CSV_BATCH && batch.last !== null
+        batch.rows === reader.rows && batch.last !== null
           ? read({ value: batch.last[0] as Keyset['value'], key: batch.last[1] as Keyset['key'] })
           : undefined;
-      if (batch.rows > 0) yield batch.text;
+      if (batch.rows > 0) yield batch.records;
     }
   } finally {
     // The client left while the next batch was read: nobody waits for it.

@@ -11,6 +11,7 @@ import * as events from './events.js';
 import * as groups from './groups.js';
 import * as jobs from './jobs.js';
 import * as monitors from './monitors.js';
+import { CSV_BATCH } from './pages.js';
 import { previewTargets } from './preview.js';
 import * as rollout from './rollout.js';
 import type { Database } from './schema.js';
@@ -43,8 +44,10 @@ export function createSqlStore(options: SqlStoreOptions): Store {
   const reader: Reader = async (query) => (await readDb.executeQuery(query)).rows;
   const arrays = async (query: Parameters<Reader>[0]) =>
     (await reader(query)).map((row) => Object.values(row as object));
-  const csvReader: CsvReader =
-    options.csvReader ?? (async (query, plan) => csvBatch(await arrays(query), plan));
+  const csvReader: CsvReader = options.csvReader ?? {
+    rows: CSV_BATCH,
+    read: async (query, plan) => csvBatch(await arrays(query), plan),
+  };
   const jsonReader: JsonReader =
     options.jsonReader ?? (async (query, plan) => jsonBatch(await arrays(query), plan));
   const store: Store = {

@@ -1,6 +1,7 @@
 import { Kysely, sql } from 'kysely';
 import { timedCsvReader } from '../sql/dialect.js';
 import { inProcessNotifier } from '../sql/notifier.js';
+import { CSV_BATCH } from '../sql/pages.js';
 import type { Database } from '../sql/schema.js';
 import { createSqlStore } from '../sql/store.js';
 import type { Store } from '../store.js';
@@ -37,7 +38,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
   return createSqlStore({
     db,
     readDb,
-    csvReader: timedCsvReader((query, plan) => pool.readCsv(query, plan), onQuery),
+    csvReader: { rows: CSV_BATCH, read: timedCsvReader((query, plan) => pool.readCsv(query, plan), onQuery) },
     jsonReader: timedCsvReader((query, plan) => pool.readJson(query, plan), onQuery),
     dialect: sqliteDialect,
     notifier: inProcessNotifier(),
