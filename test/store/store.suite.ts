@@ -1172,18 +1172,30 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
               if (last_connect !== null)
                 await store.setConnection(deviceId(account, index + 1), 'connected', last_connect);
             }
-            await expectEncoded(
-              store.exportDevices({ accountId: account, query: null, order: byName, fields, timestamps }),
-              await store.listDevices({
-                accountId: account,
-                query: null,
-                order: byName,
-                after: null,
-                limit: 10,
-              }),
-              fields,
-              timestamps,
-            );
+            const listed = await store.listDevices({
+              accountId: account,
+              query: null,
+              order: byName,
+              after: null,
+              limit: 10,
+            });
+            // With and without a JSON column, a number and a time: a store may write the rows of a
+            // batch otherwise when it holds one of these.
+            const textOnly = ['id', 'name', 'serial_number', 'description'];
+            for (const written of [fields, fields.filter((field) => field !== 'tags'), textOnly]) {
+              await expectEncoded(
+                store.exportDevices({
+                  accountId: account,
+                  query: null,
+                  order: byName,
+                  fields: written,
+                  timestamps,
+                }),
+                listed,
+                written,
+                timestamps,
+              );
+            }
           }),
           { numRuns: 40 },
         );
