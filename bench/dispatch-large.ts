@@ -10,6 +10,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { newDeviceId, startService, tempDir } from '../test/dispatch/harness.js';
+import { setConnection } from '../test/setup/presence.js';
 
 const { values } = parseArgs({ options: { targets: { type: 'string', default: '100000' } } });
 const TARGETS = Number(values.targets);
@@ -22,7 +23,7 @@ for (let left = TARGETS; left > 0; left -= 10_000) {
   await service.jobs.createDevices(service.accountId, inputs);
   ids.push(...inputs.map((input) => input.id.toUpperCase()));
 }
-for (const id of ids) await service.store.setConnection(id, 'connected', Date.now());
+for (const id of ids) await setConnection(service.store, id, 'connected', Date.now());
 
 const delay = monitorEventLoopDelay({ resolution: 5 });
 delay.enable();

@@ -437,8 +437,7 @@ export class Dispatcher {
   readonly #writeStates = async (batch: DeviceStateUpdate[]): Promise<void> => {
     const known = await this.#store.updateDeviceStates(batch, this.#now());
     batch.forEach(({ device_id }, index) => {
-      if (!known[index])
-        this.#logger.warn({ device: device_id, topic: 'state' }, 'device message ignored: unknown device');
+      if (!known[index]) this.#ignore({ deviceId: device_id, kind: 'state' }, 'unknown device');
     });
   };
 
@@ -452,7 +451,7 @@ export class Dispatcher {
     await this.#store.disconnectAll(this.#now());
   }
 
-  #ignore(topic: DeviceTopic, reason: string): void {
+  #ignore(topic: Pick<DeviceTopic, 'deviceId' | 'kind'>, reason: string): void {
     this.#logger.warn({ device: topic.deviceId, topic: topic.kind }, `device message ignored: ${reason}`);
   }
 

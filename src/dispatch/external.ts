@@ -31,10 +31,10 @@ const PRESENCE_REPLAY = 2;
  * wait, and stored in batches. If the node dies holding some: the node that buries it reads the
  * broker's retained presence again (`replayPresence`) and sends the in-progress requests again,
  * and a device answers a repeated request with its result (CONTRACT §7); a state it held is lost
- * until the device reports again (as are the messages the broker had in flight to it). Device logins follow the
- * store's through the broker's dynamic-security plugin. Retained presence, which no shared
- * subscription replays, comes through a plain one: only its replays (at each subscription) are
- * taken, and they tell who is online.
+ * until the device reports again (as are the messages the broker had in flight to it). Device
+ * logins follow the store's through the broker's dynamic-security plugin. Retained presence, which
+ * no shared subscription replays, comes through a plain one: only its replays (at each
+ * subscription) are taken, and they tell who is online.
  */
 export async function connectExternalBroker(options: {
   url: string;

@@ -519,14 +519,6 @@ export interface DispatchStore extends Notifier, RolloutStore {
    * connected.
    */
   setConnections(updates: readonly PresenceUpdate[]): Promise<boolean[]>;
-  /** One presence message: setConnections of it alone. */
-  setConnection(
-    deviceId: string,
-    status: ConnectionStatus,
-    at: Millis,
-    topicId?: string,
-    replay?: boolean,
-  ): Promise<boolean>;
   /**
    * Of the devices, those with a pending target (a request to send, or a cancel to deliver): the
    * ones a batch of devices that came online has something for.

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/observability/metrics.js';
 import type { Store } from '../../src/store/store.js';
+import { setConnection } from '../setup/presence.js';
 import { type Caller, deviceId, expectError, Harness } from './harness.js';
 
 /** A Prometheus text exposition parsed into samples: `name{labels}` → value; and each `# TYPE`. */
@@ -115,7 +116,7 @@ describe('GET /metrics', () => {
     await h.job(alice, { targets: { devices: [deviceId(1), deviceId(2)] } });
     const canceled = await h.job(alice, { targets: { devices: [deviceId(3)] } });
     expect((await h.put(alice, `/ws/v1/jobs/cancel/${canceled.id}`)).statusCode).toBe(200);
-    await h.store.setConnection(deviceId(1), 'connected', Date.now());
+    await setConnection(h.store, deviceId(1), 'connected', Date.now());
     const { samples } = await scrape();
     expect(samples.get('fleetjobs_jobs{status="new"}')).toBe(1);
     expect(samples.get('fleetjobs_jobs{status="canceled"}')).toBe(1);
@@ -136,8 +137,8 @@ describe('GET /metrics', () => {
     expect((await h.put(bob, `/ws/v1/jobs/cancel/${ids[0]},${ids[1]}`)).statusCode).toBe(200);
     expect((await h.delete(bob, `/ws/v1/jobs/inventory/${ids[0]}`)).statusCode).toBe(200);
     expect((await h.delete(bob, `/ws/v1/devices/inventory/${deviceId(3, 9)}`)).statusCode).toBe(200);
-    await h.store.setConnection(deviceId(4, 9), 'connected', Date.now());
-    await h.store.setConnection(deviceId(1), 'disconnected', Date.now());
+    await setConnection(h.store, deviceId(4, 9), 'connected', Date.now());
+    await setConnection(h.store, deviceId(1), 'disconnected', Date.now());
     const expected = { jobs: new Map<string, number>(), targets: new Map<string, number>() };
     const add = (map: Map<string, number>, key: string, by: number) => map.set(key, (map.get(key) ?? 0) + by);
     for (const caller of [alice, bob]) {

@@ -7,6 +7,7 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MonitorDelivery } from '../../src/monitors/delivery.js';
 import { Metrics } from '../../src/observability/metrics.js';
+import { setConnection } from '../setup/presence.js';
 import { type Caller, deviceId, expectError, Harness } from './harness.js';
 
 /** A receiver: a real HTTP server that keeps every request, answering `status` (or closing when down). */
@@ -325,7 +326,7 @@ describe('monitors', () => {
     await h.put(alice, `/ws/v1/devices/inventory/${devices[0]?.id}`, { name: 'renamed' });
     const ids = devices.map((device) => device.id);
     const now = Date.now();
-    for (const id of ids) await h.store.setConnection(id, 'connected', now);
+    for (const id of ids) await setConnection(h.store, id, 'connected', now);
     const job = await h.job(alice, { targets: { groups: ['/east'] } });
     await h.store.startNewJobs({ node: 'test', now, expires: now + 60_000 });
     await h.store.takeJobRequests(job.id, now, 10, '');

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setConnection } from '../setup/presence.js';
 import { type Caller, deviceId, expectError, Harness } from './harness.js';
 
 describe('POST /ws/v1/jobs/preview', () => {
@@ -15,7 +16,7 @@ describe('POST /ws/v1/jobs/preview', () => {
       tags: n % 100 === 0 ? ['hundred'] : [],
     }));
     await h.devices(mallory, 2, () => ({ group: '/NorthWest' }), 1);
-    for (const n of [2, 3]) await h.store.setConnection(deviceId(n), 'connected', Date.now());
+    for (const n of [2, 3]) await setConnection(h.store, deviceId(n), 'connected', Date.now());
   });
   afterAll(() => h.close());
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SETTLE_RULES } from '../../src/jobs/rollout/settle.js';
 import type { Millis } from '../../src/model/job.js';
 import type { Settled } from '../../src/store/store.js';
+import { setConnection } from '../setup/presence.js';
 import { type Caller, deviceId, expectError, Harness } from './harness.js';
 
 const HOUR = 3_600_000;
@@ -293,7 +294,7 @@ describe('rollout controls of a job (CONTRACT §9)', () => {
       string,
       string,
     ];
-    await h.store.setConnection(sent, 'connected', Date.now());
+    await setConnection(h.store, sent, 'connected', Date.now());
     const run = await drive(carol, { retry: { failed: 1, timed_out: 1 } }, [sent, offline]);
     const { start } = run;
     expect(await run.send(start + 1)).toEqual([[sent, 1]]);
@@ -315,7 +316,7 @@ describe('rollout controls of a job (CONTRACT §9)', () => {
       progress_pending: 2,
       progress_failures: 0,
     });
-    await h.store.setConnection(offline, 'connected', timedOut);
+    await setConnection(h.store, offline, 'connected', timedOut);
     expect((await run.send(timedOut + 1)).sort()).toEqual(
       [
         [sent, 3],
@@ -346,7 +347,7 @@ describe('rollout controls of a job (CONTRACT §9)', () => {
       string,
     ];
     // the third stays offline: queued when the rule fires
-    for (const id of ids.slice(0, 2)) await h.store.setConnection(id, 'connected', Date.now());
+    for (const id of ids.slice(0, 2)) await setConnection(h.store, id, 'connected', Date.now());
     const run = await drive(
       dave,
       { abort: [{ failure: 'failed', threshold_percent: 10, min_executed: 1, action: 'cancel' }] },
@@ -370,7 +371,7 @@ describe('rollout controls of a job (CONTRACT §9)', () => {
       progress_canceled: 1,
       progress_pending: 1,
     });
-    await h.store.setConnection(ids[2], 'connected', run.start + 3);
+    await setConnection(h.store, ids[2], 'connected', run.start + 3);
     expect(await run.send(run.start + 4)).toEqual([]);
   });
 });

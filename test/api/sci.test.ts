@@ -2,6 +2,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobDetail } from '../../src/model/job.js';
 import type { StatusReport } from '../../src/store/store.js';
+import { setConnection } from '../setup/presence.js';
 import { type Caller, deviceId, expectError, Harness } from './harness.js';
 
 const parser = new XMLParser({
@@ -28,7 +29,7 @@ describe('SCI: POST /ws/sci and /ws/sci/{id}', () => {
       group: n <= 2 ? '/NorthWest/Seattle' : '/South',
       tags: n === 3 ? ['sensor'] : [],
     }));
-    for (const n of ONLINE) await h.store.setConnection(deviceId(n), 'connected', Date.now());
+    for (const n of ONLINE) await setConnection(h.store, deviceId(n), 'connected', Date.now());
   });
   afterAll(() => h.close());
 

@@ -8,6 +8,7 @@ import { verifyDeviceToken } from '../../src/security/hashing.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { CancelNotice, Store } from '../../src/store/store.js';
 import { expectAppError } from '../helpers.js';
+import { setConnection } from '../setup/presence.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'fleetjobs-service-'));
 let databases = 0;
@@ -245,7 +246,7 @@ describe('JobService', () => {
       expect(events.filter((event) => event.name === 'jobs-canceled')).toEqual([]);
 
       const busy = await service.createJob(account, 'alice', { job_type: 'reboot', targets: { all: true } });
-      await store.setConnection(id(2), 'connected', clock);
+      await setConnection(store, id(2), 'connected', clock);
       await store.startNewJobs({ node: 'test', now: clock, expires: clock });
       await store.takeRequests(id(2), clock, 10, 0);
       const query = parseQuery(`id = ${busy.id}`, 'jobs');

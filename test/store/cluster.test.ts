@@ -6,6 +6,7 @@ import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { ServiceNode, Store, WakeUp } from '../../src/store/store.js';
 import { newPostgresDatabase } from '../setup/databases.js';
+import { setConnection } from '../setup/presence.js';
 import { jobForAllDevices } from './new-job.js';
 
 /**
@@ -149,20 +150,20 @@ describe.each(engines)('%s: several nodes on one store', (_name, database, concu
           limit: 1,
         })
       )[0]?.connection_status;
-    expect(await a.setConnection(DEVICE, 'connected', T0 + 20, DEVICE.toLowerCase())).toBe(true);
+    expect(await setConnection(a, DEVICE, 'connected', T0 + 20, DEVICE.toLowerCase())).toBe(true);
     // an offline received before that online, applied late on another node, changes nothing
-    expect(await b.setConnection(DEVICE, 'disconnected', T0 + 10)).toBe(false);
+    expect(await setConnection(b, DEVICE, 'disconnected', T0 + 10)).toBe(false);
     expect(await connection()).toBe('connected');
-    expect(await b.setConnection(DEVICE, 'disconnected', T0 + 30)).toBe(true);
+    expect(await setConnection(b, DEVICE, 'disconnected', T0 + 30)).toBe(true);
     // a late online never marks the offline device connected
-    expect(await a.setConnection(DEVICE, 'connected', T0 + 25)).toBe(false);
+    expect(await setConnection(a, DEVICE, 'connected', T0 + 25)).toBe(false);
     expect(await connection()).toBe('disconnected');
     // the spelling the device connected with is stored, for every node to publish on
     expect(await b.deviceTopicIds([DEVICE])).toEqual(new Map([[DEVICE, DEVICE.toLowerCase()]]));
     // a replayed (retained) online changes only what it contradicts
-    expect(await a.setConnection(DEVICE, 'connected', T0 + 40, DEVICE, true)).toBe(true);
-    expect(await b.setConnection(DEVICE, 'connected', T0 + 41, DEVICE, true)).toBe(false);
-    expect(await b.setConnection(DEVICE, 'connected', T0 + 42, DEVICE)).toBe(true);
+    expect(await setConnection(a, DEVICE, 'connected', T0 + 40, DEVICE, true)).toBe(true);
+    expect(await setConnection(b, DEVICE, 'connected', T0 + 41, DEVICE, true)).toBe(false);
+    expect(await setConnection(b, DEVICE, 'connected', T0 + 42, DEVICE)).toBe(true);
   });
 
   it('wakes every node up', async () => {

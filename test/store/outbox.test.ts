@@ -8,6 +8,7 @@ import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/store.js';
 import { newPostgresDatabase } from '../setup/databases.js';
+import { setConnection } from '../setup/presence.js';
 import { jobForAllDevices } from './new-job.js';
 
 /**
@@ -76,7 +77,7 @@ describe.each(engines)('%s outbox, two handles writing', (_name, open) => {
         jobIds.push(job.id);
         await one.startNewJobs({ node: 'one', now, expires: now + 60_000 });
         await Promise.all([
-          ...ids.map((id, n) => (n % 2 === 0 ? one : two).setConnection(id, 'connected', now)),
+          ...ids.map((id, n) => setConnection(n % 2 === 0 ? one : two, id, 'connected', now)),
           ...ids.slice(0, TARGETS / 2).map((id) => two.takeRequests(id, now, 10, 0)),
         ]);
         const report = (status: 'successful' | 'failed') =>
@@ -84,7 +85,7 @@ describe.each(engines)('%s outbox, two handles writing', (_name, open) => {
         await Promise.all([
           one.applyStatuses(report('successful'), now + 10),
           two.applyStatuses(report('failed'), now + 10),
-          ...ids.map((id, n) => (n % 2 === 1 ? one : two).setConnection(id, 'disconnected', now + 10)),
+          ...ids.map((id, n) => setConnection(n % 2 === 1 ? one : two, id, 'disconnected', now + 10)),
         ]);
       }
       writing = false;

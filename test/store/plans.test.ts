@@ -16,6 +16,7 @@ import { openSqliteDatabase } from '../../src/store/sqlite/database.js';
 import { sqliteDialect } from '../../src/store/sqlite/dialect.js';
 import type { Store } from '../../src/store/store.js';
 import { newPostgresDatabase } from '../setup/databases.js';
+import { setConnection } from '../setup/presence.js';
 import { jobForAllDevices } from './new-job.js';
 
 /**
@@ -178,7 +179,7 @@ describe.each(engines)('%s plans', (name, open, dialect, scans, orderedSearch) =
           },
         }),
       );
-      await store.setConnection(ids[1] as string, 'connected', now);
+      await setConnection(store, ids[1] as string, 'connected', now);
       take();
 
       const calls: [string, () => Promise<unknown>][] = [

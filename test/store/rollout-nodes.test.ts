@@ -5,6 +5,7 @@ import { SETTLE_RULES } from '../../src/jobs/rollout/settle.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import type { OutgoingRequest, Store } from '../../src/store/store.js';
 import { newPostgresDatabase } from '../setup/databases.js';
+import { setConnection } from '../setup/presence.js';
 import { jobForAllDevices } from './new-job.js';
 
 /**
@@ -38,7 +39,7 @@ describe('rollout limits across three nodes on PostgreSQL', () => {
       account,
       Array.from({ length: TARGETS }, (_, i) => ({ id: deviceId(i), token_hash: 'hash' })),
     );
-    for (let i = 0; i < TARGETS; i++) await first.setConnection(deviceId(i), 'connected', now);
+    for (let i = 0; i < TARGETS; i++) await setConnection(first, deviceId(i), 'connected', now);
     const job = await first.createJob(
       jobForAllDevices(account, now, {
         job_type: 'update_firmware',

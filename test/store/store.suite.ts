@@ -14,6 +14,7 @@ import { parseQuery } from '../../src/query/index.js';
 import type { CsvRecords, DeviceSelection, Keyset, NewJob, Order, Store } from '../../src/store/store.js';
 import { expectAppError } from '../helpers.js';
 import { device as deviceWith } from '../query/fixtures.js';
+import { setConnection } from '../setup/presence.js';
 
 /**
  * The behaviour every store must have, run against each implementation (SQLite now, PostgreSQL
@@ -133,7 +134,7 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
 
     /** Makes the device's queued targets in progress, as the dispatcher does when it connects. */
     async function startTargets(id: string): Promise<void> {
-      await store.setConnection(id, 'connected', tick());
+      await setConnection(store, id, 'connected', tick());
       await store.startNewJobs(claim());
       await store.takeRequests(id, tick(), 1000, 0);
     }
@@ -813,7 +814,7 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
       it('a job pass skips the devices at their limit; a device can take only its queued targets', async () => {
         await addDevices(alpha, [{ n: 1 }, { n: 2 }, { n: 3 }]);
         const ids = [1, 2, 3].map((n) => deviceId(alpha, n));
-        for (const id of ids) await store.setConnection(id, 'connected', tick());
+        for (const id of ids) await setConnection(store, id, 'connected', tick());
         const first = await store.createJob(newJob(alpha, { devices: ids }));
         const second = await store.createJob(newJob(alpha, { devices: ids }));
         await store.startNewJobs(claim());
@@ -1075,10 +1076,10 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
             tags: index % 2 === 0 ? ['a "b"', 'c,d'] : [],
           })),
         );
-        await store.setConnection(deviceId(alpha, 1), 'connected', clock);
-        await store.setConnection(deviceId(alpha, 2), 'connected', 0);
-        await store.setConnection(deviceId(alpha, 11), 'connected', -86_400_123);
-        await store.setConnection(deviceId(alpha, 12), 'connected', 253_402_300_800_005);
+        await setConnection(store, deviceId(alpha, 1), 'connected', clock);
+        await setConnection(store, deviceId(alpha, 2), 'connected', 0);
+        await setConnection(store, deviceId(alpha, 11), 'connected', -86_400_123);
+        await setConnection(store, deviceId(alpha, 12), 'connected', 253_402_300_800_005);
         const fields = [
           'id',
           'name',
@@ -1170,7 +1171,7 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
             );
             for (const [index, { last_connect }] of devices.entries()) {
               if (last_connect !== null)
-                await store.setConnection(deviceId(account, index + 1), 'connected', last_connect);
+                await setConnection(store, deviceId(account, index + 1), 'connected', last_connect);
             }
             const listed = await store.listDevices({
               accountId: account,

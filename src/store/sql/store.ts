@@ -129,12 +129,6 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     listDeviceCredentials: (...args) => dispatch.listDeviceCredentials(db, ...args),
     disconnectAll: (...args) => dispatch.disconnectAll(db, dialect, ...args),
     setConnections: (updates) => dispatch.setConnections(db, dialect, updates),
-    setConnection: async (deviceId, status, at, topicId = deviceId, replay = false) => {
-      const [applied] = await dispatch.setConnections(db, dialect, [
-        { device_id: deviceId, status, at, topic_id: topicId, replay },
-      ]);
-      return applied === true;
-    },
     devicesWithRequests: (deviceIds) => dispatch.devicesWithRequests(db, dialect, deviceIds),
     updateDeviceStates: (...args) => dispatch.updateDeviceStates(db, dialect, ...args),
     takeRequests: (...args) => dispatch.takeRequests(db, dialect, ...args),
