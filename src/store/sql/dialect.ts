@@ -55,13 +55,18 @@ export interface DeviceKeySet {
 /** Reads every row of a compiled SELECT, on a connection the engine chose for long reads. */
 export type Reader = (query: CompiledQuery) => Promise<unknown[]>;
 
+/** Where a batch of an export ends: its rows, and the keyset values of the last (null: none). */
+export type CsvPosition = Pick<CsvBatch, 'rows' | 'last'>;
+
 /**
  * Reads a CSV export's batches, each a compiled SELECT of at most `rows` rows: every row as `plan`
  * says, answered as CSV records, on the connection of long reads, encoded where they are read.
+ * A reader that encodes after reading calls `onRead` in between: the next batch, which continues
+ * after this one's last row, can be read (on another connection) while this one is encoded.
  */
 export interface CsvReader {
   readonly rows: number;
-  read(query: CompiledQuery, plan: CsvPlan): Promise<CsvBatch>;
+  read(query: CompiledQuery, plan: CsvPlan, onRead?: (position: CsvPosition) => void): Promise<CsvBatch>;
 }
 
 /** Reads the rows of a page's compiled SELECT and answers them as JSON items, as `plan` says. */
@@ -71,15 +76,15 @@ export type JsonReader = (query: CompiledQuery, plan: JsonPlan) => Promise<JsonB
  * `reader` with each statement's time reported to `onQuery`: exports and JSON pages read around
  * kysely (arrays, not row objects), so its log, which times every other statement, never sees them.
  */
-export function timedCsvReader<P, R>(
-  reader: (query: CompiledQuery, plan: P) => Promise<R>,
+export function timedCsvReader<P, R, A extends unknown[]>(
+  reader: (query: CompiledQuery, plan: P, ...rest: A) => Promise<R>,
   onQuery: OnQuery | undefined,
-): (query: CompiledQuery, plan: P) => Promise<R> {
+): (query: CompiledQuery, plan: P, ...rest: A) => Promise<R> {
   if (onQuery === undefined) return reader;
-  return async (query, plan) => {
+  return async (query, plan, ...rest) => {
     const started = performance.now();
     try {
-      return await reader(query, plan);
+      return await reader(query, plan, ...rest);
     } finally {
       onQuery(performance.now() - started, query.sql);
     }

@@ -1,7 +1,7 @@
 import { type SelectQueryBuilder, sql } from 'kysely';
 import type { CsvBatch, CsvCell, CsvPlan } from '../../model/csv.js';
 import type { CsvRecords, CsvRequest, JsonPage, JsonPageRequest, Keyset } from '../store.js';
-import type { CsvReader, JsonReader, Reader } from './dialect.js';
+import type { CsvPosition, CsvReader, JsonReader, Reader } from './dialect.js';
 import type { StoreFields } from './fields.js';
 import { afterCondition, keysetOf, orderTerms, type Sort } from './keyset.js';
 
@@ -108,10 +108,29 @@ export async function jsonPage<DB, TB extends keyof DB, O>(
 }
 
 /**
+ * Batches of an export read ahead of the one being written, at most: enough to keep the reader's
+ * connections busy (SQLite: two read workers, each reading one while encoding another).
+ */
+const CSV_READ_AHEAD = 4;
+
+/**
+ * A batch of an export being read: where it ends (known before its records, where the reader
+ * encodes after reading), its records, and the batch read after it (undefined: none follows).
+ */
+interface CsvReading {
+  position: Promise<CsvPosition>;
+  batch: Promise<CsvBatch>;
+  next: Promise<CsvReading | undefined>;
+}
+
+const ignore = () => undefined;
+
+/**
  * Every row of `query` (its columns in table `alias`) as CSV records of `request.fields`, in
  * keyset batches as streamPages reads them, each encoded by `reader` where it is read: only the
- * columns written are selected, as arrays. The next batch is read while this one is written, and
- * no further (the consumer pulls): memory holds two batches however long the export.
+ * columns written are selected, as arrays. Each batch is asked for once the one before has been
+ * read, up to CSV_READ_AHEAD batches ahead of the one written (the consumer pulls): memory holds a
+ * few batches however long the export.
  */
 export async function* csvPages<DB, TB extends keyof DB, O>(
   reader: CsvReader,
@@ -124,20 +143,44 @@ export async function* csvPages<DB, TB extends keyof DB, O>(
 ): CsvRecords {
   const { columns, plan } = encodingPlan(fields, json, request, sort);
   const selected = selectingOnly(query, alias, columns);
-  const read = (after: Keyset | null) =>
-    reader.read(page(selected, sort, after, reader.rows).compile(), plan);
-  let next: ReturnType<typeof read> | undefined = read(null);
+  let ahead = 0;
+  let stopped = false;
+  let onRoom: (() => void) | undefined;
+  const room = () =>
+    ahead < CSV_READ_AHEAD || stopped
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => (onRoom = resolve));
+  const read = (after: Keyset | null): CsvReading => {
+    ahead++;
+    let onRead: (position: CsvPosition) => void = ignore;
+    const readOnly = new Promise<CsvPosition>((resolve) => {
+      onRead = resolve;
+    });
+    const batch = reader.read(page(selected, sort, after, reader.rows).compile(), plan, onRead);
+    // A reader that never calls onRead: the batch tells where it ends.
+    const position = Promise.race([readOnly, batch]);
+    const next = position.then(async ({ rows, last }) => {
+      if (rows < reader.rows || last === null) return undefined;
+      await room();
+      return stopped ? undefined : read({ value: last[0] as Keyset['value'], key: last[1] as Keyset['key'] });
+    });
+    // Whoever stops waiting for a batch (a client that left, an earlier batch that failed) leaves
+    // its failure unread; the loop below still sees every failure it waits for.
+    for (const promise of [position, batch, next]) promise.catch(ignore);
+    return { position, batch, next };
+  };
+  let current: CsvReading | undefined = read(null);
   try {
-    while (next !== undefined) {
-      const batch: CsvBatch = await next;
-      next =
-        batch.rows === reader.rows && batch.last !== null
-          ? read({ value: batch.last[0] as Keyset['value'], key: batch.last[1] as Keyset['key'] })
-          : undefined;
+    while (current !== undefined) {
+      const batch: CsvBatch = await current.batch;
+      ahead--;
+      onRoom?.();
+      onRoom = undefined;
       if (batch.rows > 0) yield batch.records;
+      current = await current.next;
     }
   } finally {
-    // The client left while the next batch was read: nobody waits for it.
-    next?.catch(() => undefined);
+    stopped = true;
+    onRoom?.();
   }
 }

@@ -38,7 +38,10 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
   return createSqlStore({
     db,
     readDb,
-    csvReader: { rows: CSV_BATCH, read: timedCsvReader((query, plan) => pool.readCsv(query, plan), onQuery) },
+    csvReader: {
+      rows: CSV_BATCH,
+      read: timedCsvReader((query, plan, onRead) => pool.readCsv(query, plan, onRead), onQuery),
+    },
     jsonReader: timedCsvReader((query, plan) => pool.readJson(query, plan), onQuery),
     dialect: sqliteDialect,
     notifier: inProcessNotifier(),
