@@ -3,6 +3,7 @@ import pg from 'pg';
 import { type CsvBatch, type CsvCell, type CsvPlan, csvBatch, isoTime } from '../../model/csv.js';
 import { badRequest } from '../../model/error.js';
 import type { CsvReader } from '../sql/dialect.js';
+import { readArrays } from './database.js';
 
 /**
  * A cell as an export's COPY selects `column`: valued by the functions of migration 012 so that
@@ -278,11 +279,6 @@ export function postgresCsvReader(pool: pg.Pool): CsvReader['read'] {
       capacity = Math.max(capacity, batch.records.length);
       return { records: batch.records, rows: batch.rows, last: batch.last };
     }
-    const raw = await pool.query<unknown[]>({
-      text: query.sql,
-      values: [...query.parameters],
-      rowMode: 'array',
-    });
-    return csvBatch(raw.rows, plan);
+    return csvBatch(await readArrays(pool, query), plan);
   };
 }

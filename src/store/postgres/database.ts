@@ -1,4 +1,4 @@
-import { Kysely, Migrator, PostgresDialect } from 'kysely';
+import { type CompiledQuery, Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../sql/schema.js';
 import type { OnQuery } from '../store.js';
@@ -24,6 +24,15 @@ const types = {
  * the cores they take.
  */
 const SESSION_OPTIONS = '-c max_parallel_workers_per_gather=0';
+
+/**
+ * The rows of `query` read on `pool` as arrays of their columns' values, for the readers that encode
+ * them (a JSON page, a CSV batch): no row objects are built to be taken apart again.
+ */
+export async function readArrays(pool: pg.Pool, query: CompiledQuery): Promise<unknown[][]> {
+  return (await pool.query<unknown[]>({ text: query.sql, values: [...query.parameters], rowMode: 'array' }))
+    .rows;
+}
 
 /** The store's connections to the database at `url`. */
 export const postgresPool = (url: string): pg.Pool =>
