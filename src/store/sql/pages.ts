@@ -114,11 +114,11 @@ export async function jsonPage<DB, TB extends keyof DB, O>(
 const CSV_READ_AHEAD = 4;
 
 /**
- * A batch of an export being read: where it ends (known before its records, where the reader
- * encodes after reading), its records, and the batch read after it (undefined: none follows).
+ * A batch of an export being read: its records, and the batch read after it (undefined: none
+ * follows), asked for once this one's end is known (before its records, where the reader encodes
+ * after reading).
  */
 interface CsvReading {
-  position: Promise<CsvPosition>;
   batch: Promise<CsvBatch>;
   next: Promise<CsvReading | undefined>;
 }
@@ -167,7 +167,7 @@ export async function* csvPages<DB, TB extends keyof DB, O>(
     // Whoever stops waiting for a batch (a client that left, an earlier batch that failed) leaves
     // its failure unread; the loop below still sees every failure it waits for.
     for (const promise of [position, batch, next]) promise.catch(ignore);
-    return { position, batch, next };
+    return { batch, next };
   };
   let current: CsvReading | undefined = read(null);
   try {
