@@ -1392,6 +1392,54 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         await left.return?.(undefined);
         expect((await left.next()).done).toBe(true);
       });
+      it('exports by id every job once and in order, across gaps, another account and jobs added meanwhile', async () => {
+        // A gap wider than a batch after the first (SQLite reads ranges of ids there, wider where
+        // sparse), every third job gone after it, then jobs of both accounts, interleaved.
+        const gone = [
+          ...initial.slice(1_100, 2_300),
+          ...initial.slice(2_300).filter((_, i) => i % 3 === 0),
+        ].map((job) => job.id);
+        await store.cancelJobs(alpha, gone, true, clock);
+        await store.deleteJobs(alpha, gone);
+        await addDevices(beta, [{ n: 1 }]);
+        const added: Job[] = [];
+        for (let i = 0; i < 1_200; i++) {
+          const account = i % 3 === 0 ? alpha : beta;
+          const job = await store.createJob(newJob(account, { devices: [deviceId(account, 1)] }));
+          if (account === alpha) added.push(job);
+        }
+        const kept = [...initial.filter((job) => !gone.includes(job.id)), ...added].map((job) => job.id);
+        for (const direction of ['asc', 'desc'] as const) {
+          const records = store
+            .exportJobs({ accountId: alpha, query: null, order: { field: 'id', direction }, ...idsOnly })
+            [Symbol.asyncIterator]();
+          const first = await records.next();
+          // In flight: a job added now comes last (asc) if read after it was added, and else not at all.
+          const extra = await store.createJob(newJob(alpha, { devices: [deviceId(alpha, 1)] }));
+          async function* rest() {
+            yield first.value as string | Uint8Array;
+            for (let next = await records.next(); !next.done; next = await records.next()) yield next.value;
+          }
+          const exported = await exportedIds(rest());
+          const expected = direction === 'asc' ? kept : [...kept].reverse();
+          expect(exported).toEqual(
+            [...expected, ...(exported.at(-1) === String(extra.id) ? [extra.id] : [])].map(String),
+          );
+          kept.push(extra.id);
+          const canceled = await exportedIds(
+            store.exportJobs({
+              accountId: alpha,
+              query: jobQuery("job_status = 'canceled'"),
+              order: { field: 'id', direction },
+              ...idsOnly,
+            }),
+          );
+          const canceledIds = initial
+            .filter((job, i) => i % 2 === 0 && !gone.includes(job.id))
+            .map((job) => String(job.id));
+          expect(canceled).toEqual(direction === 'asc' ? canceledIds : canceledIds.reverse());
+        }
+      });
     });
 
     it('lists and streams targets with a query and orderby', async () => {

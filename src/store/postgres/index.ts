@@ -24,7 +24,7 @@ export async function openPostgresStore(
     db,
     dialect: postgresDialect,
     readDb: db,
-    csvReader: { rows: copyBatch, read: timedCsvReader(postgresCsvReader(pool), onQuery) },
+    csvReader: { rows: copyBatch, ranges: false, read: timedCsvReader(postgresCsvReader(pool), onQuery) },
     jsonReader: timedCsvReader(
       async (query, plan) => jsonBatch(await readArrays(pool, query), plan),
       onQuery,

@@ -66,6 +66,13 @@ export type CsvPosition = Pick<CsvBatch, 'rows' | 'last'>;
  */
 export interface CsvReader {
   readonly rows: number;
+  /**
+   * Whether an export in integer key order reads key ranges known in advance, several at once
+   * (csvPages): where the reads themselves are the work and run in parallel (SQLite's read
+   * workers). PostgreSQL's COPY batches are bound by the event loop taking their records apart,
+   * and read that way they measured slower (0.50–0.65 × psql against 0.58–0.65 × one after another).
+   */
+  readonly ranges: boolean;
   read(query: CompiledQuery, plan: CsvPlan, onRead?: (position: CsvPosition) => void): Promise<CsvBatch>;
 }
 

@@ -46,6 +46,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     (await reader(query)).map((row) => Object.values(row as object));
   const csvReader: CsvReader = options.csvReader ?? {
     rows: CSV_BATCH,
+    ranges: false,
     read: async (query, plan) => csvBatch(await arrays(query), plan),
   };
   const jsonReader: JsonReader =

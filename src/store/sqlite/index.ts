@@ -40,6 +40,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
     readDb,
     csvReader: {
       rows: CSV_BATCH,
+      ranges: true,
       read: timedCsvReader((query, plan, onRead) => pool.readCsv(query, plan, onRead), onQuery),
     },
     jsonReader: timedCsvReader((query, plan) => pool.readJson(query, plan), onQuery),
