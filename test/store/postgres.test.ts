@@ -1,9 +1,34 @@
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { CSV_BATCH } from '../../src/store/sql/pages.js';
-import { postgresDatabases } from '../setup/databases.js';
+import { newPostgresDatabase, postgresDatabases } from '../setup/databases.js';
 import { storeSuite } from './store.suite.js';
 
 const database = postgresDatabases();
 
 // Exports in batches as small as SQLite's, so that the suite's exports end batches where it chose.
 storeSuite('PostgreSQL', async () => openPostgresStore(await database(), undefined, CSV_BATCH));
+
+describe('PostgreSQL connections', () => {
+  it('the store goes on when the server ends its idle connections (a restart, a failover)', async () => {
+    const url = await newPostgresDatabase();
+    const store = await openPostgresStore(url);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await Promise.all([store.ensureAccount('alpha', 1), store.ensureAccount('beta', 2)]);
+      const others = `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`;
+      const { rowCount } = await admin.query(`SELECT pg_terminate_backend(pid) FROM (${others}) AS store`);
+      expect(rowCount).toBeGreaterThan(0);
+      // Once they are gone, the next round trip lets the store's connections read their end.
+      while ((await admin.query(others)).rowCount !== 0);
+      await admin.query('SELECT 1');
+      expect((await store.ensureAccount('gamma', 3)).id).toBeGreaterThan(0);
+      expect(await store.findUser('nobody')).toBeUndefined();
+    } finally {
+      await admin.end();
+      await store.close();
+    }
+  });
+});

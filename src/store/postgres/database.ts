@@ -34,9 +34,16 @@ export async function readArrays(pool: pg.Pool, query: CompiledQuery): Promise<u
     .rows;
 }
 
-/** The store's connections to the database at `url`. */
-export const postgresPool = (url: string): pg.Pool =>
-  new pg.Pool({ connectionString: url, max: POOL_SIZE, types, options: SESSION_OPTIONS });
+/**
+ * The store's connections to the database at `url`. A connection the server ends while it is idle
+ * (a restart, a failover, pg_terminate_backend) is dropped by the pool, and the next statement
+ * opens another; unheard, its 'error' would end the process.
+ */
+export function postgresPool(url: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, types, options: SESSION_OPTIONS });
+  pool.on('error', () => undefined);
+  return pool;
+}
 
 /**
  * Kysely on a pool on the database at `url` (or on `pool`), with every pending migration applied.
