@@ -192,6 +192,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const loopCpuBefore = cpuSeconds(server.pid, server.pid);
   const created: number[] = [];
   const counts = new Map<Kind, number>();
+  /** Per kind, from when autocannon built each request to its answer, ms. */
+  const latencies = new Map<Kind, number[]>();
   try {
     const result = await autocannon({
       url: `http://127.0.0.1:${port}`,
@@ -200,10 +202,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       headers: { 'x-api-key-id': key.id, 'x-api-key-secret': secret },
       requests: [
         {
-          setupRequest: (request, context: { kind?: Kind }) => {
+          setupRequest: (request, context: { kind?: Kind; sent?: number }) => {
             let kind = chooseKind();
             if (kind === 'cancel' && created.length === 0) kind = 'job';
             context.kind = kind;
+            context.sent = performance.now();
             counts.set(kind, (counts.get(kind) ?? 0) + 1);
             switch (kind) {
               case 'page': {
@@ -252,7 +255,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
               }
             }
           },
-          onResponse: (status, body, context: { kind?: Kind }) => {
+          onResponse: (status, body, context: { kind?: Kind; sent?: number }) => {
+            if (context.kind !== undefined && context.sent !== undefined) {
+              const kind = latencies.get(context.kind) ?? [];
+              latencies.set(context.kind, kind);
+              kind.push(performance.now() - context.sent);
+            }
             if (context.kind === 'create' && status === 201)
               created.push((JSON.parse(body) as { id: number }).id);
           },
@@ -269,6 +277,16 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         `errors ${result.errors}, timeouts ${result.timeouts}, non-2xx ${result.non2xx}`,
     );
     console.log(`requests by kind: ${JSON.stringify(Object.fromEntries(counts))}`);
+    const percentile = (sorted: number[], p: number) =>
+      sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
+    console.log(
+      `latency by kind (p50 / p99 ms): ${[...latencies]
+        .map(([kind, times]) => {
+          const sorted = times.sort((a, b) => a - b);
+          return `${kind} ${percentile(sorted, 0.5).toFixed(0)} / ${percentile(sorted, 0.99).toFixed(0)}`;
+        })
+        .join(', ')}`,
+    );
     const metrics = await (await fetch(metricsUrl)).text();
     const lag = eventLoopLag(metrics);
     // Counted by the server: the requests autocannon gave up on were answered too.
