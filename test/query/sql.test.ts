@@ -191,6 +191,24 @@ describe('PostgreSQL plans of job queries', () => {
     expect(driver.asked.map(({ parameters }) => parameters.at(-1))).not.toContain(KEY_SET_MAX);
   });
 
+  it("tags = 'common' again within 10 s: too many devices, known, so the plan is chosen without asking; after 10 s it asks again", async () => {
+    const { db, driver } = postgres([{ pk: 1 }, { pk: 2 }], KEY_SET_MAX);
+    const query = parse("tags = 'common'", 'jobs');
+    const plan = async (now: number) =>
+      compiled(db, await jobWhere(db, query, postgresDialect, ACCOUNT, now, { semiJoinMaxDevices: 2 }));
+    const first = await plan(ARB_NOW);
+    // The devices (two: the semi-join's bound) and the key set's estimate.
+    expect(driver.asked).toHaveLength(2);
+    expect(await plan(ARB_NOW + 9_999)).toEqual(first);
+    expect(driver.asked).toHaveLength(2);
+    // Another store (database) asks for itself.
+    const other = postgres([{ pk: 1 }, { pk: 2 }], KEY_SET_MAX);
+    await jobWhere(other.db, query, postgresDialect, ACCOUNT, ARB_NOW + 1, { semiJoinMaxDevices: 2 });
+    expect(other.driver.asked).toHaveLength(2);
+    expect(await plan(ARB_NOW + 10_000)).toEqual(first);
+    expect(driver.asked).toHaveLength(4);
+  });
+
   it("tags = 'common' and firmware_version = '2.0': a condition on more than tags joins the device row", async () => {
     const { db } = postgres([{ pk: 1 }, { pk: 2 }], KEY_SET_MAX);
     const query = parse("tags = 'common' and firmware_version = '2.0'", 'jobs');
