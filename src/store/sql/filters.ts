@@ -300,9 +300,10 @@ class JobQueryPlanner {
 /**
  * For each database (a store's connections), the device conditions found to match too many devices
  * to name their keys (or to read them for the key set), and when: for TOO_MANY_DEVICES_KEPT_MS the
- * plan is chosen without asking again. A page of such a condition then waits for one read instead of two in turn (under
- * bench/load.ts's 200 clients, each a whole queue of reads), and whatever the devices are by then,
- * the plan it chooses (probing each job's targets) finds exactly the jobs that match now.
+ * plan is chosen without asking again. A page of such a condition then waits for one read instead
+ * of two in turn (under bench/load.ts's 200 clients, each a whole queue of reads), and whatever the
+ * devices are by then, the plan it chooses (probing each job's targets) finds exactly the jobs that
+ * match now.
  */
 const tooManyDevices = new WeakMap<object, Map<string, number>>();
 const TOO_MANY_DEVICES_KEPT_MS = 10_000;

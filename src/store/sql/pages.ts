@@ -141,11 +141,12 @@ const integerKey = (value: unknown): number | undefined => {
  *
  * In the order of a sort field, each batch continues after the last row of the one before (keyset,
  * as streamPages), so it is asked for once that one has been read. In the order of an integer key
- * (jobs by id), the batches after the first are ranges of keys known in advance, up to the last key
- * there was when the export began (read beside the first batch): the reader's connections read
- * and encode several at once instead of one after another (SQLite's two workers, 1,000,000 jobs: 472–505k
- * rows/s, 0.50–0.56 × `sqlite3 -csv`, one after another; 538–577k, 0.57–0.61 ×, in ranges). A range is as wide as `reader.rows` keys where
- * they are dense and widens where they are sparse, up to CSV_RANGE_WIDEST times. Rows added after
+ * (jobs by id) where the reader reads in parallel (`reader.ranges`), the batches after the first
+ * are ranges of keys known in advance, up to the last key there was when the export began (read
+ * beside the first batch): the reader's connections read and encode several at once instead of one
+ * after another (SQLite's two workers, 1,000,000 jobs: 472–505k rows/s, 0.50–0.56 × `sqlite3 -csv`,
+ * one after another; 538–577k, 0.57–0.61 ×, in ranges). A range is `reader.rows` keys wide where
+ * keys are dense and wider where they are sparse, up to CSV_RANGE_WIDEST times. Rows added after
  * the last key are read after the ranges in keyset batches, as before.
  */
 export async function* csvPages<DB, TB extends keyof DB, O>(
