@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
-    globalSetup: ['test/setup/postgres.ts', 'test/console/global-setup.ts'],
+    globalSetup: ['test/setup/system-programs.ts', 'test/setup/postgres.ts', 'test/console/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { freePort, ROOT, runNode } from '../process.js';
 import { newPostgresDatabase } from '../setup/databases.js';
+import { MOSQUITTO } from '../setup/system-programs.js';
 
-export const MOSQUITTO = '/usr/sbin/mosquitto';
 const MAIN = join(ROOT, 'src/cli/main.ts');
 
 /** Runs a fleetjobs command (not serve) from source; rejects with its stderr when it fails. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../process.js';
+import { MOSQUITTO } from '../setup/system-programs.js';
 import {
   eventually,
   jobBecomes,
@@ -16,7 +17,6 @@ import {
 } from './harness.js';
 
 /** Mosquitto from Debian (`apt-get install mosquitto`); these tests fail, not skip, without it. */
-const MOSQUITTO = '/usr/sbin/mosquitto';
 const MOSQUITTO_PASSWD = '/usr/bin/mosquitto_passwd';
 const SERVICE_USER = 'fleetjobs-service';
 const SERVICE_PASSWORD = 'service-secret-for-tests';

