@@ -13,7 +13,11 @@
  * service, so that the run measures the mix, not the one-off expiry of ~60,000 stale targets
  * (which took the server minutes, competing with every request).
  *
- *   npx tsx bench/load.ts [--seconds 30] [--connections 200]
+ * The pool of read workers reads identical pages waiting together once (src/store/sqlite/read-pool.ts):
+ * with `--distinct` each page's query holds a condition of its own (`id < 1000000000 + n`, true of every job),
+ * so that none is shared and the run measures reading every page.
+ *
+ *   npx tsx bench/load.ts [--seconds 30] [--connections 200] [--distinct]
  *   (SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir /tmp/x" passes node options to the server process)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -149,6 +153,8 @@ function eventLoopLag(metrics: string): { max: number; p99: number } {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const seconds = argument('seconds', 30);
+  const distinct = process.argv.includes('--distinct');
+  let pagesAsked = 0;
   const connections = argument('connections', 200);
   await ensureDataset();
   // The server migrates and writes its store: a copy in a folder of its own, never the dataset.
@@ -210,7 +216,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
             counts.set(kind, (counts.get(kind) ?? 0) + 1);
             switch (kind) {
               case 'page': {
-                const query = pick(PAGE_QUERIES);
+                const listed = pick(PAGE_QUERIES);
+                // A condition no job fails, of its own: the page is not read once for several requests.
+                const unique = `id < ${1_000_000_000 + ++pagesAsked}`;
+                const query = !distinct ? listed : listed === '' ? unique : `${listed} and ${unique}`;
                 const params = new URLSearchParams({ size: '1000', orderby: pick(ORDERS) });
                 if (query !== '') params.set('query', query);
                 return {

@@ -30,13 +30,12 @@ export interface JsonPlan extends CsvPlan {
   limit: number;
 }
 
-/** A page's items as one JSON array in UTF-8, with the keyset values of its last item (null: none). */
+/** A page's items as one JSON array in UTF-8, and where the next page starts. */
 export interface JsonBatch {
   json: Uint8Array;
   count: number;
-  /** Whether more rows were read than the page holds. */
-  more: boolean;
-  last: [unknown, unknown] | null;
+  /** When more rows were read than the page holds: the keyset values of its last item (else null). */
+  next: [unknown, unknown] | null;
 }
 
 /**
@@ -166,8 +165,8 @@ export function cellEncoding() {
     return {
       json: jsonArray(items),
       count,
-      more: rows.length > count,
-      last: final === undefined ? null : [final[plan.keyset[0]], final[plan.keyset[1]]],
+      next:
+        rows.length > count && final !== undefined ? [final[plan.keyset[0]], final[plan.keyset[1]]] : null,
     };
   };
 

@@ -101,9 +101,9 @@ export async function jsonPage<DB, TB extends keyof DB, O>(
     json: batch.json,
     count: batch.count,
     next:
-      batch.more && batch.last !== null
-        ? { value: batch.last[0] as Keyset['value'], key: batch.last[1] as Keyset['key'] }
-        : null,
+      batch.next === null
+        ? null
+        : { value: batch.next[0] as Keyset['value'], key: batch.next[1] as Keyset['key'] },
   };
 }
 

@@ -14,6 +14,7 @@ import {
 } from 'kysely';
 import { type CsvBatch, type CsvPlan, cellEncoding, type JsonBatch, type JsonPlan } from '../../model/csv.js';
 import type { CsvPosition } from '../sql/dialect.js';
+import { jsonPageStatement } from './json-page.js';
 
 /**
  * Read-only connections to the store's file, each in a worker thread of its own. better-sqlite3 runs
@@ -35,9 +36,12 @@ import type { CsvPosition } from '../sql/dialect.js';
  * the event loop 1.25 s of CPU per 1M rows, the bytes 0.45 s). The worker says where a batch ends
  * as soon as it is read, before encoding it: the other worker reads the next batch meanwhile
  * (src/store/sql/pages.ts, csvPages). A JSON page (the jobs page, most of the load of
- * issue 9's mix) is encoded here the same way, to UTF-8 bytes whose memory moves to the event loop
- * (not copied: receiving a 350 kB string cost it ~2 ms). It builds no object per item: parsing the
- * rows and writing the items took it ~3 ms of a page's ~6 (scratch measure, quiet).
+ * issue 9's mix) is written by SQLite itself where it writes every cell as the model does
+ * (json-page.ts), else encoded here as an export's batches are: either way as UTF-8 bytes whose
+ * memory moves to the event loop (not copied: receiving a 350 kB string cost it ~2 ms).
+ *
+ * The pool gives each worker two statements at a time; the others wait here, in the order they
+ * were asked for, and a read identical to one waiting joins it (#ask).
  */
 
 /**
@@ -70,16 +74,43 @@ const plain = (rows) =>
   rows.every((row) =>
     row.every((value) => value === null || typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))),
   );
-parentPort.on('message', ({ id, sql, parameters, csv, page }) => {
+const prepare = (sql) => {
+  let entry = prepared.get(sql);
+  if (entry === undefined) {
+    if (prepared.size >= 500) prepared.clear();
+    const statement = connection.prepare(sql).raw(true);
+    entry = { statement, columns: statement.columns().map((column) => column.name) };
+    prepared.set(sql, entry);
+  }
+  return entry;
+};
+let strictTables;
+/**
+ * Whether SQLite writes every cell of a page of the SELECT sql as jsonBatch would: each one a column of a
+ * STRICT table declared INTEGER or TEXT (no fraction, no blob can be there).
+ */
+const typedCells = (sql, page) => {
+  strictTables ??= new Set(connection.pragma('table_list').filter((table) => table.strict === 1).map((table) => table.name));
+  const declared = connection.prepare(sql).columns();
+  return page.columns.every((index, cell) => {
+    const column = declared[index];
+    const type = column?.type?.toUpperCase();
+    return strictTables.has(column?.table) && (type === 'INTEGER' || (type === 'TEXT' && page.kinds[cell] === 'value'));
+  });
+};
+parentPort.on('message', ({ id, sql, parameters, csv, page, pageSql }) => {
   try {
-    let entry = prepared.get(sql);
-    if (entry === undefined) {
-      if (prepared.size >= 500) prepared.clear();
-      const statement = connection.prepare(sql).raw(true);
-      entry = { statement, columns: statement.columns().map((column) => column.name) };
-      prepared.set(sql, entry);
+    if (pageSql !== undefined) {
+      const entry = prepare(pageSql);
+      entry.typed ??= typedCells(sql, page);
+      const [json, rows, sort, key, exact] = entry.typed ? entry.statement.get(...parameters) : [];
+      if (exact === 1) {
+        const batch = { json, count: Math.min(rows, page.limit), next: rows > page.limit ? [sort, key] : null };
+        parentPort.postMessage({ id, page: batch }, [json.buffer]);
+        return;
+      }
     }
-    const { statement, columns } = entry;
+    const { statement, columns } = prepare(sql);
     const rows = statement.all(...parameters);
     if (csv !== undefined) {
       // Where the batch ends, before encoding it: the next batch can be read by another worker meanwhile.
@@ -131,9 +162,43 @@ interface Waiting {
   onRead?: ((position: CsvPosition) => void) | undefined;
 }
 
+interface Message {
+  sql: string;
+  parameters: readonly unknown[];
+  csv?: CsvPlan;
+  page?: JsonPlan;
+  pageSql?: string | undefined;
+}
+
+/** A statement to read: who waits for it (several when identical reads were asked for meanwhile). */
+interface Read {
+  message: Message;
+  waiting: Waiting[];
+  /** Set while it waits to be given to a worker and others may join it. */
+  key: string | undefined;
+}
+
 interface PoolWorker {
   worker: Worker;
-  waiting: Map<number, Waiting>;
+  reading: Map<number, Read>;
+}
+
+/**
+ * Statements a worker is given at once: one read while the next waits in its port, so it never
+ * waits for the event loop between two. The others wait in the pool, where identical ones join.
+ */
+const GIVEN_PER_WORKER = 2;
+
+/**
+ * What makes two reads identical (or undefined when they cannot be told so): a page or rows of the
+ * same statement, parameters and encoding. A CSV batch is not shared (its `onRead` is its own).
+ */
+function keyOf(message: Message): string | undefined {
+  if (message.csv !== undefined) return undefined;
+  const plain = message.parameters.every(
+    (value) => value === null || typeof value === 'string' || typeof value === 'number',
+  );
+  return plain ? JSON.stringify([message.sql, message.parameters, message.page ?? null]) : undefined;
 }
 
 export class SqliteReadPool {
@@ -141,6 +206,10 @@ export class SqliteReadPool {
   readonly #pragmas: readonly string[];
   readonly #size: number;
   #workers: PoolWorker[] = [];
+  /** Reads not yet given to a worker, in the order they were asked for. */
+  #queue: Read[] = [];
+  /** The reads of #queue that others may join, by keyOf. */
+  #joinable = new Map<string, Read>();
   #nextId = 0;
   #closed = false;
 
@@ -151,9 +220,9 @@ export class SqliteReadPool {
     this.#size = Math.max(1, size);
   }
 
-  /** Every row of `query`, read by the worker with the fewest statements waiting. */
+  /** Every row of `query`. */
   async read(query: CompiledQuery): Promise<unknown[]> {
-    const reply = await this.#ask(query);
+    const reply = await this.#ask({ sql: query.sql, parameters: query.parameters });
     const rows = reply.json === undefined ? (reply.rows ?? []) : (JSON.parse(reply.json) as unknown[][]);
     return rowObjects(reply.columns ?? [], rows);
   }
@@ -164,37 +233,72 @@ export class SqliteReadPool {
     plan: CsvPlan,
     onRead?: (position: CsvPosition) => void,
   ): Promise<CsvBatch> {
-    const { csv } = await this.#ask(query, { csv: plan }, onRead);
+    const { csv } = await this.#ask({ sql: query.sql, parameters: query.parameters, csv: plan }, onRead);
     if (csv === undefined) throw new Error('a read worker answered no CSV');
     return csv;
   }
 
-  /** The rows of `query` as a JSON page, encoded by the worker that reads them. */
+  /**
+   * The rows of `query` as a JSON page, encoded by the worker that reads them (by SQLite itself
+   * where it writes the cells exactly as jsonBatch: jsonPageStatement).
+   */
   async readJson(query: CompiledQuery, plan: JsonPlan): Promise<JsonBatch> {
-    const { page } = await this.#ask(query, { page: plan });
+    const { page } = await this.#ask({
+      sql: query.sql,
+      parameters: query.parameters,
+      page: plan,
+      pageSql: jsonPageStatement(query.sql, plan),
+    });
     if (page === undefined) throw new Error('a read worker answered no JSON page');
     return page;
   }
 
-  #ask(
-    query: CompiledQuery,
-    encoding: { csv?: CsvPlan; page?: JsonPlan } = {},
-    onRead?: (position: CsvPosition) => void,
-  ): Promise<Reply> {
+  /**
+   * Answers `message` once a worker has read it. A read identical to one still waiting in the pool
+   * joins it: that statement starts after both were asked for, so it sees every write either
+   * could (under WAL a statement sees each transaction committed before it began). Pages that many
+   * clients ask for at once (issue 9's mix, a console refreshing) are read once per turn.
+   */
+  #ask(message: Message, onRead?: (position: CsvPosition) => void): Promise<Reply> {
     if (this.#closed) return Promise.reject(new Error('the store is closed'));
-    if (this.#workers.length < this.#size) this.#workers.push(this.#start());
-    const target = this.#workers.reduce((least, candidate) =>
-      candidate.waiting.size < least.waiting.size ? candidate : least,
-    );
-    const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      target.waiting.set(id, { resolve, reject, onRead });
-      target.worker.postMessage({ id, sql: query.sql, parameters: query.parameters, ...encoding });
+      const waiting: Waiting = { resolve, reject, onRead };
+      const key = keyOf(message);
+      const joined = key === undefined ? undefined : this.#joinable.get(key);
+      if (joined !== undefined) {
+        joined.waiting.push(waiting);
+        return;
+      }
+      const read: Read = { message, waiting: [waiting], key };
+      this.#queue.push(read);
+      if (key !== undefined) this.#joinable.set(key, read);
+      this.#giveOut();
     });
+  }
+
+  /** Gives the reads waiting in the pool to the workers with room, starting workers up to the pool's size. */
+  #giveOut(): void {
+    while (this.#queue.length > 0) {
+      if (this.#workers.length < this.#size) this.#workers.push(this.#start());
+      const target = this.#workers.reduce((least, candidate) =>
+        candidate.reading.size < least.reading.size ? candidate : least,
+      );
+      if (target.reading.size >= GIVEN_PER_WORKER) return;
+      const read = this.#queue.shift() as Read;
+      if (read.key !== undefined) this.#joinable.delete(read.key);
+      read.key = undefined;
+      const id = this.#nextId++;
+      target.reading.set(id, read);
+      target.worker.postMessage({ id, ...read.message });
+    }
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+    const closed = new Error('the store is closed');
+    for (const read of this.#queue) for (const waiting of read.waiting) waiting.reject(closed);
+    this.#queue = [];
+    this.#joinable.clear();
     const workers = this.#workers;
     this.#workers = [];
     await Promise.all(workers.map(({ worker }) => worker.terminate()));
@@ -212,25 +316,29 @@ export class SqliteReadPool {
     });
     // A worker never keeps the process alive: closing the store ends them, exiting does too.
     worker.unref();
-    const pooled: PoolWorker = { worker, waiting: new Map() };
+    const pooled: PoolWorker = { worker, reading: new Map() };
     worker.on('message', (reply: Reply) => {
-      const waiting = pooled.waiting.get(reply.id);
-      if (waiting === undefined) return;
+      const read = pooled.reading.get(reply.id);
+      if (read === undefined) return;
       if (reply.read !== undefined) {
-        waiting.onRead?.(reply.read);
+        for (const waiting of read.waiting) waiting.onRead?.(reply.read);
         return;
       }
-      pooled.waiting.delete(reply.id);
-      if (reply.error !== undefined) {
-        waiting.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
-      } else {
-        waiting.resolve(reply);
+      pooled.reading.delete(reply.id);
+      for (const waiting of read.waiting) {
+        if (reply.error !== undefined) {
+          waiting.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+        } else {
+          waiting.resolve(reply);
+        }
       }
+      this.#giveOut();
     });
     const failAll = (error: Error) => {
-      for (const waiting of pooled.waiting.values()) waiting.reject(error);
-      pooled.waiting.clear();
+      for (const read of pooled.reading.values()) for (const waiting of read.waiting) waiting.reject(error);
+      pooled.reading.clear();
       this.#workers = this.#workers.filter((candidate) => candidate !== pooled);
+      if (!this.#closed) this.#giveOut();
     };
     worker.on('error', failAll);
     worker.on('exit', () => failAll(new Error('a read worker of the store stopped')));
