@@ -1023,6 +1023,33 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
       }
     });
 
+    it('answers pages asked together, identical or not, each with every job created before it was asked', async () => {
+      await addDevices(alpha, [{ n: 1 }]);
+      const timestamps = new Set(['job_submit_time', 'job_completion_time']);
+      const page = (limit: number) =>
+        store.listJobsJson({
+          accountId: alpha,
+          query: null,
+          order: { field: 'id', direction: 'desc' },
+          after: null,
+          limit,
+          fields: JOB_LIST_FIELDS,
+          timestamps,
+        });
+      const asked: { page: ReturnType<typeof page>; limit: number; createdBefore: number }[] = [];
+      for (let created = 0; created < 12; created++) {
+        // Identical pages (the same statement), one of another size, then a job created meanwhile.
+        for (const limit of [100, 100, 100, 7, 100])
+          asked.push({ page: page(limit), limit, createdBefore: created });
+        await store.createJob(newJob(alpha, { all: true }, { now: tick() }));
+      }
+      for (const { page: answered, limit, createdBefore } of asked) {
+        const { count } = await answered;
+        expect(count).toBeGreaterThanOrEqual(Math.min(createdBefore, limit));
+      }
+      expect((await page(100)).count).toBe(12);
+    });
+
     describe('CSV exports', () => {
       /**
        * The export of `fields` equals the model's encoding (src/model/csv.ts) of `items` as lists

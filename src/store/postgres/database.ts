@@ -6,7 +6,8 @@ import { migrations } from './migrations/index.js';
 
 /** Any number, fixed: the advisory lock key nodes take while they migrate. */
 const MIGRATION_LOCK_KEY = 0x666c656574; // "fleet"
-const POOL_SIZE = 10;
+/** Connections in a store's pool (each node's). */
+export const POOL_SIZE = 10;
 
 /** BIGINT (ids, epoch milliseconds, counts) read as numbers: every value the store keeps fits in 2^53. */
 const types = {

@@ -14,6 +14,7 @@ import {
 } from 'kysely';
 import { type CsvBatch, type CsvPlan, cellEncoding, type JsonBatch, type JsonPlan } from '../../model/csv.js';
 import type { CsvPosition } from '../sql/dialect.js';
+import { ReadQueue, readKey } from '../sql/read-queue.js';
 import { jsonPageStatement } from './json-page.js';
 
 /**
@@ -170,46 +171,24 @@ interface Message {
   pageSql?: string | undefined;
 }
 
-/** A statement to read: who waits for it (several when identical reads were asked for meanwhile). */
-interface Read {
-  message: Message;
-  waiting: Waiting[];
-  /** Set while it waits to be given to a worker and others may join it. */
-  key: string | undefined;
-}
-
 interface PoolWorker {
   worker: Worker;
-  reading: Map<number, Read>;
+  reading: Map<number, Waiting>;
 }
 
 /**
  * Statements a worker is given at once: one read while the next waits in its port, so it never
- * waits for the event loop between two. The others wait in the pool, where identical ones join.
+ * waits for the event loop between two. The others wait in the pool's queue, where identical ones
+ * join (ReadQueue).
  */
 const GIVEN_PER_WORKER = 2;
-
-/**
- * What makes two reads identical (or undefined when they cannot be told so): a page or rows of the
- * same statement, parameters and encoding. A CSV batch is not shared (its `onRead` is its own).
- */
-function keyOf(message: Message): string | undefined {
-  if (message.csv !== undefined) return undefined;
-  const plain = message.parameters.every(
-    (value) => value === null || typeof value === 'string' || typeof value === 'number',
-  );
-  return plain ? JSON.stringify([message.sql, message.parameters, message.page ?? null]) : undefined;
-}
 
 export class SqliteReadPool {
   readonly #path: string;
   readonly #pragmas: readonly string[];
   readonly #size: number;
+  readonly #queue: ReadQueue<{ message: Message; onRead?: (position: CsvPosition) => void }, Reply>;
   #workers: PoolWorker[] = [];
-  /** Reads not yet given to a worker, in the order they were asked for. */
-  #queue: Read[] = [];
-  /** The reads of #queue that others may join, by keyOf. */
-  #joinable = new Map<string, Read>();
   #nextId = 0;
   #closed = false;
 
@@ -218,11 +197,15 @@ export class SqliteReadPool {
     this.#path = path;
     this.#pragmas = pragmas;
     this.#size = Math.max(1, size);
+    this.#queue = new ReadQueue(this.#size * GIVEN_PER_WORKER, ({ message, onRead }) =>
+      this.#give(message, onRead),
+    );
   }
 
-  /** Every row of `query`. */
+  /** Every row of `query` (read once for the identical reads waiting together). */
   async read(query: CompiledQuery): Promise<unknown[]> {
-    const reply = await this.#ask({ sql: query.sql, parameters: query.parameters });
+    const message = { sql: query.sql, parameters: query.parameters };
+    const reply = await this.#queue.ask({ message }, readKey(message.sql, message.parameters, null));
     const rows = reply.json === undefined ? (reply.rows ?? []) : (JSON.parse(reply.json) as unknown[][]);
     return rowObjects(reply.columns ?? [], rows);
   }
@@ -233,75 +216,52 @@ export class SqliteReadPool {
     plan: CsvPlan,
     onRead?: (position: CsvPosition) => void,
   ): Promise<CsvBatch> {
-    const { csv } = await this.#ask({ sql: query.sql, parameters: query.parameters, csv: plan }, onRead);
+    // Never joined: its `onRead` is its own.
+    const { csv } = await this.#queue.ask({
+      message: { sql: query.sql, parameters: query.parameters, csv: plan },
+      onRead,
+    });
     if (csv === undefined) throw new Error('a read worker answered no CSV');
     return csv;
   }
 
   /**
    * The rows of `query` as a JSON page, encoded by the worker that reads them (by SQLite itself
-   * where it writes the cells exactly as jsonBatch: jsonPageStatement).
+   * where it writes the cells exactly as jsonBatch: jsonPageStatement); read once for the
+   * identical pages waiting together.
    */
   async readJson(query: CompiledQuery, plan: JsonPlan): Promise<JsonBatch> {
-    const { page } = await this.#ask({
+    const message = {
       sql: query.sql,
       parameters: query.parameters,
       page: plan,
       pageSql: jsonPageStatement(query.sql, plan),
-    });
+    };
+    const { page } = await this.#queue.ask({ message }, readKey(message.sql, message.parameters, plan));
     if (page === undefined) throw new Error('a read worker answered no JSON page');
     return page;
   }
 
-  /**
-   * Answers `message` once a worker has read it. A read identical to one still waiting in the pool
-   * joins it: that statement starts after both were asked for, so it sees every write either
-   * could (under WAL a statement sees each transaction committed before it began). Pages that many
-   * clients ask for at once (issue 9's mix, a console refreshing) are read once per turn.
-   */
-  #ask(message: Message, onRead?: (position: CsvPosition) => void): Promise<Reply> {
-    if (this.#closed) return Promise.reject(new Error('the store is closed'));
-    return new Promise((resolve, reject) => {
-      const waiting: Waiting = { resolve, reject, onRead };
-      const key = keyOf(message);
-      const joined = key === undefined ? undefined : this.#joinable.get(key);
-      if (joined !== undefined) {
-        joined.waiting.push(waiting);
-        return;
-      }
-      const read: Read = { message, waiting: [waiting], key };
-      this.#queue.push(read);
-      if (key !== undefined) this.#joinable.set(key, read);
-      this.#giveOut();
-    });
-  }
-
-  /** Gives the reads waiting in the pool to the workers with room, starting workers up to the pool's size. */
-  #giveOut(): void {
-    while (this.#queue.length > 0) {
-      if (this.#workers.length < this.#size) this.#workers.push(this.#start());
-      const target = this.#workers.reduce((least, candidate) =>
-        candidate.reading.size < least.reading.size ? candidate : least,
-      );
-      if (target.reading.size >= GIVEN_PER_WORKER) return;
-      const read = this.#queue.shift() as Read;
-      if (read.key !== undefined) this.#joinable.delete(read.key);
-      read.key = undefined;
-      const id = this.#nextId++;
-      target.reading.set(id, read);
-      target.worker.postMessage({ id, ...read.message });
-    }
-  }
-
   async close(): Promise<void> {
     this.#closed = true;
-    const closed = new Error('the store is closed');
-    for (const read of this.#queue) for (const waiting of read.waiting) waiting.reject(closed);
-    this.#queue = [];
-    this.#joinable.clear();
+    this.#queue.close(new Error('the store is closed'));
     const workers = this.#workers;
     this.#workers = [];
     await Promise.all(workers.map(({ worker }) => worker.terminate()));
+  }
+
+  /** Reads `message` on the worker with the fewest statements, starting workers up to the pool's size. */
+  #give(message: Message, onRead?: (position: CsvPosition) => void): Promise<Reply> {
+    if (this.#closed) return Promise.reject(new Error('the store is closed'));
+    if (this.#workers.length < this.#size) this.#workers.push(this.#start());
+    const target = this.#workers.reduce((least, candidate) =>
+      candidate.reading.size < least.reading.size ? candidate : least,
+    );
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      target.reading.set(id, { resolve, reject, onRead });
+      target.worker.postMessage({ id, ...message });
+    });
   }
 
   #start(): PoolWorker {
@@ -318,27 +278,23 @@ export class SqliteReadPool {
     worker.unref();
     const pooled: PoolWorker = { worker, reading: new Map() };
     worker.on('message', (reply: Reply) => {
-      const read = pooled.reading.get(reply.id);
-      if (read === undefined) return;
+      const waiting = pooled.reading.get(reply.id);
+      if (waiting === undefined) return;
       if (reply.read !== undefined) {
-        for (const waiting of read.waiting) waiting.onRead?.(reply.read);
+        waiting.onRead?.(reply.read);
         return;
       }
       pooled.reading.delete(reply.id);
-      for (const waiting of read.waiting) {
-        if (reply.error !== undefined) {
-          waiting.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
-        } else {
-          waiting.resolve(reply);
-        }
+      if (reply.error !== undefined) {
+        waiting.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+      } else {
+        waiting.resolve(reply);
       }
-      this.#giveOut();
     });
     const failAll = (error: Error) => {
-      for (const read of pooled.reading.values()) for (const waiting of read.waiting) waiting.reject(error);
+      for (const waiting of pooled.reading.values()) waiting.reject(error);
       pooled.reading.clear();
       this.#workers = this.#workers.filter((candidate) => candidate !== pooled);
-      if (!this.#closed) this.#giveOut();
     };
     worker.on('error', failAll);
     worker.on('exit', () => failAll(new Error('a read worker of the store stopped')));
