@@ -17,21 +17,28 @@
  * with `--distinct` each page's query holds a condition of its own (`id < 1000000000 + n`, true of every job),
  * so that none is shared and the run measures reading every page.
  *
- *   npx tsx bench/load.ts [--seconds 30] [--connections 200] [--distinct]
+ * `--store postgres`: the service on PostgreSQL, on a copy of the dataset loaded by
+ * bench/postgres-data.ts (an embedded server, or `--database-url URL`).
+ *
+ *   npx tsx bench/load.ts [--seconds 30] [--connections 200] [--distinct] [--store sqlite|postgres]
  *   (SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir /tmp/x" passes node options to the server process)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { hashApiSecret, randomId, randomSecret } from '../src/security/hashing.js';
+import { openPostgresStore } from '../src/store/postgres/index.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
+import type { Store } from '../src/store/store.js';
 import { ACCOUNT_ID, DEVICE_COUNT, datasetPath, ensureDataset, JOB_COUNT } from './generate.js';
+import { ensurePostgresDataset } from './postgres-data.js';
 
 const GOAL_RPS = 1.8 * 160;
 const GOAL_P99_MS = 1_000;
@@ -86,7 +93,7 @@ const chooseKind = (): Kind => {
 };
 
 const startServer = async (
-  db: string,
+  storeArgs: string[],
   port: number,
   mqttPort: number,
   nodeArgs: string[],
@@ -99,8 +106,7 @@ const startServer = async (
       'tsx',
       'src/cli/main.ts',
       'serve',
-      '--db',
-      db,
+      ...storeArgs,
       '--port',
       String(port),
       '--mqtt-port',
@@ -152,19 +158,62 @@ function eventLoopLag(metrics: string): { max: number; p99: number } {
   return { max: series('nodejs_eventloop_lag_max_seconds'), p99: series('nodejs_eventloop_lag_p99_seconds') };
 }
 
+/** The pending targets' deadlines, a day from now (see above). */
+const MOVE_DEADLINES =
+  "UPDATE job_targets SET deadline = $1 WHERE status IN ('queued', 'in_progress') AND deadline IS NOT NULL";
+const LOAD_DATABASE = 'fleet_load';
+
+/**
+ * A copy of the dataset the server runs on (it writes its store: never the dataset itself), its
+ * deadlines moved: a SQLite file in a folder of its own, or a PostgreSQL database copied from the
+ * loaded one (bench/postgres-data.ts).
+ */
+async function prepareStore(postgres: boolean): Promise<{
+  storeArgs: string[];
+  store: Store;
+  dispose(): Promise<void>;
+}> {
+  const inADay = Date.now() + 86_400_000;
+  if (postgres) {
+    const index = process.argv.indexOf('--database-url');
+    const dataset = await ensurePostgresDataset(index < 0 ? undefined : process.argv[index + 1]);
+    const url = await dataset.copyDatabase(LOAD_DATABASE);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query(MOVE_DEADLINES, [inADay]);
+    await client.end();
+    return {
+      storeArgs: ['--database-url', url],
+      store: await openPostgresStore(url),
+      async dispose() {
+        await dataset.dropDatabase(LOAD_DATABASE);
+        await dataset.stop();
+      },
+    };
+  }
+  await ensureDataset();
+  const folder = mkdtempSync(join(tmpdir(), 'fleetjobs-load-'));
+  const copy = join(folder, 'fleet.db');
+  copyFileSync(datasetPath(), copy, constants.COPYFILE_FICLONE);
+  const db = new Database(copy);
+  db.prepare(MOVE_DEADLINES.replace('$1', '?')).run(inADay);
+  db.close();
+  return {
+    storeArgs: ['--db', copy],
+    store: await openSqliteStore(copy),
+    dispose: async () => rmSync(folder, { recursive: true, force: true }),
+  };
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const seconds = argument('seconds', 30);
   const distinct = process.argv.includes('--distinct');
   let pagesAsked = 0;
   const connections = argument('connections', 200);
-  await ensureDataset();
-  // The server migrates and writes its store: a copy in a folder of its own, never the dataset.
-  const folder = mkdtempSync(join(tmpdir(), 'fleetjobs-load-'));
-  const copy = join(folder, 'fleet.db');
-  copyFileSync(datasetPath(), copy, constants.COPYFILE_FICLONE);
-
+  const { storeArgs, store, dispose } = await prepareStore(
+    process.argv.includes('--store') && process.argv[process.argv.indexOf('--store') + 1] === 'postgres',
+  );
   // An operator with an API key in the dataset's account (API keys cost no scrypt per request).
-  const store = await openSqliteStore(copy);
   const user =
     (await store.findUser('load-bench')) ??
     (await store.createUser({
@@ -182,15 +231,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     now: Date.now(),
   });
   await store.close();
-  const db = new Database(copy);
-  db.prepare(
-    "UPDATE job_targets SET deadline = ? WHERE status IN ('queued', 'in_progress') AND deadline IS NOT NULL",
-  ).run(Date.now() + 86_400_000);
-  db.close();
 
   const port = await freePort();
   const nodeArgs = (process.env.SERVICE_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
-  const server = await startServer(copy, port, await freePort(), nodeArgs);
+  const server = await startServer(storeArgs, port, await freePort(), nodeArgs);
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;
   // Restarts the event-loop delay series, so that the next scrape covers the run alone.
   const answeredBefore = answered(await (await fetch(metricsUrl)).text());
@@ -322,6 +366,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   } finally {
     server.kill('SIGTERM');
     await new Promise((resolve) => server.once('exit', resolve));
-    rmSync(folder, { recursive: true, force: true });
+    await dispose();
   }
 }

@@ -11,7 +11,8 @@ import { jobForAllDevices } from './new-job.js';
 
 /**
  * Two store handles on one database (two nodes) race on the same targets: device statuses, timeouts
- * and cancels (plain and forced). Every target is counted once, in the counter of its final status.
+ * and cancels (plain and forced). Every target is counted once, in the counter of its final status,
+ * and the store-wide totals add up to the jobs.
  */
 
 const folder = mkdtempSync(join(tmpdir(), 'fleetjobs-race-'));
@@ -100,6 +101,27 @@ describe.each(engines)('%s, two handles racing', (_name, open) => {
           progress_canceled: after?.progress_canceled,
           progress_pending: after?.progress_pending,
         }).toEqual({ target_count: TARGETS, ...counts });
+      }
+      // The store-wide totals (PostgreSQL: in shards, one per connection) add up to the jobs.
+      const jobs = await one.listJobs({
+        accountId: account,
+        query: null,
+        order: { field: 'id', direction: 'asc' },
+        after: null,
+        limit: 1000,
+      });
+      const sum = (pick: (job: (typeof jobs)[number]) => number) =>
+        jobs.reduce((total, job) => total + pick(job), 0);
+      const totals = await two.totals();
+      expect(totals.targets).toEqual({
+        successful: sum((job) => job.progress_success),
+        failed: sum((job) => job.progress_failures),
+        canceled: sum((job) => job.progress_canceled),
+        pending: sum((job) => job.progress_pending),
+      });
+      expect(Object.values(totals.jobs).reduce((total, count) => total + count, 0)).toBe(ROUNDS);
+      for (const [status, count] of Object.entries(totals.jobs)) {
+        expect(count).toBe(jobs.filter((job) => job.job_status === status).length);
       }
     } finally {
       await one.close();
