@@ -42,7 +42,7 @@ import { jsonPageStatement } from './json-page.js';
  * memory moves to the event loop (not copied: receiving a 350 kB string cost it ~2 ms).
  *
  * The pool gives each worker two statements at a time; the others wait here, in the order they
- * were asked for, and a read identical to one waiting joins it (#ask).
+ * were asked for, and a read identical to one waiting joins it (ReadQueue).
  */
 
 /**
