@@ -125,11 +125,13 @@ export class Dispatcher {
     this.#attach = resolve;
   });
   #closed = false;
-  #stop: () => void = () => undefined;
-  /** Resolves at close(): publishes still waiting for the broker stop waiting then. */
-  readonly #stopped = new Promise<void>((resolve) => {
-    this.#stop = resolve;
-  });
+  /**
+   * Publishes still waiting for the broker, each ended by close(). A set, not a promise each one
+   * waits on: a reaction to a promise that resolves only at close lived as long as the service,
+   * with the result it raced (~1 KB a request: the old generation grew by ~150 MB in a backlog of
+   * 180,000 requests and its major GCs paused the event loop 85–107 ms).
+   */
+  readonly #waitingPublishes = new Set<() => void>();
   /** Presence messages in arrival order, stored a batch at a time (one statement each). */
   readonly #presence: Batches<PresenceUpdate>;
   /** Device states in arrival order, a transaction per batch. */
@@ -262,7 +264,8 @@ export class Dispatcher {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#stop();
+    for (const stop of this.#waitingPublishes) stop();
+    this.#waitingPublishes.clear();
     this.#wake();
     this.#listen(false);
     if (this.#timer) clearTimeout(this.#timer);
@@ -503,8 +506,13 @@ export class Dispatcher {
       () => this.#metrics?.dispatchPublishes.inc(),
       () => undefined,
     );
-    const stopped = this.#stopped.then(() => ({ acknowledged: Promise.resolve() }));
-    return Promise.race([published, stopped]);
+    const stopped = { acknowledged: Promise.resolve() };
+    if (this.#closed) return stopped;
+    return new Promise((resolve, reject) => {
+      const stop = () => resolve(stopped);
+      this.#waitingPublishes.add(stop);
+      void published.then(resolve, reject).finally(() => this.#waitingPublishes.delete(stop));
+    });
   }
 
   /** Publishes the cancels (whichever node sent the requests: the broker reaches the device). */
