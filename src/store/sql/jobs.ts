@@ -346,7 +346,8 @@ const SLICE_JOBS = { first: 100, min: 10, max: 1_000 };
 
 /**
  * Applies `change` to the jobs `where` selects, in id order, one slice per transaction, letting
- * the event loop (other requests, MQTT) run between slices. Each slice re-reads its jobs inside its
+ * the event loop (other requests, MQTT) run between slices, and the engine catch up with the writes
+ * (`caughtUp`: SQLite's WAL checkpointed). Each slice re-reads its jobs inside its
  * transaction, so every job is changed entirely or not at all, and counted once. Returns how many
  * jobs matched.
  */
@@ -355,6 +356,7 @@ async function inSlices(
   accountId: number,
   where: RawBuilder<SqlBool>,
   change: (trx: Db, slice: Candidate[]) => Promise<void>,
+  caughtUp: () => Promise<void>,
 ): Promise<number> {
   let afterId = 0;
   let matched = 0;
@@ -373,6 +375,7 @@ async function inSlices(
     const took = Math.max(performance.eventLoopUtilization(started).active, 1);
     size = Math.round(Math.min(SLICE_JOBS.max, Math.max(SLICE_JOBS.min, (size * SLICE_MS) / took)));
     await new Promise<void>((resolve) => setImmediate(resolve));
+    await caughtUp();
   }
 }
 
@@ -500,15 +503,22 @@ export async function cancelJobsByQuery(
   query: Query,
   force: boolean,
   now: Millis,
+  caughtUp: () => Promise<void>,
 ): Promise<ByQueryResult & { notices: CancelNotice[] }> {
   const where = await jobWhere(db, query, dialect, accountId, now);
   let count = 0;
   const notices: CancelNotice[] = [];
-  const matched = await inSlices(db, accountId, where, async (trx, slice) => {
-    const changing = slice.filter((job) => cancelable(job, force));
-    notices.push(...(await cancel(trx, dialect, changing, force, now)));
-    count += changing.length;
-  });
+  const matched = await inSlices(
+    db,
+    accountId,
+    where,
+    async (trx, slice) => {
+      const changing = slice.filter((job) => cancelable(job, force));
+      notices.push(...(await cancel(trx, dialect, changing, force, now)));
+      count += changing.length;
+    },
+    caughtUp,
+  );
   return { count, skipped: matched - count, notices };
 }
 
@@ -557,13 +567,20 @@ export async function deleteJobsByQuery(
   dialect: SqlDialect,
   accountId: number,
   query: Query,
+  caughtUp: () => Promise<void>,
 ): Promise<ByQueryResult> {
   const where = await jobWhere(db, query, dialect, accountId, Date.now());
   let count = 0;
-  const matched = await inSlices(db, accountId, where, async (trx, slice) => {
-    const finished = slice.filter((job) => isFinishedJob(job.job_status)).map((job) => job.id);
-    await deleteByIds(trx, dialect, finished);
-    count += finished.length;
-  });
+  const matched = await inSlices(
+    db,
+    accountId,
+    where,
+    async (trx, slice) => {
+      const finished = slice.filter((job) => isFinishedJob(job.job_status)).map((job) => job.id);
+      await deleteByIds(trx, dialect, finished);
+      count += finished.length;
+    },
+    caughtUp,
+  );
   return { count, skipped: matched - count };
 }

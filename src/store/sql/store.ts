@@ -34,13 +34,18 @@ export interface SqlStoreOptions {
   jsonReader?: JsonReader;
   /** Wake-ups across the nodes on this store. */
   notifier: Notifier;
+  /**
+   * Resolves once the engine has taken in the writes so far well enough for more (SQLite: its WAL
+   * checkpointed): a change by query waits for it between slices. By default at once.
+   */
+  caughtUp?: () => Promise<void>;
   /** Closes `db` and `readDb`. */
   close(): Promise<void>;
 }
 
 /** The one Store on any engine: the shared SQL of this folder over `db`, differences in `dialect`. */
 export function createSqlStore(options: SqlStoreOptions): Store {
-  const { db, readDb, dialect, notifier, close } = options;
+  const { db, readDb, dialect, notifier, close, caughtUp = async () => {} } = options;
   const reader: Reader = async (query) => (await readDb.executeQuery(query)).rows;
   const arrays = async (query: Parameters<Reader>[0]) =>
     (await reader(query)).map((row) => Object.values(row as object));
@@ -96,9 +101,9 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     exportTargets: (jobId, request) => jobs.exportTargets(db, dialect, csvReader, jobId, request),
     cancelJobs: (accountId, ids, force, now) => jobs.cancelJobs(db, dialect, accountId, ids, force, now),
     cancelJobsByQuery: (accountId, query, force, now) =>
-      jobs.cancelJobsByQuery(db, dialect, accountId, query, force, now),
+      jobs.cancelJobsByQuery(db, dialect, accountId, query, force, now, caughtUp),
     deleteJobs: (accountId, ids) => jobs.deleteJobs(db, dialect, accountId, ids),
-    deleteJobsByQuery: (accountId, query) => jobs.deleteJobsByQuery(db, dialect, accountId, query),
+    deleteJobsByQuery: (accountId, query) => jobs.deleteJobsByQuery(db, dialect, accountId, query, caughtUp),
 
     listEvents: (request) => events.listEvents(readDb, dialect, request),
     lastEventId: () => events.lastEventId(db),

@@ -46,6 +46,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
     jsonReader: timedCsvReader((query, plan) => pool.readJson(query, plan), onQuery),
     dialect: sqliteDialect,
     notifier: inProcessNotifier(),
+    caughtUp: () => checkpointer.caughtUp(),
     async close() {
       await checkpointer.stop();
       await readDb.destroy();
