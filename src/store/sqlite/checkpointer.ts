@@ -23,8 +23,8 @@ const WAL_FRAMES = 10_000;
 const CATCH_UP_MS = 1_000;
 
 /**
- * Checkpoints one after another while frames remain to copy, else every everyMs, and at once when
- * asked; each reports its counts.
+ * Checkpoints every everyMs, one after another while a long WAL has frames left to copy, and at
+ * once when asked; each reports its counts.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -35,7 +35,7 @@ const checkpoint = () => {
   clearTimeout(timer);
   const [{ log, checkpointed }] = connection.pragma('wal_checkpoint(PASSIVE)');
   parentPort.postMessage({ log, checkpointed });
-  timer = setTimeout(checkpoint, checkpointed < log ? 0 : workerData.everyMs);
+  timer = setTimeout(checkpoint, checkpointed < log && log >= workerData.walFrames ? 0 : workerData.everyMs);
 };
 parentPort.on('message', checkpoint);
 timer = setTimeout(checkpoint, workerData.everyMs);
@@ -66,6 +66,7 @@ export function startCheckpointer(
       driver: createRequire(import.meta.url).resolve('better-sqlite3'),
       path,
       everyMs: CHECKPOINT_MS,
+      walFrames,
     },
   });
   // It never keeps the process alive: closing the store stops it, exiting does too.
