@@ -41,7 +41,8 @@ class AnsweringDriver extends DummyDriver {
   readonly asked: CompiledQuery[] = [];
 
   constructor(
-    private readonly rows: unknown[],
+    /** What it answers: the test may change it. */
+    public rows: unknown[],
     private readonly estimate: number,
   ) {
     super();
@@ -191,7 +192,7 @@ describe('PostgreSQL plans of job queries', () => {
     expect(driver.asked.map(({ parameters }) => parameters.at(-1))).not.toContain(KEY_SET_MAX);
   });
 
-  it("tags = 'common' again within 10 s: too many devices, known, so the plan is chosen without asking; after 10 s it asks again", async () => {
+  it("tags = 'common' again within 10 s: too many devices, known, so the plan is chosen without asking; after 10 s it asks again behind that page, planned as before", async () => {
     const { db, driver } = postgres([{ pk: 1 }, { pk: 2 }], KEY_SET_MAX);
     const query = parse("tags = 'common'", 'jobs');
     const plan = async (now: number) =>
@@ -206,7 +207,25 @@ describe('PostgreSQL plans of job queries', () => {
     await jobWhere(other.db, query, postgresDialect, ACCOUNT, ARB_NOW + 1, { semiJoinMaxDevices: 2 });
     expect(other.driver.asked).toHaveLength(2);
     expect(await plan(ARB_NOW + 10_000)).toEqual(first);
+    // Both asked again, behind the page: still too many.
     expect(driver.asked).toHaveLength(4);
+    expect(await plan(ARB_NOW + 10_001)).toEqual(first);
+    expect(driver.asked).toHaveLength(4);
+  });
+
+  it("tags = 'common', asked again after 10 s, now names few devices: the pages after that answer name their keys", async () => {
+    const { db, driver } = postgres([{ pk: 1 }, { pk: 2 }], KEY_SET_MAX);
+    const query = parse("tags = 'common'", 'jobs');
+    const plan = async (now: number) =>
+      compiled(db, await jobWhere(db, query, postgresDialect, ACCOUNT, now, { semiJoinMaxDevices: 2 }));
+    const first = await plan(ARB_NOW);
+    driver.rows = [{ pk: 1 }];
+    expect(await plan(ARB_NOW + 10_000)).toEqual(first);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await plan(ARB_NOW + 10_001)).toEqual({
+      sql: 'j.id IN (SELECT t.job_id FROM job_targets t WHERE t.device_pk IN ($1))',
+      parameters: [1],
+    });
   });
 
   it("tags = 'common' and firmware_version = '2.0': a condition on more than tags joins the device row", async () => {

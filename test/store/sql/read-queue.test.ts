@@ -49,6 +49,26 @@ describe('ReadQueue', () => {
     expect(reads.map((read) => read.message)).toEqual(['page', 'page', 'other']);
   });
 
+  it('answers the reads that joined one per turn of the event loop, other work running between them', async () => {
+    const { reads, run } = connection();
+    const queue = new ReadQueue(1, run);
+    const busy = queue.ask('busy');
+    const log: string[] = [];
+    const joined = [1, 2, 3].map((n) =>
+      queue.ask('page', 'same').then((reply) => log.push(`answer ${n}: ${reply}`)),
+    );
+    reads[0]?.answer('done');
+    await busy;
+    expect(reads.map((read) => read.message)).toEqual(['busy', 'page']);
+    reads[1]?.answer('P');
+    for (let turn = 1; turn <= 3; turn++) {
+      await settle();
+      log.push(`turn ${turn}`);
+    }
+    await Promise.all(joined);
+    expect(log).toEqual(['answer 1: P', 'turn 1', 'answer 2: P', 'turn 2', 'answer 3: P', 'turn 3']);
+  });
+
   it('answers every joined read with the error of its read, and goes on with the next', async () => {
     const { reads, run } = connection();
     const queue = new ReadQueue(1, run);
