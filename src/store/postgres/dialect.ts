@@ -42,6 +42,7 @@ export const postgresDialect: SqlDialect = {
   textTable: (values, alias) => sql`unnest(cast(${values} as text[])) as ${sql.id(alias)}(value)`,
   jsonArrayElements: (expression, alias) =>
     sql`jsonb_array_elements_text(cast(${expression} as jsonb)) as ${sql.id(alias)}(value)`,
+  writesInWith: true,
   jsonRecords: (table, columns, json) =>
     sql`select ${sql.join(columns.map((column) => sql.ref(column)))}
       from json_populate_recordset(null::${sql.table(table)}, cast(${json} as json))`,

@@ -22,6 +22,8 @@ export interface SqlDialect {
    * an INSERT … SELECT of many rows in one parameter.
    */
   jsonRecords(table: string, columns: readonly string[], json: string): RawBuilder<unknown>;
+  /** Whether a statement's WITH may write (an INSERT … RETURNING whose rows the statement reads). */
+  readonly writesInWith: boolean;
   /**
    * Ends a SELECT of rows (of table `alias`) this transaction will change: rows another transaction is changing are
    * skipped, not waited for (several nodes on one PostgreSQL); nothing where writers are serial.

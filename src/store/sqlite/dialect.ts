@@ -14,6 +14,7 @@ export const sqliteDialect: SqlDialect = {
   inTexts: inList,
   textTable: (values, alias) => sql`json_each(${JSON.stringify(values)}) ${sql.id(alias)}`,
   jsonArrayElements: (expression, alias) => sql`json_each(${expression}) ${sql.id(alias)}`,
+  writesInWith: false,
   jsonRecords: (_table, columns, json) =>
     sql`select ${sql.join(columns.map((column) => sql`row.value ->> ${`$.${column}`} as ${sql.id(column)}`))}
       from json_each(${json}) row`,
