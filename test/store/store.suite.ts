@@ -11,6 +11,7 @@ import {
 } from '../../src/model/job.js';
 import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { parseQuery } from '../../src/query/index.js';
+import { CREATE_SLICE } from '../../src/store/sql/jobs.js';
 import type { CsvRecords, DeviceSelection, Keyset, NewJob, Order, Store } from '../../src/store/store.js';
 import { expectAppError } from '../helpers.js';
 import { device as deviceWith } from '../query/fixtures.js';
@@ -571,6 +572,45 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
           }),
         ).toEqual([]);
       });
+
+      it('a job of more devices than one statement adds: each once, by id, group or all, the event loop running between the statements', async () => {
+        const many = 2 * CREATE_SLICE + 5;
+        for (let first = 10; first < many + 10; first += 5_000) {
+          const last = Math.min(first + 5_000, many + 10);
+          await addDevices(
+            alpha,
+            Array.from({ length: last - first }, (_, index) => ({
+              n: first + index,
+              group: (first + index) % 2 === 0 ? '/Big' : '/Small',
+            })),
+          );
+        }
+        const bigIds = Array.from({ length: many }, (_, index) => deviceId(alpha, 10 + index));
+        // Named twice, and not in order: still one target each.
+        const byIds = await store.createJob(
+          newJob(alpha, { devices: [...bigIds].reverse().concat(bigIds[0] as string) }),
+        );
+        expect((await expectCountsAgree(alpha, byIds.id)).target_count).toBe(many);
+        const odd = deviceId(alpha, 11);
+        const union = await store.createJob(newJob(alpha, { groups: ['/Big'], devices: [odd, ...ids(5)] }));
+        expect((await expectCountsAgree(alpha, union.id)).target_count).toBe(Math.ceil(many / 2) + 2);
+        let turns = 0;
+        let turn = setImmediate(function count() {
+          turns++;
+          turn = setImmediate(count);
+        });
+        const all = await store.createJob(newJob(alpha, { all: true })).finally(() => clearImmediate(turn));
+        expect(turns).toBeGreaterThanOrEqual(2);
+        expect(await targetIds(alpha, all.id)).toEqual([...ids(1, 2, 3, 4, 5), ...bigIds]);
+        // An unknown id after the first statement's ids is found too, and nothing is created.
+        const unknown = deviceId(alpha, many + 99);
+        await expectAppError(
+          store.createJob(newJob(alpha, { devices: [...bigIds, unknown] })),
+          400,
+          new RegExp(unknown),
+        );
+        expect((await store.getJob(alpha, all.id + 1)) ?? null).toBeNull();
+      }, 60_000);
 
       it('a selection without any device is 400', async () => {
         await expectAppError(store.createJob(newJob(alpha, { groups: ['/Nowhere'] })), 400);

@@ -78,19 +78,33 @@ export function selectionWhere(
   return parts.length === 0 ? sql<SqlBool>`false` : sql<SqlBool>`(${sql.join(parts, sql` or `)})`;
 }
 
+/**
+ * Targets a statement of createJob adds (and ids checkDevicesKnown looks up) at most. SQLite runs
+ * each statement on the event loop: a job of 100,000 devices was one statement of 153 ms there
+ * (bench/create-job.ts), every request and MQTT message waiting meanwhile; in slices of 10,000 the
+ * loop runs between them (what uses the store's one connection waits for the transaction still).
+ */
+export const CREATE_SLICE = 10_000;
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export async function checkDevicesKnown(
   db: Db,
   dialect: SqlDialect,
   accountId: number,
   ids: string[],
 ): Promise<void> {
-  if (ids.length === 0) return;
-  const { rows } = await sql<{
-    id: string;
-  }>`select wanted.value as id from ${dialect.textTable(ids, 'wanted')}
-    where not exists (select 1 from devices d where d.id = wanted.value and d.customer_id = ${accountId})
-    limit ${UNKNOWN_IDS_SHOWN + 1}`.execute(db);
-  const [first, ...more] = rows.map((row) => `'${row.id}'`);
+  const unknown: string[] = [];
+  // CREATE_SLICE ids a statement, the event loop free in between.
+  for (let start = 0; start < ids.length && unknown.length <= UNKNOWN_IDS_SHOWN; start += CREATE_SLICE) {
+    if (start > 0) await yieldToEventLoop();
+    const { rows } = await sql<{ id: string }>`select wanted.value as id
+      from ${dialect.textTable(ids.slice(start, start + CREATE_SLICE), 'wanted')}
+      where not exists (select 1 from devices d where d.id = wanted.value and d.customer_id = ${accountId})
+      limit ${UNKNOWN_IDS_SHOWN + 1 - unknown.length}`.execute(db);
+    unknown.push(...rows.map((row) => row.id));
+  }
+  const [first, ...more] = unknown.map((id) => `'${id}'`);
   if (first === undefined) return;
   if (more.length === 0) throw badRequest(`Unknown device id ${first} in targets.devices`);
   const shown = [first, ...more].slice(0, UNKNOWN_IDS_SHOWN).join(', ');
@@ -99,9 +113,52 @@ export async function checkDevicesKnown(
   );
 }
 
-/** Inserts the job and one queued target per selected device, in one INSERT … SELECT. */
+/**
+ * Adds the targets of job `jobId`, the devices `job` selects, CREATE_SLICE at most a statement, in
+ * key order (so the rows append to job_targets' b-tree instead of scattering over it). Devices
+ * named alone by id are sliced by their ids (each statement finds its own); any other selection
+ * by the key of the last device added. Returns how many.
+ */
+async function insertTargets(trx: Db, dialect: SqlDialect, jobId: number, job: NewJob): Promise<number> {
+  const insert = async (where: RawBuilder<SqlBool>, limit: RawBuilder<unknown>) => {
+    const inserted = await sql`insert into job_targets (job_id, device_id, device_pk, queued_time, deadline)
+      select cast(${jobId} as bigint), d.id, d.pk, cast(${job.now} as bigint),
+        cast(${job.now + job.offline_timeout * 1000} as bigint)
+      from devices d where d.customer_id = ${job.accountId} and ${where}
+      order by d.id ${limit}`.execute(trx);
+    return Number(inserted.numAffectedRows ?? 0n);
+  };
+  const { selection } = job;
+  let count = 0;
+  if (
+    !selection.all &&
+    selection.groups.length === 0 &&
+    selection.tags.length === 0 &&
+    selection.query === null
+  ) {
+    const ids = [...new Set(selection.devices)].sort();
+    for (let start = 0; start < ids.length; start += CREATE_SLICE) {
+      if (start > 0) await yieldToEventLoop();
+      count += await insert(dialect.inTexts(sql.ref('d.id'), ids.slice(start, start + CREATE_SLICE)), sql``);
+    }
+    return count;
+  }
+  const where = selectionWhere(dialect, selection, job.now);
+  for (let after = ''; ; ) {
+    const added = await insert(sql<SqlBool>`${where} and d.id > ${after}`, sql`limit ${CREATE_SLICE}`);
+    count += added;
+    if (added < CREATE_SLICE) return count;
+    const { last } = await trx
+      .selectFrom('job_targets')
+      .select((eb) => eb.fn.max('device_id').as('last'))
+      .where('job_id', '=', jobId)
+      .executeTakeFirstOrThrow();
+    after = last;
+    await yieldToEventLoop();
+  }
+}
+
 export async function createJob(db: Db, dialect: SqlDialect, job: NewJob): Promise<JobDetail> {
-  const where = selectionWhere(dialect, job.selection, job.now);
   return db.transaction().execute(async (trx) => {
     await checkDevicesKnown(trx, dialect, job.accountId, job.selection.devices);
     const { id } = await trx
@@ -123,13 +180,7 @@ export async function createJob(db: Db, dialect: SqlDialect, job: NewJob): Promi
       })
       .returning('id')
       .executeTakeFirstOrThrow();
-    // In key order, so the rows append to job_targets' b-tree instead of scattering over it.
-    const inserted = await sql`insert into job_targets (job_id, device_id, device_pk, queued_time, deadline)
-      select cast(${id} as bigint), d.id, d.pk, cast(${job.now} as bigint),
-        cast(${job.now + job.offline_timeout * 1000} as bigint)
-      from devices d where d.customer_id = ${job.accountId} and ${where}
-      order by d.id`.execute(trx);
-    const count = Number(inserted.numAffectedRows ?? 0n);
+    const count = await insertTargets(trx, dialect, id, job);
     if (count === 0) throw noTarget();
     await trx
       .updateTable('jobs')
