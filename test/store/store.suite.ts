@@ -11,7 +11,7 @@ import {
 } from '../../src/model/job.js';
 import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { parseQuery } from '../../src/query/index.js';
-import { CREATE_SLICE } from '../../src/store/sql/jobs.js';
+import { CANCEL_SLICE, CREATE_SLICE } from '../../src/store/sql/jobs.js';
 import type { CsvRecords, DeviceSelection, Keyset, NewJob, Order, Store } from '../../src/store/store.js';
 import { expectAppError } from '../helpers.js';
 import { device as deviceWith } from '../query/fixtures.js';
@@ -648,6 +648,39 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
           expect(target).toMatchObject({ status: 'canceled', end_time: now });
         await expectCountsAgree(alpha, job.id);
       });
+
+      it('cancels a job of more queued targets than one statement ends: each once, with its event, the event loop running between the statements', async () => {
+        const many = 2 * CANCEL_SLICE + 5;
+        await addDevices(
+          alpha,
+          Array.from({ length: many }, (_, index) => ({ n: 10 + index })),
+        );
+        const job = await store.createJob(newJob(alpha, { all: true }));
+        const before = await store.listEvents({ accountId: alpha, afterId: 0, limit: 100_000 });
+        const now = tick();
+        let turns = 0;
+        let turn = setImmediate(function count() {
+          turns++;
+          turn = setImmediate(count);
+        });
+        const { results } = await store
+          .cancelJobs(alpha, [job.id], false, now)
+          .finally(() => clearImmediate(turn));
+        expect(turns).toBeGreaterThanOrEqual(2);
+        expect(results[0]).toMatchObject({
+          ok: true,
+          value: { job_status: 'canceled', progress_canceled: many + 3 },
+        });
+        await expectCountsAgree(alpha, job.id);
+        const targets = await allTargets(alpha, job.id);
+        expect(targets.every((target) => target.status === 'canceled' && target.end_time === now)).toBe(true);
+        const events = (
+          await store.listEvents({ accountId: alpha, afterId: before.at(-1)?.id ?? 0, limit: 100_000 })
+        ).filter((event) => event.topic === 'job_targets');
+        expect(events.map((event) => event.object_key).sort()).toEqual(
+          targets.map((target) => `${job.id}/${target.device_id}`).sort(),
+        );
+      }, 60_000);
 
       it('asks devices with in-progress targets to cancel; force cancels them at once, also later', async () => {
         const [one, two] = devices as [string, string];
