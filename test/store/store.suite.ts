@@ -573,7 +573,7 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         ).toEqual([]);
       });
 
-      it('a job of more devices than one statement adds: each once, by id, group or all, the event loop running between the statements', async () => {
+      it('a job of more devices than one statement adds: each once, by id, group or all, the event loop running between the statements, also deleting it', async () => {
         const many = 2 * CREATE_SLICE + 5;
         for (let first = 10; first < many + 10; first += 5_000) {
           const last = Math.min(first + 5_000, many + 10);
@@ -602,14 +602,37 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         const all = await store.createJob(newJob(alpha, { all: true })).finally(() => clearImmediate(turn));
         expect(turns).toBeGreaterThanOrEqual(2);
         expect(await targetIds(alpha, all.id)).toEqual([...ids(1, 2, 3, 4, 5), ...bigIds]);
+        // Deleted (once canceled): its targets in slices too.
+        await store.cancelJobs(alpha, [all.id], false, tick());
+        turns = 0;
+        turn = setImmediate(function count() {
+          turns++;
+          turn = setImmediate(count);
+        });
+        const [deleted] = await store.deleteJobs(alpha, [all.id]).finally(() => clearImmediate(turn));
+        expect(deleted).toEqual({ id: all.id, ok: true, value: all.id });
+        expect(turns).toBeGreaterThanOrEqual(2);
+        expect(await allTargets(alpha, all.id)).toEqual([]);
+        expect((await expectCountsAgree(alpha, byIds.id)).target_count).toBe(many);
         // An unknown id after the first statement's ids is found too, and nothing is created.
+        const jobCount = async () =>
+          (
+            await store.listJobs({
+              accountId: alpha,
+              query: null,
+              order: { field: 'id', direction: 'desc' },
+              after: null,
+              limit: 100,
+            })
+          ).length;
+        const jobsBefore = await jobCount();
         const unknown = deviceId(alpha, many + 99);
         await expectAppError(
           store.createJob(newJob(alpha, { devices: [...bigIds, unknown] })),
           400,
           new RegExp(unknown),
         );
-        expect((await store.getJob(alpha, all.id + 1)) ?? null).toBeNull();
+        expect(await jobCount()).toBe(jobsBefore);
       }, 60_000);
 
       it('a selection without any device is 400', async () => {
