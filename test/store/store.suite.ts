@@ -11,6 +11,7 @@ import {
 } from '../../src/model/job.js';
 import { NO_CONTROLS } from '../../src/model/rollout.js';
 import { parseQuery } from '../../src/query/index.js';
+import { CREATE_DEVICES_SLICE } from '../../src/store/sql/devices.js';
 import { CANCEL_SLICE, CREATE_SLICE } from '../../src/store/sql/jobs.js';
 import type { CsvRecords, DeviceSelection, Keyset, NewJob, Order, Store } from '../../src/store/store.js';
 import { expectAppError } from '../helpers.js';
@@ -275,6 +276,40 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         expect((await store.createDevices(alpha, batch)).map((device) => device.id)).toEqual(
           batch.map((device) => device.id),
         );
+      });
+
+      it('creates a batch of more devices than one statement adds in one transaction, the event loop running between the statements', async () => {
+        await addDevices(beta, [{ n: 7 }]);
+        const taken = deviceId(beta, 7);
+        const batch = Array.from({ length: 2 * CREATE_DEVICES_SLICE + 3 }, (_, index) => ({
+          id: deviceId(alpha, 1000 - index),
+          token_hash: 'h',
+          tags: index % 2 === 0 ? ['even'] : [],
+        }));
+        // Taken in the last statement's devices: nothing of the earlier ones stays.
+        await expectAppError(store.createDevices(alpha, [...batch, { id: taken, token_hash: 'h' }]), 409);
+        const everything = {
+          accountId: alpha,
+          order: { field: 'id', direction: 'asc' },
+          after: null,
+          limit: 10_000,
+        } as const;
+        expect(await store.listDevices({ ...everything, query: null })).toEqual([]);
+        const events = await store.listEvents({ accountId: alpha, afterId: 0, limit: 100_000 });
+        let turns = 0;
+        let turn = setImmediate(function count() {
+          turns++;
+          turn = setImmediate(count);
+        });
+        const created = await store.createDevices(alpha, batch).finally(() => clearImmediate(turn));
+        expect(turns).toBeGreaterThanOrEqual(2);
+        expect(created.map((device) => device.id)).toEqual(batch.map((device) => device.id));
+        const even = await store.listDevices({ ...everything, query: deviceQuery("tags = 'even'") });
+        expect(even).toHaveLength(CREATE_DEVICES_SLICE + 2);
+        const inserted = (
+          await store.listEvents({ accountId: alpha, afterId: events.at(-1)?.id ?? 0, limit: 100_000 })
+        ).map((event) => `${event.operation} ${event.object_key}`);
+        expect(inserted).toEqual(batch.map((device) => `INSERTION ${device.id}`));
       });
 
       it('updates the given fields only, and tags as a whole', async () => {
