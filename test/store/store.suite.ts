@@ -608,7 +608,7 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         ).toEqual([]);
       });
 
-      it('a job of more devices than one statement adds: each once, by id, group or all, the event loop running between the statements, also deleting it', async () => {
+      it('a job of more devices than one statement adds: each once, by id, group or all, the event loop running between the statements (credentials and jobs read meanwhile), also deleting it', async () => {
         const many = 2 * CREATE_SLICE + 5;
         for (let first = 10; first < many + 10; first += 5_000) {
           const last = Math.min(first + 5_000, many + 10);
@@ -621,6 +621,14 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
           );
         }
         const bigIds = Array.from({ length: many }, (_, index) => deviceId(alpha, 10 + index));
+        const alice = await store.createUser({
+          accountId: alpha,
+          username: 'alice',
+          passwordHash: 'h',
+          role: 'user',
+          now: tick(),
+        });
+        await store.createApiKey({ id: 'k1', userId: alice.id, secretHash: 's1', now: tick() });
         // Named twice, and not in order: still one target each.
         const byIds = await store.createJob(
           newJob(alpha, { devices: [...bigIds].reverse().concat(bigIds[0] as string) }),
@@ -634,7 +642,18 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
           turns++;
           turn = setImmediate(count);
         });
-        const all = await store.createJob(newJob(alpha, { all: true })).finally(() => clearImmediate(turn));
+        const creating = store.createJob(newJob(alpha, { all: true })).finally(() => clearImmediate(turn));
+        // Credentials and a job by id are read meanwhile, not after the creation's transaction.
+        const answered: string[] = [];
+        const created = creating.then(() => answered.push('created'));
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(await store.findApiKey('k1')).toMatchObject({ id: 'k1', user: { username: 'alice' } });
+        answered.push('key');
+        expect(await store.getJob(alpha, byIds.id)).toMatchObject({ id: byIds.id });
+        answered.push('job');
+        await created;
+        expect(answered).toEqual(['key', 'job', 'created']);
+        const all = await creating;
         expect(turns).toBeGreaterThanOrEqual(2);
         expect(await targetIds(alpha, all.id)).toEqual([...ids(1, 2, 3, 4, 5), ...bigIds]);
         // Deleted (once canceled): its targets in slices too.

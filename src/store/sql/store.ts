@@ -26,6 +26,13 @@ export interface SqlStoreOptions {
    */
   readDb: Kysely<Database>;
   /**
+   * Where the small reads every request makes (credentials, one job or device by id) run: never
+   * waiting for a transaction on `db` (SQLite: a read-only connection on the event loop's own
+   * thread, since a creation or cancel of 100,000 targets keeps the writer's one connection for
+   * up to 2 s while the event loop runs between its statements). By default `db`.
+   */
+  lookupDb?: Kysely<Database>;
+  /**
    * How CSV exports read and encode their batches, on `readDb`'s connections; by default from the
    * row objects of `readDb`.
    */
@@ -45,7 +52,7 @@ export interface SqlStoreOptions {
 
 /** The one Store on any engine: the shared SQL of this folder over `db`, differences in `dialect`. */
 export function createSqlStore(options: SqlStoreOptions): Store {
-  const { db, readDb, dialect, notifier, close, caughtUp = async () => {} } = options;
+  const { db, readDb, dialect, notifier, close, caughtUp = async () => {}, lookupDb = db } = options;
   const reader: Reader = async (query) => (await readDb.executeQuery(query)).rows;
   const arrays = async (query: Parameters<Reader>[0]) =>
     (await reader(query)).map((row) => Object.values(row as object));
@@ -63,18 +70,18 @@ export function createSqlStore(options: SqlStoreOptions): Store {
 
     ensureAccount: (name, now) => accounts.ensureAccount(db, name, now),
     createUser: (input) => accounts.createUser(db, input),
-    findUser: (username) => accounts.findUser(db, username),
+    findUser: (username) => accounts.findUser(lookupDb, username),
     listUsers: (accountName) => accounts.listUsers(db, accountName),
     removeUser: (username) => accounts.removeUser(db, username),
     countUsers: () => accounts.countUsers(db),
     totals: () => storeTotals(db),
     createApiKey: (input) => accounts.createApiKey(db, input),
-    findApiKey: (id) => accounts.findApiKey(db, id),
+    findApiKey: (id) => accounts.findApiKey(lookupDb, id),
     listApiKeys: (username) => accounts.listApiKeys(db, username),
     revokeApiKey: (id) => accounts.revokeApiKey(db, id),
 
     createDevices: (accountId, newDevices) => devices.createDevices(db, dialect, accountId, newDevices),
-    getDevice: (accountId, id) => devices.getDevice(db, accountId, id),
+    getDevice: (accountId, id) => devices.getDevice(lookupDb, accountId, id),
     updateDevice: (accountId, id, patch) => devices.updateDevice(db, dialect, accountId, id, patch),
     deleteDevice: (accountId, id, now) => devices.deleteDevice(db, dialect, accountId, id, now),
     setDeviceToken: (accountId, id, tokenHash) => devices.setDeviceToken(db, accountId, id, tokenHash),
@@ -91,7 +98,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     },
     failDisconnectedTargets: (accountId, jobId, message, now) =>
       jobs.failDisconnectedTargets(db, dialect, accountId, jobId, message, now),
-    getJob: (accountId, id) => jobs.getJob(db, accountId, id),
+    getJob: (accountId, id) => jobs.getJob(lookupDb, accountId, id),
     listJobs: (request) => jobs.listJobs(readDb, dialect, request),
     listJobsJson: (request) => jobs.listJobsJson(readDb, dialect, jsonReader, request),
     listTargets: (jobId, request) => jobs.listTargets(readDb, dialect, jobId, request),
@@ -131,7 +138,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     oldestHeartbeat: (...args) => cluster.oldestHeartbeat(db, ...args),
     releaseJob: (...args) => cluster.releaseJob(db, ...args),
     deviceTopicIds: (...args) => dispatch.deviceTopicIds(db, dialect, ...args),
-    findDeviceCredentials: (...args) => dispatch.findDeviceCredentials(db, ...args),
+    findDeviceCredentials: (...args) => dispatch.findDeviceCredentials(lookupDb, ...args),
     listDeviceCredentials: (...args) => dispatch.listDeviceCredentials(db, ...args),
     disconnectAll: (...args) => dispatch.disconnectAll(db, dialect, ...args),
     setConnections: (updates) => dispatch.setConnections(db, dialect, updates),

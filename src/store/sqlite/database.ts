@@ -118,6 +118,20 @@ function openWriter(path: string): BetterSqlite3.Database {
   return connection;
 }
 
+/**
+ * A read-only connection to the database at `path` on the event loop's thread, for the small reads
+ * that must not wait for the writer's transaction (SqlStoreOptions.lookupDb): under WAL each of its
+ * statements sees every write committed before it.
+ */
+export function openLookupDatabase(path: string, onQuery?: OnQuery): Kysely<Database> {
+  const connection = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+  for (const pragma of CONNECTION_PRAGMAS) connection.pragma(pragma);
+  return new Kysely<Database>({
+    dialect: new SqliteDialect({ database: withStatementCache(connection) }),
+    ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),
+  });
+}
+
 export interface SqliteStoreOptions {
   /** SQLite's max_page_count once migrated: the store cannot grow past it (a full disk, for tests). */
   maxPageCount?: number;

@@ -6,7 +6,12 @@ import type { Database } from '../sql/schema.js';
 import { createSqlStore } from '../sql/store.js';
 import type { Store } from '../store.js';
 import { startCheckpointer } from './checkpointer.js';
-import { CONNECTION_PRAGMAS, openSqliteDatabase, type SqliteStoreOptions } from './database.js';
+import {
+  CONNECTION_PRAGMAS,
+  openLookupDatabase,
+  openSqliteDatabase,
+  type SqliteStoreOptions,
+} from './database.js';
 import { sqliteDialect } from './dialect.js';
 import { SqliteReadPool, SqliteReadPoolDialect } from './read-pool.js';
 
@@ -16,10 +21,11 @@ export type { SqliteStoreOptions } from './database.js';
 const AUTOCHECKPOINT_PAGES = 1000;
 
 /**
- * The SQLite store: one connection for everything that writes or must be current, and read-only
- * connections in worker threads (started on first use) for pages and streamed exports: they never
- * wait for a write transaction to release the writer, never hold up the event loop, and under WAL
- * each statement sees every committed write.
+ * The SQLite store: one connection for everything that writes or must be current, read-only
+ * connections in worker threads (started on first use) for pages and streamed exports, and one
+ * read-only connection beside the writer for credentials and single objects: the readers never
+ * wait for a write transaction to release the writer (the workers never hold up the event loop
+ * either), and under WAL each statement sees every committed write.
  */
 export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<Store> {
   const db = await openSqliteDatabase(path, options);
@@ -35,9 +41,11 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
     dialect: new SqliteReadPoolDialect(pool),
     ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),
   });
+  const lookupDb = openLookupDatabase(path, onQuery);
   return createSqlStore({
     db,
     readDb,
+    lookupDb,
     csvReader: {
       rows: CSV_BATCH,
       ranges: true,
@@ -52,6 +60,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
       await readDb.destroy();
       // Also when only exports read (kysely destroys a driver it started, and exports bypass it).
       await pool.close();
+      await lookupDb.destroy();
       await db.destroy();
     },
   });
