@@ -54,6 +54,24 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         devices.map(({ n, ...input }) => ({ ...input, id: deviceId(account, n), token_hash: `hash-${n}` })),
       );
 
+    /**
+     * `run`'s result, and how many turns of the event loop ran while it did (a statement of SQLite
+     * runs on the event loop: none between them, none counted).
+     */
+    async function withTurns<T>(run: () => Promise<T>): Promise<{ result: T; turns: number }> {
+      let turns = 0;
+      let turn = setImmediate(function count() {
+        turns++;
+        turn = setImmediate(count);
+      });
+      try {
+        const result = await run();
+        return { result, turns };
+      } finally {
+        clearImmediate(turn);
+      }
+    }
+
     const newJob = (
       account: number,
       selection: Partial<DeviceSelection>,
@@ -296,12 +314,7 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         } as const;
         expect(await store.listDevices({ ...everything, query: null })).toEqual([]);
         const events = await store.listEvents({ accountId: alpha, afterId: 0, limit: 100_000 });
-        let turns = 0;
-        let turn = setImmediate(function count() {
-          turns++;
-          turn = setImmediate(count);
-        });
-        const created = await store.createDevices(alpha, batch).finally(() => clearImmediate(turn));
+        const { result: created, turns } = await withTurns(() => store.createDevices(alpha, batch));
         expect(turns).toBeGreaterThanOrEqual(2);
         expect(created.map((device) => device.id)).toEqual(batch.map((device) => device.id));
         const even = await store.listDevices({ ...everything, query: deviceQuery("tags = 'even'") });
@@ -637,12 +650,7 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         const odd = deviceId(alpha, 11);
         const union = await store.createJob(newJob(alpha, { groups: ['/Big'], devices: [odd, ...ids(5)] }));
         expect((await expectCountsAgree(alpha, union.id)).target_count).toBe(Math.ceil(many / 2) + 2);
-        let turns = 0;
-        let turn = setImmediate(function count() {
-          turns++;
-          turn = setImmediate(count);
-        });
-        const creating = store.createJob(newJob(alpha, { all: true })).finally(() => clearImmediate(turn));
+        const creating = withTurns(() => store.createJob(newJob(alpha, { all: true })));
         // Credentials and a job by id are read meanwhile, not after the creation's transaction.
         const answered: string[] = [];
         const created = creating.then(() => answered.push('created'));
@@ -653,19 +661,14 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         answered.push('job');
         await created;
         expect(answered).toEqual(['key', 'job', 'created']);
-        const all = await creating;
+        const { result: all, turns } = await creating;
         expect(turns).toBeGreaterThanOrEqual(2);
         expect(await targetIds(alpha, all.id)).toEqual([...ids(1, 2, 3, 4, 5), ...bigIds]);
         // Deleted (once canceled): its targets in slices too.
         await store.cancelJobs(alpha, [all.id], false, tick());
-        turns = 0;
-        turn = setImmediate(function count() {
-          turns++;
-          turn = setImmediate(count);
-        });
-        const [deleted] = await store.deleteJobs(alpha, [all.id]).finally(() => clearImmediate(turn));
-        expect(deleted).toEqual({ id: all.id, ok: true, value: all.id });
-        expect(turns).toBeGreaterThanOrEqual(2);
+        const deleting = await withTurns(() => store.deleteJobs(alpha, [all.id]));
+        expect(deleting.result).toEqual([{ id: all.id, ok: true, value: all.id }]);
+        expect(deleting.turns).toBeGreaterThanOrEqual(2);
         expect(await allTargets(alpha, all.id)).toEqual([]);
         expect((await expectCountsAgree(alpha, byIds.id)).target_count).toBe(many);
         // An unknown id after the first statement's ids is found too, and nothing is created.
@@ -735,15 +738,9 @@ export function storeSuite(name: string, openStore: () => Promise<Store>): void 
         const job = await store.createJob(newJob(alpha, { all: true }));
         const before = await store.listEvents({ accountId: alpha, afterId: 0, limit: 100_000 });
         const now = tick();
-        let turns = 0;
-        let turn = setImmediate(function count() {
-          turns++;
-          turn = setImmediate(count);
-        });
-        const { results } = await store
-          .cancelJobs(alpha, [job.id], false, now)
-          .finally(() => clearImmediate(turn));
+        const { result, turns } = await withTurns(() => store.cancelJobs(alpha, [job.id], false, now));
         expect(turns).toBeGreaterThanOrEqual(2);
+        const { results } = result;
         expect(results[0]).toMatchObject({
           ok: true,
           value: { job_status: 'canceled', progress_canceled: many + 3 },
