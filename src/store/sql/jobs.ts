@@ -438,11 +438,6 @@ const cancelable = (job: Candidate, force: boolean) =>
   !isFinishedJob(job.job_status) || (force && job.job_status === 'canceled' && Boolean(job.in_progress));
 
 /**
- * Cancels the given cancelable jobs: unfinished ones become `canceled` and their queued targets
- * too; their in-progress targets get a cancel request (with `force`, they are canceled at once,
- * also those of jobs canceled before). Returns the devices to tell.
- */
-/**
  * Targets a statement of a cancel ends at most, with their events: ~50 ms of the event loop on
  * SQLite. A job of 100,000 queued targets was canceled by one statement and one insert of events,
  * 2.1-2.4 s of it (bench/create-job.ts).
@@ -483,6 +478,11 @@ async function cancelInSlices(
   }
 }
 
+/**
+ * Cancels the given cancelable jobs: unfinished ones become `canceled` and their queued targets
+ * too; their in-progress targets get a cancel request (with `force`, they are canceled at once,
+ * also those of jobs canceled before). Returns the devices to tell.
+ */
 export async function cancel(
   db: Db,
   dialect: SqlDialect,
@@ -607,11 +607,10 @@ export async function cancelJobsByQuery(
   return { count, skipped: matched - count, notices };
 }
 
-/** Guarded: a job that is not finished (any more) stays. */
 /**
- * Deletes the finished jobs of `ids`. Their targets go first, CREATE_SLICE a statement, the event
- * loop free in between: deleted with their job (ON DELETE CASCADE) a job's 100,000 targets held
- * SQLite's event loop 216 ms.
+ * Deletes the finished jobs of `ids` (guarded: a job that is not finished, any more, stays). Their
+ * targets go first, CREATE_SLICE a statement, the event loop free in between: deleted with their
+ * job (ON DELETE CASCADE), a job's 100,000 targets held SQLite's event loop 216 ms.
  */
 async function deleteByIds(db: Db, dialect: SqlDialect, ids: number[]): Promise<void> {
   if (ids.length === 0) return;
