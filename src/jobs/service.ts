@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
   DEVICE_ID_PATTERN,
   type Device,
@@ -327,8 +328,6 @@ function nestingDepth(value: unknown): number {
   }
   return deepest;
 }
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const deviceNotFound = (id: string) => notFound(`Device ${id} not found`);
 

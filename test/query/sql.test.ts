@@ -192,11 +192,17 @@ describe('PostgreSQL plans of job queries', () => {
     expect(driver.asked.map(({ parameters }) => parameters.at(-1))).not.toContain(KEY_SET_MAX);
   });
 
-  it("tags = 'common' again within 10 s: too many devices, known, so the plan is chosen without asking; after 10 s it asks again behind that page, planned as before", async () => {
+  /** `tags = 'common'` planned on a database whose devices are too many for the semi-join (two). */
+  const commonTag = () => {
     const { db, driver } = postgres([{ pk: 1 }, { pk: 2 }], KEY_SET_MAX);
     const query = parse("tags = 'common'", 'jobs');
     const plan = async (now: number) =>
       compiled(db, await jobWhere(db, query, postgresDialect, ACCOUNT, now, { semiJoinMaxDevices: 2 }));
+    return { driver, query, plan };
+  };
+
+  it("tags = 'common' again within 10 s: too many devices, known, so the plan is chosen without asking; after 10 s it asks again behind that page, planned as before", async () => {
+    const { driver, query, plan } = commonTag();
     const first = await plan(ARB_NOW);
     // The devices (two: the semi-join's bound) and the key set's estimate.
     expect(driver.asked).toHaveLength(2);
@@ -214,10 +220,7 @@ describe('PostgreSQL plans of job queries', () => {
   });
 
   it("tags = 'common', asked again after 10 s, now names few devices: the pages after that answer name their keys", async () => {
-    const { db, driver } = postgres([{ pk: 1 }, { pk: 2 }], KEY_SET_MAX);
-    const query = parse("tags = 'common'", 'jobs');
-    const plan = async (now: number) =>
-      compiled(db, await jobWhere(db, query, postgresDialect, ACCOUNT, now, { semiJoinMaxDevices: 2 }));
+    const { driver, plan } = commonTag();
     const first = await plan(ARB_NOW);
     driver.rows = [{ pk: 1 }];
     expect(await plan(ARB_NOW + 10_000)).toEqual(first);

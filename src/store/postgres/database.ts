@@ -1,5 +1,6 @@
 import { type CompiledQuery, Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { queryLog } from '../sql/dialect.js';
 import type { Database } from '../sql/schema.js';
 import type { OnQuery } from '../store.js';
 import { migrations } from './migrations/index.js';
@@ -58,7 +59,7 @@ export async function openPostgresDatabase(
   const pool = typeof url === 'string' ? postgresPool(url) : url;
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
-    ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),
+    ...queryLog(onQuery),
   });
   try {
     await migrate(pool, db);

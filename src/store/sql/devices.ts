@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { type Insertable, type Kysely, sql, type Updateable } from 'kysely';
 import { DEVICE_FIELDS, DEVICE_SERVICE_FIELDS, type Device, type DeviceInput } from '../../model/device.js';
 import { conflict } from '../../model/error.js';
@@ -84,7 +85,7 @@ export async function createDevices(
   return db.transaction().execute(async (trx) => {
     const result: Device[] = [];
     for (let start = 0; start < devices.length; start += CREATE_DEVICES_SLICE) {
-      if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (start > 0) await yieldToEventLoop();
       const slice = devices.slice(start, start + CREATE_DEVICES_SLICE);
       const ids = slice.map((device) => device.id);
       const existing = await trx

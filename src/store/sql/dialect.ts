@@ -1,4 +1,4 @@
-import type { CompiledQuery, Kysely, RawBuilder, SqlBool } from 'kysely';
+import type { CompiledQuery, Kysely, KyselyConfig, RawBuilder, SqlBool } from 'kysely';
 import type { CsvBatch, CsvPlan, JsonBatch, JsonPlan } from '../../model/csv.js';
 import type { Dialect } from '../../query/sql.js';
 import type { OnQuery } from '../store.js';
@@ -80,6 +80,10 @@ export interface CsvReader {
 
 /** Reads the rows of a page's compiled SELECT and answers them as JSON items, as `plan` says. */
 export type JsonReader = (query: CompiledQuery, plan: JsonPlan) => Promise<JsonBatch>;
+
+/** Kysely's options that report each statement's time to `onQuery` (none without it). */
+export const queryLog = (onQuery: OnQuery | undefined): Pick<KyselyConfig, 'log'> =>
+  onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) };
 
 /**
  * `reader` with each statement's time reported to `onQuery`: exports and JSON pages read around

@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { type Kysely, type SqlBool, sql, type Transaction } from 'kysely';
 import { isFinishedJob, type JobType, type Millis } from '../../model/job.js';
 import type {
@@ -95,7 +96,7 @@ export async function disconnectAll(db: Db, dialect: SqlDialect, now: Millis): P
     });
     if (rows.length === 0) return;
     after = Math.max(...rows);
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await yieldToEventLoop();
   }
 }
 

@@ -79,7 +79,7 @@ const EVENT_COLUMNS = [
 
 /**
  * Writes the events of `changes`, after taking their ids. Call it last in the transaction of the
- * change. A target's account is its job's. Where a statement can write in its WITH (PostgreSQL),
+ * change (a change made in slices: after each slice's write). A target's account is its job's. Where a statement can write in its WITH (PostgreSQL),
  * the ids are taken by the statement that writes the events: the sequence's lock is then held from
  * that one statement to the commit, not across another round trip too. Under bench/load.ts's mix on
  * PostgreSQL every transaction that wrote events waited 28 ms on average for that lock.

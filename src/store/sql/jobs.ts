@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
 import { foldAscii } from '../../model/device.js';
 import { badRequest } from '../../model/error.js';
@@ -86,8 +87,6 @@ export function selectionWhere(
  * loop runs between them (what uses the store's one connection waits for the transaction still).
  */
 export const CREATE_SLICE = 10_000;
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export async function checkDevicesKnown(
   db: Db,
@@ -426,7 +425,7 @@ async function inSlices(
     afterId = last.id;
     const took = Math.max(performance.eventLoopUtilization(started).active, 1);
     size = Math.round(Math.min(SLICE_JOBS.max, Math.max(SLICE_JOBS.min, (size * SLICE_MS) / took)));
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await yieldToEventLoop();
     await caughtUp();
   }
 }

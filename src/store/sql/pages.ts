@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { type Compilable, type SelectQueryBuilder, type SqlBool, sql } from 'kysely';
 import type { CsvBatch, CsvCell, CsvPlan } from '../../model/csv.js';
 import type { CsvRecords, CsvRequest, JsonPage, JsonPageRequest, Keyset } from '../store.js';
@@ -19,8 +20,6 @@ export function page<DB, TB extends keyof DB, O>(
   for (const term of orderTerms(sort)) paged = paged.orderBy(term);
   return paged.limit(limit);
 }
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Every row of `query` in keyset batches read by `reader` (a connection of its own): each batch is

@@ -14,6 +14,7 @@ import {
   SqliteDriver,
   type SqliteStatement,
 } from 'kysely';
+import { queryLog } from '../sql/dialect.js';
 import type { Database } from '../sql/schema.js';
 import type { OnQuery } from '../store.js';
 import { migrations } from './migrations/index.js';
@@ -128,7 +129,7 @@ export function openLookupDatabase(path: string, onQuery?: OnQuery): Kysely<Data
   for (const pragma of CONNECTION_PRAGMAS) connection.pragma(pragma);
   return new Kysely<Database>({
     dialect: new SqliteDialect({ database: withStatementCache(connection) }),
-    ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),
+    ...queryLog(onQuery),
   });
 }
 
@@ -152,7 +153,7 @@ export async function openSqliteDatabase(
   const { onQuery } = options;
   const db = new Kysely<Database>({
     dialect: new ImmediateSqliteDialect(connection),
-    ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),
+    ...queryLog(onQuery),
   });
   try {
     const { error, results } = await new Migrator({

@@ -1,5 +1,5 @@
 import { Kysely, sql } from 'kysely';
-import { timedCsvReader } from '../sql/dialect.js';
+import { queryLog, timedCsvReader } from '../sql/dialect.js';
 import { inProcessNotifier } from '../sql/notifier.js';
 import { CSV_BATCH } from '../sql/pages.js';
 import type { Database } from '../sql/schema.js';
@@ -39,7 +39,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
   const pool = new SqliteReadPool(path, CONNECTION_PRAGMAS);
   const readDb = new Kysely<Database>({
     dialect: new SqliteReadPoolDialect(pool),
-    ...(onQuery === undefined ? {} : { log: (event) => onQuery(event.queryDurationMillis, event.query.sql) }),
+    ...queryLog(onQuery),
   });
   const lookupDb = openLookupDatabase(path, onQuery);
   return createSqlStore({
