@@ -231,6 +231,28 @@ describe('PostgreSQL plans of job queries', () => {
     });
   });
 
+  it("tags = 'some' (three devices: more than the semi-join's two, fewer than the key set's bound) again within 10 s: the estimate is kept, the keys are read each time", async () => {
+    const { db, driver } = postgres([{ pk: 1 }, { pk: 2 }, { pk: 3 }]);
+    const query = parse("tags = 'some'", 'jobs');
+    const plan = async (now: number) =>
+      compiled(db, await jobWhere(db, query, postgresDialect, ACCOUNT, now, { semiJoinMaxDevices: 2 }));
+    const keySet = (keys: number[]) => ({
+      sql: 'EXISTS (SELECT 1 FROM job_targets t WHERE t.job_id = j.id AND t.device_pk + 0 = any(cast($1 as bigint[])))',
+      parameters: [keys],
+    });
+    expect(await plan(ARB_NOW)).toEqual(keySet([1, 2, 3]));
+    const explained = () => driver.asked.filter(({ sql: text }) => text.startsWith('EXPLAIN')).length;
+    // The devices (the semi-join's bound), the estimate, the keys.
+    expect(driver.asked).toHaveLength(3);
+    driver.rows = [{ pk: 4 }, { pk: 5 }, { pk: 6 }, { pk: 7 }];
+    expect(await plan(ARB_NOW + 9_999)).toEqual(keySet([4, 5, 6, 7]));
+    expect(driver.asked).toHaveLength(4);
+    expect(explained()).toBe(1);
+    // After 10 s both questions are asked again behind the page.
+    expect(await plan(ARB_NOW + 10_000)).toEqual(keySet([4, 5, 6, 7]));
+    expect(explained()).toBe(2);
+  });
+
   it("tags = 'common' and firmware_version = '2.0': a condition on more than tags joins the device row", async () => {
     const { db } = postgres([{ pk: 1 }, { pk: 2 }], KEY_SET_MAX);
     const query = parse("tags = 'common' and firmware_version = '2.0'", 'jobs');

@@ -242,6 +242,9 @@ class JobQueryPlanner {
         `estimate ${this.deviceKeySetMax}`,
         matching,
         async () => (await keySet.estimate(this.db, this.selectDevices(matching))) >= this.deviceKeySetMax,
+        // Few is kept too: the keys read next are the answer, and more of them than the bound only
+        // make this page probe the targets instead, as too many would have.
+        true,
       ))
     ) {
       const keys = await this.deviceKeys(matching, this.deviceKeySetMax);
@@ -281,44 +284,59 @@ class JobQueryPlanner {
 
   /**
    * Whether the account's devices that satisfy `devices` are too many, as `ask` (reading the
-   * devices, or their estimate: `what`) says, or said last: true is kept, and asked again in the
-   * background once TOO_MANY_DEVICES_KEPT_MS old.
+   * devices, or their estimate: `what`) says, or said last: true is kept (and false too when
+   * `keepFew`), and asked again in the background once TOO_MANY_DEVICES_KEPT_MS old.
    */
-  private async tooMany(what: string, devices: Predicate, ask: () => Promise<boolean>): Promise<boolean> {
+  private async tooMany(
+    what: string,
+    devices: Predicate,
+    ask: () => Promise<boolean>,
+    keepFew = false,
+  ): Promise<boolean> {
     const { sql: text, parameters } = this.selectDevices(devices).compile(this.db);
     const known = `${what}\n${text}\n${JSON.stringify(parameters)}`;
-    const seen = tooManyDevices.get(this.db) ?? new Map<string, number>();
+    const seen = tooManyDevices.get(this.db) ?? new Map<string, Verdict>();
     tooManyDevices.set(this.db, seen);
-    const at = seen.get(known);
-    if (at !== undefined && this.now >= at) {
-      if (this.now - at >= TOO_MANY_DEVICES_KEPT_MS) {
+    const kept = seen.get(known);
+    if (kept !== undefined && this.now >= kept.at) {
+      if (this.now - kept.at >= TOO_MANY_DEVICES_KEPT_MS) {
         // Asked again behind this page, which plans as before: the pages asked for meanwhile do too.
-        seen.set(known, this.now);
+        const at = this.now;
+        seen.set(known, { at, many: kept.many });
         ask().then(
-          (many) => many || seen.delete(known),
+          (many) => (many || keepFew ? seen.set(known, { at, many }) : seen.delete(known)),
           () => seen.delete(known),
         );
       }
-      return true;
+      return kept.many;
     }
-    if (!(await ask())) return false;
-    if (seen.size >= TOO_MANY_DEVICES_KEPT) seen.clear();
-    seen.set(known, this.now);
-    return true;
+    const many = await ask();
+    if (many || keepFew) {
+      if (seen.size >= TOO_MANY_DEVICES_KEPT) seen.clear();
+      seen.set(known, { at: this.now, many });
+    }
+    return many;
   }
+}
+
+/** What a device condition's question answered (too many devices, or not), and when. */
+interface Verdict {
+  at: number;
+  many: boolean;
 }
 
 /**
  * For each database (a store's connections), the device conditions found to match too many devices
- * to name their keys (or to read them for the key set), and when: for TOO_MANY_DEVICES_KEPT_MS the
- * plan is chosen without asking again. A page of such a condition then waits for one read instead
+ * to name their keys (or to read them for the key set), and those the estimate found few enough for
+ * the key set, and when: for TOO_MANY_DEVICES_KEPT_MS the plan is chosen without asking again (the
+ * estimate cost the reference query of bench/query-pages.ts a round trip of ~0.6 ms a page). A page of such a condition then waits for one read instead
  * of two in turn (under bench/load.ts's 200 clients, each a whole queue of reads), and whatever the
  * devices are by then, the plan it chooses (probing each job's targets) finds exactly the jobs that
  * match now. Once that time is up, the next page asks again in the background and plans as before
  * meanwhile: when every page of the condition waited for the question instead, thirty-odd pages
  * waited 150–370 ms together every 10 s under that mix.
  */
-const tooManyDevices = new WeakMap<object, Map<string, number>>();
+const tooManyDevices = new WeakMap<object, Map<string, Verdict>>();
 const TOO_MANY_DEVICES_KEPT_MS = 10_000;
 const TOO_MANY_DEVICES_KEPT = 1_000;
 
