@@ -1,5 +1,7 @@
+import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { openPostgresDatabase } from '../../src/store/postgres/database.js';
 import { openPostgresStore } from '../../src/store/postgres/index.js';
 import { CSV_BATCH } from '../../src/store/sql/pages.js';
 import { newPostgresDatabase, postgresDatabases } from '../setup/databases.js';
@@ -29,6 +31,31 @@ describe('PostgreSQL connections', () => {
     } finally {
       await admin.end();
       await store.close();
+    }
+  });
+
+  it('every connection plans for data in memory, without JIT or parallel workers, whatever the server says (src/store/postgres/database.ts: a JIT-compiled page took 208 ms instead of 20)', async () => {
+    const url = await newPostgresDatabase();
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const db = await openPostgresDatabase(url);
+    try {
+      const database = new URL(url).pathname.slice(1);
+      await admin.query(
+        `ALTER DATABASE "${database}" SET jit = on; ALTER DATABASE "${database}" SET random_page_cost = 4; ALTER DATABASE "${database}" SET max_parallel_workers_per_gather = 2`,
+      );
+      const { rows } = await sql<{ name: string; setting: string }>`SELECT name, setting FROM pg_settings
+        WHERE name IN ('jit', 'max_parallel_workers_per_gather', 'random_page_cost') ORDER BY name`.execute(
+        db,
+      );
+      expect(rows).toEqual([
+        { name: 'jit', setting: 'off' },
+        { name: 'max_parallel_workers_per_gather', setting: '0' },
+        { name: 'random_page_cost', setting: '1.1' },
+      ]);
+    } finally {
+      await admin.end();
+      await db.destroy();
     }
   });
 });

@@ -19,13 +19,20 @@ const types = {
 };
 
 /**
- * Session settings of the store's connections. No parallel workers: the store's statements are
- * short (a page, a keyset batch of an export, a guarded update), and starting workers for one
- * cost more than it saved — up to 190 ms before the first row of a page sorted by
- * job_submit_time on a 2-core machine (bench/query-pages.ts), while the other requests wait for
- * the cores they take.
+ * Session settings of the store's connections, whatever the server's defaults:
+ * - No parallel workers: the store's statements are short (a page, a keyset batch of an export, a
+ *   guarded update), and starting workers for one cost more than it saved — up to 190 ms before
+ *   the first row of a page sorted by job_submit_time on a 2-core machine (bench/query-pages.ts),
+ *   while the other requests wait for the cores they take.
+ * - No JIT: the planner's cost of a page that probes each job's targets is that of every job it
+ *   might read (billions), far past jit_above_cost, and compiling it took 208 ms of a 230 ms page
+ *   on Debian's PostgreSQL 15 (the reference query of bench/query-pages.ts; 20 ms without).
+ * - random_page_cost 1.1 (the default 4 is a spinning disk's): what a page reads is in memory, or
+ *   on SSD at worst. At 4 the planner walked 341,000 jobs in id order to merge them with the 2,931
+ *   jobs of 100 devices (firmware_version = '9.9.9-rare') rather than look those up: 105 ms, 16 ms
+ *   at 1.1.
  */
-const SESSION_OPTIONS = '-c max_parallel_workers_per_gather=0';
+const SESSION_OPTIONS = '-c max_parallel_workers_per_gather=0 -c jit=off -c random_page_cost=1.1';
 
 /**
  * The rows of `query` read on `pool` as arrays of their columns' values, for the readers that encode
