@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CompiledQuery, type Kysely, type KyselyPlugin } from 'kysely';
+import { CompiledQuery, type Kysely, type KyselyPlugin, sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SETTLE_RULES } from '../../src/jobs/rollout/settle.js';
 import { parseQuery } from '../../src/query/index.js';
 import { openPostgresDatabase } from '../../src/store/postgres/database.js';
 import { postgresDialect } from '../../src/store/postgres/dialect.js';
 import type { SqlDialect } from '../../src/store/sql/dialect.js';
+import { jobWhere } from '../../src/store/sql/filters.js';
 import { inProcessNotifier } from '../../src/store/sql/notifier.js';
 import type { Database } from '../../src/store/sql/schema.js';
 import { createSqlStore } from '../../src/store/sql/store.js';
@@ -155,6 +156,94 @@ const engines: [string, () => Promise<Kysely<Database>>, SqlDialect, Explain, Or
     postgresOrderedSearch,
   ],
 ];
+
+/** The plan of `query` as the engine explains it, a line a node. */
+async function explain(db: Kysely<Database>, dialect: SqlDialect, query: CompiledQuery): Promise<string[]> {
+  const prefix = dialect.id === 'postgres' ? 'EXPLAIN' : 'EXPLAIN QUERY PLAN';
+  const { rows } = await db.executeQuery<Record<string, string>>(
+    CompiledQuery.raw(`${prefix} ${query.sql}`, [...query.parameters]),
+  );
+  return rows.map((row) => row['QUERY PLAN'] ?? row.detail ?? '');
+}
+
+/**
+ * An account of `devices` devices, four in five of them on firmware 1.0.79, and as many jobs, each
+ * targeting two of them; the planner's statistics taken (PostgreSQL: as autovacuum would).
+ */
+async function fleetOnFirmware(db: Kysely<Database>, dialect: SqlDialect, devices: number): Promise<number> {
+  const now = Date.UTC(2026, 11, 1);
+  const { id: account } = await db
+    .insertInto('accounts')
+    .values({ name: `firmware-${randomUUID()}`, created_at: now })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const ids = Array.from(
+    { length: devices },
+    (_, n) => `00000000-00000000-00000000-${String(n).padStart(8, '0')}`,
+  );
+  const pks: number[] = [];
+  for (let start = 0; start < devices; start += 500) {
+    const rows = await db
+      .insertInto('devices')
+      .values(
+        ids.slice(start, start + 500).map((id, n) => ({
+          id,
+          customer_id: account,
+          firmware_version: (start + n) % 5 === 0 ? '2.0.1' : '1.0.79',
+          token_hash: 'hash',
+        })),
+      )
+      .returning('pk')
+      .execute();
+    pks.push(...rows.map((row) => Number(row.pk)));
+  }
+  for (let start = 0; start < devices; start += 500) {
+    const jobs = await db
+      .insertInto('jobs')
+      .values(
+        Array.from({ length: Math.min(500, devices - start) }, (_, n) => ({
+          customer_id: account,
+          username: 'alice',
+          job_type: 'reboot',
+          job_status: 'complete',
+          description: null,
+          job_submit_time: now + start + n,
+          job_completion_time: null,
+          target_count: 2,
+          payload: null,
+          timeout: 60,
+          offline_timeout: 60,
+          targets: '{"all":true}',
+          rollout: null,
+          abort_rules: null,
+          retry: null,
+          schedule: null,
+          abort_reason: null,
+          next_send_at: null,
+        })),
+      )
+      .returning('id')
+      .execute();
+    await db
+      .insertInto('job_targets')
+      .values(
+        jobs.flatMap(({ id }, n) =>
+          [0, 1].map((k) => {
+            const device = (2 * (start + n) + k) % devices;
+            return {
+              job_id: Number(id),
+              device_id: ids[device] as string,
+              device_pk: pks[device] as number,
+              queued_time: now,
+            };
+          }),
+        ),
+      )
+      .execute();
+  }
+  if (dialect.id === 'postgres') await sql`ANALYZE`.execute(db);
+  return account;
+}
 
 describe.each(engines)('%s plans', (name, open, dialect, scans, orderedSearch) => {
   it('dispatcher statements and default pages search indexes, never scan jobs or targets', async () => {
@@ -337,6 +426,47 @@ describe.each(engines)('%s plans', (name, open, dialect, scans, orderedSearch) =
       expect(found).toEqual({});
     } finally {
       await store.close();
+    }
+  });
+
+  it("a device condition most devices meet but whose share the planner cannot know (firmware_version endsWith '.79'): a page probes each job's targets in page order, never starts from the devices", async () => {
+    const db = await open();
+    try {
+      const account = await fleetOnFirmware(db, dialect, 3_000);
+      const query = parseQuery("firmware_version endsWith '.79'", 'jobs');
+      if (query === null) throw new Error('empty query');
+      const found: Record<string, string[]> = {};
+      // Probing each target's device, and (PostgreSQL) against the set of their keys.
+      for (const bounds of [{ semiJoinMaxDevices: 0, deviceKeySetMax: 0 }, { semiJoinMaxDevices: 0 }]) {
+        const where = await jobWhere(db, query, dialect, account, Date.UTC(2026, 11, 1), bounds);
+        const page = sql`SELECT j.id FROM jobs j WHERE j.customer_id = ${account} AND ${where} ORDER BY j.id DESC LIMIT 1000`;
+        const plan = await explain(db, dialect, page.compile(db));
+        const unordered = plan.filter((line) =>
+          /\bSort\b|Join|HashAggregate|USE TEMP B-TREE FOR ORDER BY/.test(line),
+        );
+        if (unordered.length > 0) found[JSON.stringify(bounds)] = plan;
+      }
+      expect(found).toEqual({});
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it("firmware_version = '1.0.79' (2,400 of 3,000 devices, past a key set's bound of 1,000): the planner's estimate says so, and each target's device is probed instead of gathering them", async () => {
+    const db = await open();
+    try {
+      const account = await fleetOnFirmware(db, dialect, 3_000);
+      const query = parseQuery("firmware_version = '1.0.79'", 'jobs');
+      if (query === null) throw new Error('empty query');
+      const where = await jobWhere(db, query, dialect, account, Date.UTC(2026, 11, 1), {
+        semiJoinMaxDevices: 0,
+        deviceKeySetMax: 1_000,
+      });
+      expect(where.compile(db).sql).toMatch(
+        /^EXISTS \(SELECT 1 FROM job_targets t JOIN devices d ON d\.pk = t\.device_pk/,
+      );
+    } finally {
+      await db.destroy();
     }
   });
 });

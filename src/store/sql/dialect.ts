@@ -37,21 +37,30 @@ export interface SqlDialect {
    * by joining each target's device.
    */
   readonly deviceKeySet: DeviceKeySet | null;
+  /**
+   * Ends the subquery of a probe (`EXISTS (SELECT 1 FROM job_targets t … WHERE t.job_id = j.id …)`)
+   * so that it runs for each job the page reads, as written, never as a join driven from the
+   * devices instead.
+   */
+  readonly probeEachRow: RawBuilder<unknown>;
   /** Whether the error aborted a transaction that may simply run again (a deadlock, say). */
   isRetryable(error: unknown): boolean;
   /** A store error the request caused, as an AppError (4xx); any other error as it is. */
   mapError(error: unknown): unknown;
 }
 
-/** The set of the keys of the matching devices, read first, that a job query probes targets against. */
+/**
+ * The set of the matching devices' keys, gathered once by the engine while it runs the page, that
+ * a job query probes each job's targets against.
+ */
 export interface DeviceKeySet {
-  /** Up to how many keys: about where reading them costs what they save. */
+  /** For fewer matching devices than this: about where gathering them costs what they save. */
   readonly max: number;
   /** How many rows the planner expects `select` to return (planning only, nothing read). */
   // biome-ignore lint/suspicious/noExplicitAny: any store's database
   estimate(db: Kysely<any>, select: RawBuilder<unknown>): Promise<number>;
-  /** "The device of target `t` is one of `keys`." */
-  holds(keys: readonly number[]): RawBuilder<SqlBool>;
+  /** "The device of target `t` is one of those `devices` (a SELECT of their keys) selects." */
+  holds(devices: RawBuilder<unknown>): RawBuilder<SqlBool>;
 }
 
 /** Reads every row of a compiled SELECT, on a connection the engine chose for long reads. */

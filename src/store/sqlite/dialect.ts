@@ -23,6 +23,8 @@ export const sqliteDialect: SqlDialect = {
   lockRows: () => sql``,
   // The planner would drive the probe from a list of keys (a lookup per listed device for every job).
   deviceKeySet: null,
+  // SQLite runs a correlated EXISTS for each row of the outer query.
+  probeEachRow: sql``,
   isRetryable: () => false,
   mapError: (error) => error,
 };

@@ -12,6 +12,7 @@ import * as statusUsernameIndex from './010_status_username_index.js';
 import * as deviceGroupProbeIndex from './011_device_group_probe_index.js';
 import * as csvCells from './012_csv_cells.js';
 import * as storeTotalsShards from './013_store_totals_shards.js';
+import * as foldedTextStatistics from './014_folded_text_statistics.js';
 
 /**
  * Every PostgreSQL migration, in order (its own numbering: 001 holds what SQLite's 001–003 built).
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   '011_device_group_probe_index': deviceGroupProbeIndex,
   '012_csv_cells': csvCells,
   '013_store_totals_shards': storeTotalsShards,
+  '014_folded_text_statistics': foldedTextStatistics,
 };
