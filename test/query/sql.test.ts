@@ -35,7 +35,7 @@ import { ACCOUNT, openTestDatabase, type TestDatabase } from './sql-database.js'
 
 /**
  * A PostgreSQL "database" that records each statement it is asked and answers `rows`, or to an
- * EXPLAIN, a plan estimating `estimate` rows.
+ * EXPLAIN, a plan estimating `estimate` rows, found by a `node` (scanning the table unless told).
  */
 class AnsweringDriver extends DummyDriver {
   readonly asked: CompiledQuery[] = [];
@@ -44,6 +44,7 @@ class AnsweringDriver extends DummyDriver {
     /** What it answers: the test may change it. */
     public rows: unknown[],
     private readonly estimate: number,
+    private readonly node: string,
   ) {
     super();
   }
@@ -52,7 +53,7 @@ class AnsweringDriver extends DummyDriver {
     return {
       executeQuery: async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
         this.asked.push(query);
-        const plan = { 'QUERY PLAN': [{ Plan: { 'Plan Rows': this.estimate } }] };
+        const plan = { 'QUERY PLAN': [{ Plan: { 'Node Type': this.node, 'Plan Rows': this.estimate } }] };
         return { rows: (query.sql.startsWith('EXPLAIN') ? [plan] : this.rows) as R[] };
       },
       streamQuery: () => {
@@ -65,8 +66,8 @@ class AnsweringDriver extends DummyDriver {
 /** Where PostgreSQL's key set ends. */
 const KEY_SET_MAX = postgresDialect.deviceKeySet?.max ?? 0;
 
-const postgres = (rows: unknown[] = [], estimate = rows.length) => {
-  const driver = new AnsweringDriver(rows, estimate);
+const postgres = (rows: unknown[] = [], estimate = rows.length, node = 'Seq Scan') => {
+  const driver = new AnsweringDriver(rows, estimate, node);
   const db = new Kysely<unknown>({
     dialect: {
       createAdapter: () => new PostgresAdapter(),
@@ -180,6 +181,21 @@ describe('PostgreSQL plans of job queries', () => {
     });
     // The devices (the semi-join's bound) and the estimate: the keys are not read.
     expect(driver.asked).toHaveLength(2);
+  });
+
+  it("group startsWith '/north' (more devices than the key set's bound, found through an index alone): gathered up to the bound for such devices", async () => {
+    const query = parse("group startsWith '/north'", 'jobs');
+    const plan = async (estimate: number) => {
+      const { db } = postgres([{ pk: 1 }, { pk: 2 }], estimate, 'Bitmap Heap Scan');
+      return compiled(
+        db,
+        await jobWhere(db, query, postgresDialect, ACCOUNT, ARB_NOW, { semiJoinMaxDevices: 2 }),
+      ).sql;
+    };
+    const indexedMax = postgresDialect.deviceKeySet?.indexedMax ?? 0;
+    expect(indexedMax).toBeGreaterThan(KEY_SET_MAX);
+    expect(await plan(indexedMax - 1)).toContain('(t.device_pk IN (SELECT d.pk FROM devices d');
+    expect(await plan(indexedMax)).toContain('JOIN devices d ON d.pk = t.device_pk');
   });
 
   it("tags = 'middling': the set is gathered from the tag's rows, without the devices (a target's device is its job's account's)", async () => {

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { CompiledQuery, type Kysely, type KyselyPlugin, sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SETTLE_RULES } from '../../src/jobs/rollout/settle.js';
+import type { QueryNode } from '../../src/query/ast.js';
 import { parseQuery } from '../../src/query/index.js';
 import { openPostgresDatabase } from '../../src/store/postgres/database.js';
 import { postgresDialect } from '../../src/store/postgres/dialect.js';
 import type { SqlDialect } from '../../src/store/sql/dialect.js';
-import { jobWhere } from '../../src/store/sql/filters.js';
+import { deviceWhere, jobWhere } from '../../src/store/sql/filters.js';
 import { inProcessNotifier } from '../../src/store/sql/notifier.js';
 import type { Database } from '../../src/store/sql/schema.js';
 import { createSqlStore } from '../../src/store/sql/store.js';
@@ -447,6 +448,29 @@ describe.each(engines)('%s plans', (name, open, dialect, scans, orderedSearch) =
         if (unordered.length > 0) found[JSON.stringify(bounds)] = plan;
       }
       expect(found).toEqual({});
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it("a group's devices are found from an index alone, without reading their rows (what a job query gathers for device.group startsWith)", async () => {
+    const db = await open();
+    try {
+      const account = await fleetOnFirmware(db, dialect, 600);
+      const select = sql`SELECT d.pk FROM devices d WHERE d.customer_id = ${account} AND ${deviceWhere(
+        parseQuery("group startsWith '/north'", 'devices') as QueryNode,
+        dialect.id,
+        0,
+      )}`;
+      const plan = await db.connection().execute(async (connection) => {
+        if (dialect.id === 'postgres') await sql`SET enable_seqscan = off`.execute(connection);
+        return explain(connection, dialect, select.compile(connection));
+      });
+      const indexOnly =
+        dialect.id === 'postgres'
+          ? /Index Only Scan using devices_group_keys/
+          : /USING COVERING INDEX devices_group\b/;
+      expect(plan.join(' | ')).toMatch(indexOnly);
     } finally {
       await db.destroy();
     }

@@ -54,11 +54,19 @@ export interface SqlDialect {
  * a job query probes each job's targets against.
  */
 export interface DeviceKeySet {
-  /** For fewer matching devices than this: about where gathering them costs what they save. */
+  /**
+   * For fewer matching devices than this: about where gathering them costs what they save, when
+   * the engine scans the devices to find them.
+   */
   readonly max: number;
-  /** How many rows the planner expects `select` to return (planning only, nothing read). */
+  /** The same bound for devices found through indexes alone (a group, a tag), which cost less. */
+  readonly indexedMax: number;
+  /**
+   * How many rows the planner expects `select` to return, and whether it finds them through
+   * indexes alone (planning only, nothing read).
+   */
   // biome-ignore lint/suspicious/noExplicitAny: any store's database
-  estimate(db: Kysely<any>, select: RawBuilder<unknown>): Promise<number>;
+  estimate(db: Kysely<any>, select: RawBuilder<unknown>): Promise<{ rows: number; indexed: boolean }>;
   /** "The device of target `t` is one of those `devices` (a SELECT of their keys) selects." */
   holds(devices: RawBuilder<unknown>): RawBuilder<SqlBool>;
 }

@@ -206,6 +206,7 @@ class JobQueryPlanner {
     private readonly now: number,
     private readonly semiJoinMaxDevices: number,
     private readonly deviceKeySetMax: number,
+    private readonly deviceKeySetIndexedMax: number,
   ) {}
 
   /** "Some target of the job, with its device and the job, satisfies `node`." */
@@ -263,7 +264,10 @@ class JobQueryPlanner {
       !(await this.tooMany(
         `estimate ${this.deviceKeySetMax}`,
         matching,
-        async () => (await keySet.estimate(this.db, keys)) >= this.deviceKeySetMax,
+        async () => {
+          const { rows, indexed } = await keySet.estimate(this.db, keys);
+          return rows >= (indexed ? this.deviceKeySetIndexedMax : this.deviceKeySetMax);
+        },
         // Few is kept too: the engine gathers the devices for each page, as they are then.
         true,
       ))
@@ -367,7 +371,7 @@ const TOO_MANY_DEVICES_KEPT = 1_000;
  * up to SEMI_JOIN_MAX_DEVICES (`semiJoinMaxDevices` overrides it, for tests of every plan): fewer
  * than that, and the predicate names their keys (as read now) in a semi-join through the targets;
  * otherwise it probes each job's targets, in the set of their keys (gathered by the engine) where
- * the dialect has one (`deviceKeySet`; `deviceKeySetMax` overrides its bound) and the planner
+ * the dialect has one (`deviceKeySet`; `deviceKeySetMax` overrides its bounds) and the planner
  * expects fewer than its bound.
  */
 export async function jobWhere(
@@ -379,8 +383,16 @@ export async function jobWhere(
   now: number,
   {
     semiJoinMaxDevices = SEMI_JOIN_MAX_DEVICES,
-    deviceKeySetMax = dialect.deviceKeySet?.max ?? 0,
+    deviceKeySetMax,
   }: { semiJoinMaxDevices?: number; deviceKeySetMax?: number } = {},
 ): Promise<RawBuilder<SqlBool>> {
-  return new JobQueryPlanner(db, dialect, accountId, now, semiJoinMaxDevices, deviceKeySetMax).plan(query);
+  return new JobQueryPlanner(
+    db,
+    dialect,
+    accountId,
+    now,
+    semiJoinMaxDevices,
+    deviceKeySetMax ?? dialect.deviceKeySet?.max ?? 0,
+    deviceKeySetMax ?? dialect.deviceKeySet?.indexedMax ?? 0,
+  ).plan(query);
 }

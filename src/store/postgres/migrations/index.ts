@@ -13,6 +13,7 @@ import * as deviceGroupProbeIndex from './011_device_group_probe_index.js';
 import * as csvCells from './012_csv_cells.js';
 import * as storeTotalsShards from './013_store_totals_shards.js';
 import * as foldedTextStatistics from './014_folded_text_statistics.js';
+import * as deviceGroupKeys from './015_device_group_keys.js';
 
 /**
  * Every PostgreSQL migration, in order (its own numbering: 001 holds what SQLite's 001–003 built).
@@ -33,4 +34,5 @@ export const migrations: Record<string, Migration> = {
   '012_csv_cells': csvCells,
   '013_store_totals_shards': storeTotalsShards,
   '014_folded_text_statistics': foldedTextStatistics,
+  '015_device_group_keys': deviceGroupKeys,
 };
